@@ -1,0 +1,51 @@
+# Archway — the two commands are `make run` and `make test`; the rest are helpers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
+
+.PHONY: run test test-sqlite test-postgres lint bench openapi clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Set up, migrate, seed and serve the monolith on SQLite at http://127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/archway dev
+
+## Set up and run the whole suite: lint, import contracts, then tests on SQLite and PostgreSQL
+test: $(STAMP) lint test-sqlite test-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-postgres: $(STAMP)
+	@if [ -z "$$CI" ] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		echo "!!! PostgreSQL is not running on 127.0.0.1:5432: SKIPPING the PostgreSQL run !!!"; \
+	else \
+		db=archway_test_$$$$; \
+		psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db" && \
+		ARCHWAY_TEST_DATABASE_URL=$(PG_URL)/$$db $(BIN)/python -m pytest -q; \
+		status=$$?; \
+		psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; \
+		exit $$status; \
+	fi
+
+## Benchmarks (wrk); see bench/README.md
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## Regenerate the committed OpenAPI snapshots (after a deliberate, compatible change)
+openapi: $(STAMP)
+	$(BIN)/python -m archway.tools.openapi_snapshot write
+
+clean:
+	rm -rf $(VENV) archway.db archway.db-wal archway.db-shm

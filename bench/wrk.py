@@ -1,0 +1,137 @@
+"""wrk: the benchmark cases, the Lua request scripts, one run, and the parsing of its report."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+WRK_THREADS = 2
+WRK_TIMEOUT_S = 10
+
+Target = Literal["app", "hello"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request shape. ``path`` and header values may use ``{product_id}`` and ``{token}``.
+
+    wrk sends GET unless a Lua script says otherwise, so any other method needs ``script``
+    (see :func:`keyed_request_script`).
+    """
+
+    name: str
+    target: Target
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    script: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method != "GET" and self.script is None:
+            raise ValueError(f"case {self.name}: {self.method} needs a wrk Lua script")
+
+
+def keyed_request_script(method: str, body: str) -> str:
+    """Lua for wrk: every request carries a new ``Idempotency-Key`` header.
+
+    The key is ``<run id>-<thread>-<counter>``; the run id is passed after ``--`` on wrk's
+    command line, so warm-up and measured runs never replay each other's keys. Headers given
+    with ``-H`` are kept.
+    """
+    level = 0
+    while f"]{'=' * level}]" in body:
+        level += 1
+    long_string = f"[{'=' * level}[{body}]{'=' * level}]"
+    return f"""\
+wrk.method = "{method}"
+wrk.body = {long_string}
+
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+
+local prefix
+local counter = 0
+function init(args)
+  prefix = args[1] .. "-" .. thread_id .. "-"
+end
+
+function request()
+  counter = counter + 1
+  local headers = {{}}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Idempotency-Key"] = prefix .. counter
+  return wrk.format(nil, nil, headers, nil)
+end
+"""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    req_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    non_2xx: int
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_REQ_PER_S = re.compile(r"^Requests/sec:\s+([\d.]+)\s*$", re.MULTILINE)
+_PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+def parse_report(report: str) -> Measurement:
+    """Read req/s, p50, p99 (in ms), socket errors and non-2xx/3xx answers from ``--latency``
+    output. wrk omits the error lines when their counts are zero."""
+    req_per_s = _REQ_PER_S.search(report)
+    percentiles = {p: float(v) * _UNIT_MS[unit] for p, v, unit in _PERCENTILE.findall(report)}
+    if req_per_s is None or set(percentiles) != {"50", "99"}:
+        raise ValueError(f"unexpected wrk output:\n{report}")
+    socket_errors = _SOCKET_ERRORS.search(report)
+    non_2xx = _NON_2XX.search(report)
+    return Measurement(
+        req_per_s=float(req_per_s.group(1)),
+        p50_ms=percentiles["50"],
+        p99_ms=percentiles["99"],
+        errors=sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def run_wrk(
+    pin: list[str],
+    url: str,
+    connections: int,
+    duration_s: int,
+    headers: dict[str, str],
+    script: Path | None,
+) -> Measurement:
+    """One wrk run; ``pin`` is the CPU-pinning prefix (``taskset -c 1`` or nothing)."""
+    command = [
+        *pin,
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{connections}",
+        f"-d{duration_s}s",
+        "--latency",
+        "--timeout",
+        f"{WRK_TIMEOUT_S}s",
+    ]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script), url, "--", uuid.uuid4().hex[:12]]
+    else:
+        command.append(url)
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=duration_s + 60
+    )
+    return parse_report(done.stdout)

@@ -1,0 +1,3 @@
+"""Archway: one shop backend in every backend API architecture pattern."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,170 @@
+"""Catalog over REST: thin routes that parse, call the service and shape the answer.
+
+The two API versions differ only in how money is written and how lists are paged, so one
+``build_router`` serves both; the body models and money parsing per version live in
+:mod:`archway.catalog.rest_models`. (No ``from __future__ import annotations`` here: FastAPI
+reads the version's body models from the route signatures, which must be real objects.)
+"""
+
+import inspect
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from archway.catalog.domain import Product, ProductFilters, ProductSort, StockLevel
+from archway.catalog.rest_models import StockCount, StockOut, VersionModels, models_for
+from archway.catalog.service import CatalogService
+from archway.kernel.auth.principal import Principal
+from archway.kernel.http.conditional import entity_tag, if_match_versions, none_match
+from archway.kernel.http.guard import current_principal, requires
+from archway.kernel.http.responses import (
+    JsonResponse,
+    money,
+    page_request_dependency,
+    page_response,
+)
+from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.pagination import PageRequest
+
+Caller = Annotated[Principal, Depends(current_principal)]
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match",
+    description="An `ETag` of the product: the write happens only if it is still current "
+    "(else 412). `*` matches any existing product.",
+)]
+
+
+def _doc(use_case: Callable[..., object]) -> str:
+    """A use case's docstring, which states its rule and who may call it, as Markdown."""
+    return inspect.cleandoc(use_case.__doc__ or "").replace("``", "`")
+
+
+def _timestamp(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def product_body(version: ApiVersion, product: Product) -> dict[str, Any]:
+    return {
+        "id": product.id, "sku": product.sku, "name": product.name,
+        "description": product.description, "category": product.category,
+        **money(version, "price", product.price.amount, product.price.currency),
+        "active": product.active, "available": product.available,
+        "created_at": _timestamp(product.created_at),
+        "updated_at": _timestamp(product.updated_at),
+    }
+
+
+def stock_body(level: StockLevel) -> dict[str, Any]:
+    return {
+        "product_id": level.product_id, "on_hand": level.stock.on_hand,
+        "reserved": level.stock.reserved, "available": level.stock.available,
+    }
+
+
+def build_router(
+    version: ApiVersion,
+    service: CatalogService,
+    route_class: type[APIRoute],
+    *,
+    max_age: int = 60,
+) -> APIRouter:
+    """The catalog routes of one API version; mount with ``prefix=version.prefix``."""
+    router = APIRouter(route_class=route_class, tags=["products"])
+    models: VersionModels = models_for(version)
+    page_params = page_request_dependency(version, cursor_arity=2)
+    cache_control = f"public, max-age={max_age}"
+
+    def product_response(product: Product, status: int = 200, **headers: str) -> Response:
+        return JsonResponse(
+            product_body(version, product), status,
+            headers={"ETag": entity_tag(product.version, version), **headers},
+        )
+
+    def stock_response(level: StockLevel) -> Response:
+        return JsonResponse(
+            stock_body(level), headers={"ETag": entity_tag(level.version, version)})
+
+    @router.get(
+        "/products", response_model=models.page, summary="List products on sale",
+        description=_doc(CatalogService.list_products),
+    )
+    async def list_products(
+        request: Request,
+        prices: Annotated[tuple[int | None, int | None], Depends(models.price_bounds)],
+        page: Annotated[PageRequest, Depends(page_params)],
+        q: Annotated[str | None, Query(
+            max_length=200, description="Words in the name or description (any case).")] = None,
+        category: Annotated[str | None, Query(max_length=64)] = None,
+        sort: Annotated[ProductSort, Query(
+            description="`-` sorts descending; ties go by creation.")] = ProductSort.CREATED_AT,
+    ) -> Response:
+        filters = ProductFilters(q=q, category=category, min_price=prices[0], max_price=prices[1])
+        result = await service.list_products(filters, sort, page)
+        items = [product_body(version, product) for product in result.items]
+        return page_response(version, request, result, page, items)
+
+    @router.get(
+        "/products/{product_id}", response_model=models.product, summary="A product",
+        description=_doc(CatalogService.get_product),
+        responses={304: {"description": "`If-None-Match` named the current `ETag`."}},
+    )
+    async def get_product(product_id: str, request: Request) -> Response:
+        product = await service.get_product(product_id)
+        etag = entity_tag(product.version, version)
+        if none_match(request.headers.get("if-none-match"), etag):
+            return Response(
+                status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+        return product_response(product, **{"Cache-Control": cache_control})
+
+    @router.post(
+        "/products", status_code=201, response_model=models.product, summary="Create a product",
+        description=_doc(CatalogService.create_product), **requires("catalog:write"),
+    )
+    async def create_product(body: models.create, caller: Caller) -> Response:
+        product = await service.create_product(caller, body.draft())
+        return product_response(
+            product, 201, Location=f"{version.prefix}/products/{product.id}")
+
+    @router.patch(
+        "/products/{product_id}", response_model=models.product, summary="Change a product",
+        description=_doc(CatalogService.update_product), **requires("catalog:write"),
+    )
+    async def update_product(
+        product_id: str, body: models.patch, caller: Caller,
+        if_match: IfMatch = None,
+    ) -> Response:
+        product = await service.update_product(
+            caller, product_id, body.changes(), if_match_versions(if_match))
+        return product_response(product)
+
+    @router.delete(
+        "/products/{product_id}", status_code=204, summary="Delete a product",
+        description=_doc(CatalogService.delete_product), **requires("catalog:write"),
+    )
+    async def delete_product(product_id: str, caller: Caller, if_match: IfMatch = None) -> Response:
+        await service.delete_product(caller, product_id, if_match_versions(if_match))
+        return Response(status_code=204)
+
+    @router.put(
+        "/products/{product_id}/stock", response_model=StockOut, summary="Count stock",
+        description=_doc(CatalogService.set_stock), **requires("catalog:write"),
+    )
+    async def set_stock(
+        product_id: str, body: StockCount, caller: Caller, if_match: IfMatch = None
+    ) -> Response:
+        level = await service.set_stock(
+            caller, product_id, body.on_hand, if_match_versions(if_match))
+        return stock_response(level)
+
+    @router.get(
+        "/products/{product_id}/stock", response_model=StockOut, summary="A product's stock",
+        description=_doc(CatalogService.get_stock), **requires("catalog:write"),
+    )
+    async def get_stock(product_id: str, caller: Caller) -> Response:
+        return stock_response(await service.get_stock(caller, product_id))
+
+    return router

@@ -1,0 +1,232 @@
+"""The catalog's REST bodies per API version, and how their money turns into ``Money``.
+
+Request bodies forbid unknown fields (no mass assignment of ``id``, ``version``, stock …) and
+are strict (``"5"`` is not a number, ``19.99`` is not a price). v1 writes money as a decimal
+string plus ``currency``, parsed exactly; v2 as ``{"amount": minor units, "currency"}``.
+Response models only document the answers: the routes render JSON themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from archway.catalog.domain import (
+    CATEGORY_MAX,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    SKU_MAX,
+    ProductChanges,
+    ProductDraft,
+)
+from archway.kernel.errors import InvalidInput
+from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.money import CURRENCY_EXPONENTS, Money, MoneyError, parse_decimal_string
+
+MAX_AMOUNT = 10**15
+MAX_ON_HAND = 1_000_000_000
+PriceBounds = tuple[int | None, int | None]
+# A PATCH field is optional but never null: it is declared with its plain type and a default
+# of None, which pydantic does not validate, so an explicit null is refused like any wrong type
+# while an absent field reads as None ("unchanged").
+ABSENT: Any = None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _currency(code: str, pointer: str) -> int:
+    exponent = CURRENCY_EXPONENTS.get(code)
+    if exponent is None:
+        raise InvalidInput.field(pointer, f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
+    return exponent
+
+
+def decimal_money(price: str, currency: str) -> Money:
+    """v1: ``"19.99"`` + ``"EUR"`` → 1999 EUR, exactly; too many decimals is an error."""
+    exponent = _currency(currency, "/currency")
+    try:
+        return Money(parse_decimal_string(price, exponent), currency)
+    except MoneyError as exc:
+        raise InvalidInput.field("/price", str(exc)) from exc
+
+
+class MoneyIn(_Body):
+    amount: int = Field(le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
+    currency: str = Field(examples=["EUR"], description="ISO 4217 code.")
+
+    def money(self) -> Money:
+        _currency(self.currency, "/price/currency")
+        return Money(self.amount, self.currency)
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+def _text(limit: int, **extra: Any) -> Any:
+    return Field(max_length=limit, **extra)
+
+
+class NewProductV1(_Body):
+    sku: str = _text(SKU_MAX, examples=["COF-0001"])
+    name: str = _text(NAME_MAX, examples=["House Blend"])
+    description: str = _text(DESCRIPTION_MAX, default="")
+    category: str = _text(CATEGORY_MAX, examples=["coffee"])
+    price: str = _text(24, examples=["19.99"], description="A decimal string, never a float.")
+    currency: str = Field(examples=["EUR"], description="ISO 4217 code.")
+    active: bool = True
+
+    def draft(self) -> ProductDraft:
+        return ProductDraft(
+            sku=self.sku, name=self.name, description=self.description, category=self.category,
+            price=decimal_money(self.price, self.currency), active=self.active,
+        )
+
+
+class NewProductV2(_Body):
+    sku: str = _text(SKU_MAX, examples=["COF-0001"])
+    name: str = _text(NAME_MAX, examples=["House Blend"])
+    description: str = _text(DESCRIPTION_MAX, default="")
+    category: str = _text(CATEGORY_MAX, examples=["coffee"])
+    price: MoneyIn
+    active: bool = True
+
+    def draft(self) -> ProductDraft:
+        return ProductDraft(
+            sku=self.sku, name=self.name, description=self.description, category=self.category,
+            price=self.price.money(), active=self.active,
+        )
+
+
+class ProductPatchV1(_Body):
+    sku: str = _text(SKU_MAX, default=ABSENT)
+    name: str = _text(NAME_MAX, default=ABSENT)
+    description: str = _text(DESCRIPTION_MAX, default=ABSENT)
+    category: str = _text(CATEGORY_MAX, default=ABSENT)
+    price: str = _text(24, default=ABSENT, description="Send with `currency`.")
+    currency: str = Field(ABSENT, description="Send with `price`.")
+    active: bool = ABSENT
+
+    def changes(self) -> ProductChanges:
+        price = None
+        if self.price is not None or self.currency is not None:
+            if self.price is None:
+                raise InvalidInput.field("/price", "is required when currency changes")
+            if self.currency is None:
+                raise InvalidInput.field("/currency", "is required when price changes")
+            price = decimal_money(self.price, self.currency)
+        return ProductChanges(
+            sku=self.sku, name=self.name, description=self.description,
+            category=self.category, price=price, active=self.active,
+        )
+
+
+class ProductPatchV2(_Body):
+    sku: str = _text(SKU_MAX, default=ABSENT)
+    name: str = _text(NAME_MAX, default=ABSENT)
+    description: str = _text(DESCRIPTION_MAX, default=ABSENT)
+    category: str = _text(CATEGORY_MAX, default=ABSENT)
+    price: MoneyIn = ABSENT
+    active: bool = ABSENT
+
+    def changes(self) -> ProductChanges:
+        return ProductChanges(
+            sku=self.sku, name=self.name, description=self.description,
+            category=self.category, price=self.price.money() if self.price else None,
+            active=self.active,
+        )
+
+
+class _ProductOut(BaseModel):
+    id: str
+    sku: str
+    name: str
+    description: str
+    category: str
+    active: bool
+    available: int = Field(description="Units on hand that no order holds.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductV1(_ProductOut):
+    price: str = Field(examples=["19.99"])
+    currency: str = Field(examples=["EUR"])
+
+
+class ProductV2(_ProductOut):
+    price: MoneyOut
+
+
+class ProductPageV1(BaseModel):
+    items: list[ProductV1]
+    total: int
+    limit: int
+    offset: int
+
+
+class ProductPageV2(BaseModel):
+    data: list[ProductV2]
+    next_cursor: str | None
+
+
+class StockCount(_Body):
+    on_hand: int = Field(le=MAX_ON_HAND, description="Units on hand after the count.")
+
+
+class StockOut(BaseModel):
+    product_id: str
+    on_hand: int
+    reserved: int = Field(description="Units held by accepted orders.")
+    available: int
+
+
+def _decimal_bound(name: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_decimal_string(text, 2)
+    except MoneyError as exc:
+        raise InvalidInput.field(name, str(exc)) from exc
+
+
+def v1_price_bounds(
+    min_price: Annotated[str | None, Query(
+        max_length=24, examples=["10.00"], description="Inclusive, e.g. `19.99`.")] = None,
+    max_price: Annotated[str | None, Query(
+        max_length=24, examples=["25.00"], description="Inclusive, e.g. `19.99`.")] = None,
+) -> PriceBounds:
+    return _decimal_bound("min_price", min_price), _decimal_bound("max_price", max_price)
+
+
+def v2_price_bounds(
+    min_price: Annotated[int | None, Query(
+        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+    max_price: Annotated[int | None, Query(
+        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+) -> PriceBounds:
+    return min_price, max_price
+
+
+@dataclass(frozen=True, slots=True)
+class VersionModels:
+    product: type[BaseModel]
+    page: type[BaseModel]
+    create: type[NewProductV1 | NewProductV2]
+    patch: type[ProductPatchV1 | ProductPatchV2]
+    price_bounds: Callable[..., PriceBounds]
+
+
+def models_for(version: ApiVersion) -> VersionModels:
+    if version is ApiVersion.V1:
+        return VersionModels(
+            ProductV1, ProductPageV1, NewProductV1, ProductPatchV1, v1_price_bounds)
+    return VersionModels(ProductV2, ProductPageV2, NewProductV2, ProductPatchV2, v2_price_bounds)

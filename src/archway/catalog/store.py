@@ -1,0 +1,381 @@
+"""Catalog persistence: SQLAlchemy Core tables, row ↔ domain mapping, conditional writes.
+
+Writers lock product rows first (``FOR UPDATE`` on PostgreSQL; SQLite serializes writers
+anyway), always in id order, and only then touch stock rows, so no two writers wait on each
+other in opposite orders. Every write is conditional (``WHERE version = :expected``, ``WHERE
+on_hand - reserved >= :quantity``), so the check and the write are one atomic statement even
+where no lock is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from archway.catalog.domain import (
+    Product,
+    ProductFilters,
+    ProductSort,
+    Rejected,
+    ReservationOutcome,
+    Reserved,
+    Stock,
+)
+from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.money import Money
+from archway.kernel.pagination import Page, PageRequest
+
+catalog_metadata = MetaData()
+
+products = Table(
+    "catalog_products",
+    catalog_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("price_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sku", name="uq_catalog_products_sku"),
+    Index("ix_catalog_products_category", "category"),
+    Index("ix_catalog_products_name_id", "name", "id"),
+    Index("ix_catalog_products_price_id", "price_amount", "id"),
+    Index("ix_catalog_products_created_at_id", "created_at", "id"),
+)
+
+stock = Table(
+    "catalog_stock",
+    catalog_metadata,
+    Column(
+        "product_id", String(36),
+        ForeignKey("catalog_products.id", ondelete="CASCADE"), primary_key=True,
+    ),
+    Column("on_hand", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    CheckConstraint("on_hand >= 0", name="ck_catalog_stock_on_hand"),
+    CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_catalog_stock_reserved"),
+)
+
+# One row per order the catalog has heard of, so a redelivered reserve or release (events come
+# at least once, and a cancel may overtake its reserve) replays the first outcome instead of
+# holding or giving back stock twice.
+reservations = Table(
+    "catalog_reservations",
+    catalog_metadata,
+    Column("order_id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),  # held | released | rejected | cancelled
+    Column("reason", String(500), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+reservation_lines = Table(
+    "catalog_reservation_lines",
+    catalog_metadata,
+    Column(
+        "order_id", String(36),
+        ForeignKey("catalog_reservations.order_id", ondelete="CASCADE"), primary_key=True,
+    ),
+    Column("product_id", String(36), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+)
+
+HELD, RELEASED, REJECTED, CANCELLED = "held", "released", "rejected", "cancelled"
+
+_SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
+    stock, stock.c.product_id == products.c.id
+)
+_SORT_KEYS = {
+    ProductSort.CREATED_AT: products.c.created_at,
+    ProductSort.NAME: products.c.name,
+    ProductSort.PRICE: products.c.price_amount,
+    ProductSort.PRICE_DESC: products.c.price_amount,
+}
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _product(row: Row) -> Product:
+    return Product(
+        id=row.id, sku=row.sku, name=row.name, description=row.description,
+        category=row.category, price=Money(row.price_amount, row.currency),
+        active=bool(row.active), version=row.version,
+        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),
+        stock=Stock(row.on_hand, row.reserved),
+    )
+
+
+def _values(product: Product) -> dict[str, object]:
+    return {
+        "sku": product.sku, "name": product.name, "description": product.description,
+        "category": product.category, "price_amount": product.price.amount,
+        "currency": product.price.currency, "active": product.active,
+        "version": product.version, "updated_at": product.updated_at,
+    }
+
+
+class CatalogRepository:
+    """Products, stock and reservations on one connection (and so in one transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, product_id: str, *, lock: bool = False) -> Product | None:
+        query = _SELECT_PRODUCT.where(products.c.id == product_id)
+        if lock:
+            query = query.with_for_update(of=products)
+        row = (await self._conn.execute(query)).first()
+        return _product(row) if row else None
+
+    async def get_many(
+        self, product_ids: Collection[str], *, lock: bool = False
+    ) -> dict[str, Product]:
+        """The products that exist among ``product_ids``; locked in id order when asked."""
+        query = _SELECT_PRODUCT.where(products.c.id.in_(product_ids)).order_by(products.c.id)
+        if lock:
+            query = query.with_for_update(of=products)
+        rows = (await self._conn.execute(query)).all()
+        return {row.id: _product(row) for row in rows}
+
+    async def add(self, product: Product) -> None:
+        try:
+            await self._conn.execute(
+                insert(products).values(id=product.id, created_at=product.created_at,
+                                        **_values(product)))
+        except IntegrityError as exc:
+            raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
+        await self._conn.execute(insert(stock).values(
+            product_id=product.id, on_hand=product.stock.on_hand,
+            reserved=product.stock.reserved))
+
+    async def skus_present(self, skus: Collection[str]) -> set[str]:
+        rows = await self._conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))
+        return set(rows.scalars())
+
+    async def save(self, product: Product, previous_version: int) -> bool:
+        """Write the product's own fields if it is still at ``previous_version``."""
+        try:
+            result = await self._conn.execute(update(products).where(
+                products.c.id == product.id, products.c.version == previous_version,
+            ).values(**_values(product)))
+        except IntegrityError as exc:
+            raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
+        return bool(result.rowcount)
+
+    async def save_on_hand(self, product: Product, previous_version: int) -> bool:
+        """Write a stock count if the product is still at ``previous_version`` and the count
+        still covers what is reserved."""
+        result = await self._conn.execute(update(products).where(
+            products.c.id == product.id, products.c.version == previous_version,
+        ).values(version=product.version, updated_at=product.updated_at))
+        if not result.rowcount:
+            return False
+        counted = await self._conn.execute(update(stock).where(
+            stock.c.product_id == product.id, stock.c.reserved <= product.stock.on_hand,
+        ).values(on_hand=product.stock.on_hand))
+        return bool(counted.rowcount)
+
+    async def remove(self, product_id: str, version: int) -> bool:
+        result = await self._conn.execute(delete(products).where(
+            products.c.id == product_id, products.c.version == version))
+        return bool(result.rowcount)
+
+    async def list(
+        self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
+    ) -> Page[Product]:
+        conditions = _conditions(filters, active_only)
+        key = _SORT_KEYS[sort]
+        descending = sort is ProductSort.PRICE_DESC
+        order = (key.desc(), products.c.id.desc()) if descending else (key, products.c.id)
+        query = _SELECT_PRODUCT.where(*conditions).order_by(*order)
+        if not page.wants_cursor:
+            total = (await self._conn.execute(
+                select(func.count()).select_from(products).where(*conditions))).scalar_one()
+            rows = (await self._conn.execute(
+                query.limit(page.limit).offset(page.offset))).all()
+            return Page([_product(row) for row in rows], total=total)
+        if page.after is not None:
+            query = query.where(_after(sort, page.after, descending))
+        rows = (await self._conn.execute(query.limit(page.limit + 1))).all()
+        items = [_product(row) for row in rows[: page.limit]]
+        more = len(rows) > page.limit
+        return Page(items, next_after=_sort_value(sort, items[-1]) if more else None)
+
+    # -- reservations ---------------------------------------------------------------------
+
+    async def reservation(self, order_id: str) -> ReservationOutcome | None:
+        """What was decided the first time this order came by, if it did."""
+        row = (await self._conn.execute(
+            select(reservations).where(reservations.c.order_id == order_id))).first()
+        if row is None:
+            return None
+        if row.status in (HELD, RELEASED):
+            return ReservationOutcome(order_id, accepted=True)
+        if row.status == CANCELLED:
+            return ReservationOutcome(order_id, accepted=False, reason="the order was cancelled")
+        return ReservationOutcome(order_id, accepted=False, reason=row.reason)
+
+    async def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None:
+        """Hold every line, or none: the id of the first product that fell short, else None.
+
+        The products must be locked by the caller. Each line is one conditional statement, so
+        stock cannot be oversold even by a writer that skipped the lock; a line that falls
+        short rolls the savepoint back, undoing the lines before it.
+        """
+        ids = list(reserved.quantities)
+        savepoint = await self._conn.begin_nested()
+        for product_id, quantity in reserved.quantities.items():
+            held = await self._conn.execute(update(stock).where(
+                stock.c.product_id == product_id,
+                stock.c.on_hand - stock.c.reserved >= quantity,
+            ).values(reserved=stock.c.reserved + quantity))
+            if not held.rowcount:
+                await savepoint.rollback()
+                return product_id
+        await savepoint.commit()
+        await self._bump_versions(ids, now)
+        await self._conn.execute(insert(reservations).values(
+            order_id=order_id, status=HELD, reason=None, updated_at=now))
+        await self._conn.execute(insert(reservation_lines), [
+            {"order_id": order_id, "product_id": product_id, "quantity": quantity}
+            for product_id, quantity in reserved.quantities.items()
+        ])
+        return None
+
+    async def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
+        await self._conn.execute(insert(reservations).values(
+            order_id=order_id, status=REJECTED, reason=rejected.reason, updated_at=now))
+
+    async def held_lines(self, order_id: str) -> dict[str, int] | None:
+        """The lines an order holds; ``None`` if the catalog never heard of the order,
+        empty if it holds nothing (rejected, released or cancelled)."""
+        status = (await self._conn.execute(select(reservations.c.status).where(
+            reservations.c.order_id == order_id))).scalar_one_or_none()
+        if status is None:
+            return None
+        if status != HELD:
+            return {}
+        rows = await self._conn.execute(select(
+            reservation_lines.c.product_id, reservation_lines.c.quantity,
+        ).where(reservation_lines.c.order_id == order_id).order_by(reservation_lines.c.product_id))
+        return {row.product_id: row.quantity for row in rows}
+
+    async def give_back(self, order_id: str, stocks: Mapping[str, Stock], now: datetime) -> None:
+        """Write the stocks of an order's released lines (products locked by the caller, so
+        nobody else moves ``reserved`` meanwhile) and mark the order released."""
+        for product_id, released in stocks.items():
+            await self._conn.execute(update(stock).where(stock.c.product_id == product_id).values(
+                reserved=released.reserved))
+        await self._bump_versions(list(stocks), now)
+        await self._conn.execute(update(reservations).where(
+            reservations.c.order_id == order_id).values(status=RELEASED, updated_at=now))
+
+    async def record_cancellation(self, order_id: str, now: datetime) -> None:
+        """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
+        await self._conn.execute(insert(reservations).values(
+            order_id=order_id, status=CANCELLED, reason=None, updated_at=now))
+
+    async def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
+        """A change of stock is a change of the product: its ETag must change too."""
+        await self._conn.execute(update(products).where(products.c.id.in_(product_ids)).values(
+            version=products.c.version + 1, updated_at=now))
+
+
+def _conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if active_only:
+        conditions.append(products.c.active.is_(True))
+    if filters.q:
+        pattern = "%" + _escape_like(filters.q) + "%"
+        conditions.append(or_(
+            products.c.name.ilike(pattern, escape="\\"),
+            products.c.description.ilike(pattern, escape="\\"),
+        ))
+    if filters.category is not None:
+        conditions.append(products.c.category == filters.category)
+    if filters.min_price is not None:
+        conditions.append(products.c.price_amount >= filters.min_price)
+    if filters.max_price is not None:
+        conditions.append(products.c.price_amount <= filters.max_price)
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    """``%`` and ``_`` in a search are literal characters, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _sort_value(sort: ProductSort, product: Product) -> tuple[str | int, str]:
+    """The cursor of a row: its sort key (JSON-friendly) and its id as the tie-breaker."""
+    if sort is ProductSort.NAME:
+        return product.name, product.id
+    if sort is ProductSort.CREATED_AT:
+        return product.created_at.isoformat(), product.id
+    return product.price.amount, product.id
+
+
+def _after(sort: ProductSort, after: tuple[object, ...], descending: bool) -> ColumnElement[bool]:
+    """Rows strictly past the cursor, in the list's order: one index seek, no OFFSET."""
+    value, last_id = after
+    if not isinstance(last_id, str):
+        raise _bad_cursor()
+    key_value: object
+    if sort is ProductSort.CREATED_AT:
+        if not isinstance(value, str):
+            raise _bad_cursor()
+        try:
+            key_value = _utc(datetime.fromisoformat(value))
+        except ValueError as exc:
+            raise _bad_cursor() from exc
+    elif sort is ProductSort.NAME:
+        if not isinstance(value, str):
+            raise _bad_cursor()
+        key_value = value
+    else:
+        if not isinstance(value, int):
+            raise _bad_cursor()
+        key_value = value
+    column = _SORT_KEYS[sort]
+    key = tuple_(column, products.c.id)
+    bound = tuple_(literal(key_value, column.type), literal(last_id, products.c.id.type))
+    return key < bound if descending else key > bound
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
+

@@ -1,0 +1,136 @@
+"""The ``archway`` command: run, migrate, seed and operate a deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from archway.config import ConfigurationError, Settings, load_settings
+from archway.kernel.errors import ArchwayError
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Archway: one shop backend in every API architecture.", no_args_is_help=True)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing-key commands.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run one process of a topology.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(serve_app, name="serve")
+
+DEMO_ACCOUNTS = (
+    ("admin", "admin@archway.test", "archway-admin", "Ada Admin"),
+    ("customer", "alice@archway.test", "archway-alice", "Alice Customer"),
+    ("customer", "bob@archway.test", "archway-bob", "Bob Customer"),
+)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings) -> T:
+    try:
+        return asyncio.run(work(settings))
+    except ArchwayError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply every context's migrations."""
+    from archway.topologies.monolith import CONTEXTS, migrate_database
+
+    _run(lambda s: migrate_database(s, CONTEXTS), _settings())
+    typer.echo("migrated: " + ", ".join(CONTEXTS))
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo accounts and products (idempotent); prints one line per account."""
+    from archway.topologies.monolith import seed_demo
+
+    for line in _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), _settings()):
+        typer.echo(line)
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option("--user", help="The user's email.")],
+    scope: Annotated[str, typer.Option("--scope", help='Space-separated, e.g. "profile orders:write".')] = "profile",
+    ttl: Annotated[int | None, typer.Option("--ttl", min=30, max=86_400, help="Lifetime in seconds.")] = None,
+) -> None:
+    """Development only: print an access token for USER with the scopes asked for."""
+    from archway.topologies.monolith import dev_token
+
+    settings = _settings()
+    if settings.environment == "production":
+        typer.echo("error: `archway token` is disabled when ARCHWAY_ENVIRONMENT=production", err=True)
+        raise typer.Exit(2)
+    typer.echo(_run(lambda s: dev_token(s, user, scope.split(), ttl), settings))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Sign new tokens with a fresh key; the old one stays published until its tokens expire."""
+    from archway.topologies.monolith import rotate_keys
+
+    typer.echo("new signing key: " + _run(rotate_keys, _settings()))
+
+
+@serve_app.command("monolith")
+def serve_monolith(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+) -> None:
+    """REST, docs and metrics in one process."""
+    from archway.topologies.runner import serve
+
+    settings = _settings()
+    serve(settings, host or settings.http_host, port if port is not None else settings.http_port)
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+) -> None:
+    """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins."""
+    from archway.topologies.monolith import CONTEXTS, migrate_database, seed_demo
+    from archway.topologies.runner import serve
+
+    settings = _settings()
+    _run(lambda s: migrate_database(s, CONTEXTS), settings)
+    accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
+    base = f"http://{host}:{port}"
+    typer.echo(f"Archway monolith on {base} (database {settings.database_url})")
+    for label, path in (
+        ("REST v1", "/api/v1/products"), ("REST v2", "/api/v2/products"),
+        ("Swagger UI", "/docs"), ("ReDoc", "/redoc"), ("OpenAPI v1", "/openapi/v1.json"),
+        ("OpenAPI v2", "/openapi/v2.json"), ("JWKS", "/.well-known/jwks.json"),
+        ("Health", "/healthz"), ("Readiness", "/readyz"), ("Metrics", "/metrics"),
+    ):
+        typer.echo(f"  {label:<11} {base}{path}")
+    typer.echo("Demo accounts:")
+    for line in accounts:
+        typer.echo("  " + line)
+    typer.echo('Token for curl: archway token --user alice@archway.test --scope "profile orders:write"')
+    sys.stdout.flush()
+    serve(settings, host, port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Settings: one typed class, read from ``ARCHWAY_*`` environment variables.
+
+Every composition root takes a :class:`Settings` instance; nothing reads the environment
+elsewhere. :func:`load_settings` turns validation failures into one readable message per
+bad value, so a misconfigured process stops at start-up with a clear reason.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(Exception):
+    """Raised when the environment holds an invalid ``ARCHWAY_*`` value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARCHWAY_", extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    database_url: str = "sqlite+aiosqlite:///archway.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    db_echo: bool = False
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    public_url: str = ""
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "archway"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    key_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=19_456, ge=8, le=1_048_576)
+    password_hash_workers: int = Field(default=2, ge=1, le=64)
+    password_hash_queue_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    product_cache_max_age_seconds: int = Field(default=60, ge=0)
+
+    api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
+    api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
+    cors_allow_origins: list[str] = Field(default_factory=list)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be an SQLAlchemy async URL: sqlite+aiosqlite:///FILE or "
+                "postgresql+asyncpg://USER@HOST/DB"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus ``overrides``) or raise one clear :class:`ConfigurationError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "ARCHWAY_" + "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None

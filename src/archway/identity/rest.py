@@ -1,0 +1,116 @@
+"""Identity over REST: thin routes that parse, call the service and shape the answer.
+
+No ``from __future__ import annotations``: FastAPI must resolve the route-local dependency
+annotations at definition time.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from archway.identity.domain import User
+from archway.identity.service import IdentityService, UserChanges
+from archway.kernel.auth.principal import Principal
+from archway.kernel.http.guard import current_principal, requires
+from archway.kernel.http.responses import JsonResponse, page_request_dependency, page_response
+from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.pagination import PageRequest
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=254, examples=["ada@example.com"])
+    password: str = Field(max_length=1024, examples=["correct horse battery staple"])
+    name: str = Field(max_length=1024, examples=["Ada Lovelace"])
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(None, max_length=254)
+    password: str | None = Field(None, max_length=1024)
+    name: str | None = Field(None, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    roles: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserPageV1(BaseModel):
+    items: list[UserOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserPageV2(BaseModel):
+    data: list[UserOut]
+    next_cursor: str | None
+
+
+def user_body(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id, "email": user.email, "name": user.name, "roles": sorted(user.roles),
+        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": user.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+UserId = Annotated[str, Path(max_length=64, description="The user's id (UUIDv7).")]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def build_router(
+    version: ApiVersion, service: IdentityService, route_class: type[APIRoute]
+) -> APIRouter:
+    router = APIRouter(route_class=route_class, tags=["users"])
+    page_params = page_request_dependency(version, cursor_arity=1)
+
+    @router.post("/users", status_code=201, response_model=UserOut, summary="Register")
+    async def register(body: Registration) -> Response:
+        """Anyone may register; the new user is a customer."""
+        user = await service.register(body.email, body.password, body.name)
+        return JsonResponse(
+            user_body(user), 201, headers={"Location": f"{version.prefix}/users/{user.id}"}
+        )
+
+    @router.get("/users/me", response_model=UserOut, summary="Your own user", **requires("profile"))
+    async def me(caller: Caller) -> Response:
+        return JsonResponse(user_body(await service.me(caller)))
+
+    @router.get(
+        "/users", response_model=UserPageV1 if version is ApiVersion.V1 else UserPageV2,
+        summary="List users (admins)", **requires("users:read"),
+    )
+    async def list_users(
+        request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)]
+    ) -> Response:
+        result = await service.list_users(caller, page)
+        return page_response(version, request, result, page, [user_body(u) for u in result.items])
+
+    @router.get("/users/{user_id}", response_model=UserOut, summary="A user", **requires())
+    async def get_user(user_id: UserId, caller: Caller) -> Response:
+        """The user itself (`profile`) or an admin (`users:read`)."""
+        return JsonResponse(user_body(await service.get_user(caller, user_id)))
+
+    @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user", **requires())
+    async def patch_user(user_id: UserId, body: UserPatch, caller: Caller) -> Response:
+        """The user itself (`profile`) or an admin (`users:write`). Roles are not settable."""
+        changes = UserChanges(name=body.name, email=body.email, password=body.password)
+        return JsonResponse(user_body(await service.update_user(caller, user_id, changes)))
+
+    @router.delete("/users/{user_id}", status_code=204, summary="Delete a user", **requires())
+    async def delete_user(user_id: UserId, caller: Caller) -> Response:
+        """The user itself (`profile`) or an admin (`users:write`); afterwards 404 for all."""
+        await service.delete_user(caller, user_id)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,132 @@
+"""Identity use cases: one method each, with the rule and who may call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archway.identity.domain import (
+    User,
+    check_email,
+    check_name,
+    check_password,
+    check_registration,
+    new_user,
+    normalize_email,
+    raise_if_any,
+)
+from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.passwords import PasswordHasher
+from archway.identity.store import UserRepository
+from archway.kernel.auth.principal import SCOPES, Principal
+from archway.kernel.db import Database
+from archway.kernel.errors import InvalidInput, NotFound
+from archway.kernel.pagination import Page, PageRequest
+
+DEV_CLIENT_ID = "archway-cli"
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    name: str | None = None
+    email: str | None = None
+    password: str | None = None
+
+
+class IdentityService:
+    def __init__(
+        self, db: Database, hasher: PasswordHasher, keys: KeyRing, issuer: TokenIssuer
+    ) -> None:
+        self._db = db
+        self._hasher = hasher
+        self.keys = keys
+        self._issuer = issuer
+
+    async def register(
+        self, email: str, password: str, name: str, roles: frozenset[str] = frozenset({"customer"})
+    ) -> User:
+        """Anyone may register; new users are customers. Emails are unique (409)."""
+        raise_if_any(check_registration(email, password, name))
+        user = new_user(email, name, await self._hasher.hash(password), roles)
+        async with self._db.write() as conn:
+            await UserRepository(conn).add(user)
+        return user
+
+    async def get_user(self, principal: Principal, user_id: str) -> User:
+        """The user itself (``profile``) or an admin (``users:read``)."""
+        principal.acts_on_self_or_admin(user_id, "users:read")
+        return await self._existing(user_id)
+
+    async def me(self, principal: Principal) -> User:
+        """The caller's own user (``profile``); a token of a deleted user finds nothing."""
+        principal.require_scope("profile")
+        return await self._existing(principal.subject)
+
+    async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
+        """Admins with ``users:read``."""
+        principal.require_admin("users:read")
+        async with self._db.read() as conn:
+            return await UserRepository(conn).list(page)
+
+    async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
+        """The user itself (``profile``) or an admin (``users:write``); email stays unique."""
+        principal.acts_on_self_or_admin(user_id, "users:write")
+        errors = []
+        if changes.email is not None:
+            errors += check_email(changes.email)
+        if changes.name is not None:
+            errors += check_name(changes.name)
+        if changes.password is not None:
+            errors += check_password(changes.password)
+        raise_if_any(errors)
+        new_hash = await self._hasher.hash(changes.password) if changes.password else None
+        async with self._db.write() as conn:
+            repo = UserRepository(conn)
+            user = await repo.get(user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            updated = user.changed(
+                name=changes.name.strip() if changes.name is not None else user.name,
+                email=normalize_email(changes.email) if changes.email is not None else user.email,
+                password_hash=new_hash or user.password_hash,
+            )
+            await repo.save(updated)
+        return updated
+
+    async def delete_user(self, principal: Principal, user_id: str) -> None:
+        """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
+        principal.acts_on_self_or_admin(user_id, "users:write")
+        async with self._db.write() as conn:
+            if not await UserRepository(conn).remove(user_id):
+                raise NotFound("No such user.")
+
+    async def check_password(self, email: str, password: str) -> User | None:
+        """The user whose password this is, else ``None`` (for login; hides which was wrong)."""
+        async with self._db.read() as conn:
+            user = await UserRepository(conn).by_email(email)
+        if user is None:
+            await self._hasher.hash(password)  # same cost either way: no user enumeration
+            return None
+        return user if await self._hasher.verify(user.password_hash, password) else None
+
+    async def issue_dev_token(
+        self, email: str, scopes: list[str], ttl_seconds: int | None = None
+    ) -> str:
+        """Development only: a token for ``email`` with the scopes asked for (CLI ``token``)."""
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown:
+            raise InvalidInput.field("scope", f"unknown scopes: {' '.join(unknown)}")
+        async with self._db.read() as conn:
+            user = await UserRepository(conn).by_email(email)
+        if user is None:
+            raise NotFound(f"No user with email {email}.")
+        return await self._issuer.issue(
+            subject=user.id, scopes=scopes, roles=user.roles, client_id=DEV_CLIENT_ID,
+            ttl_seconds=ttl_seconds,
+        )
+
+    async def _existing(self, user_id: str) -> User:
+        async with self._db.read() as conn:
+            user = await UserRepository(conn).get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user

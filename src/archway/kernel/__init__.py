@@ -1,0 +1,1 @@
+"""The shared kernel: building blocks every context and topology uses; it imports no context."""

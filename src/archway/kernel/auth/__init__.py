@@ -1,0 +1,1 @@
+"""Authentication and authorization shared by every process: principals, scopes, JWT checks."""

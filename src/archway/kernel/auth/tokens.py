@@ -1,0 +1,160 @@
+"""Stateless verification of RFC 9068 JWT access tokens.
+
+Only ES256 is accepted and only keys from the key source are used, which rules out ``alg:
+none`` and HS256-with-the-public-key confusion by construction. Keys are looked up by ``kid``;
+an unknown ``kid`` refreshes the key source once (rate-limited) so rotated keys are picked up
+without restarts. Verified tokens are cached until they expire: verification is the costliest
+step of an authenticated request and a token's claims never change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import orjson
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from archway.kernel.auth.principal import Principal
+from archway.kernel.errors import Unauthenticated
+
+ALGORITHM = "ES256"
+TOKEN_TYPE = "at+jwt"
+
+
+class KeySource(Protocol):
+    """Where public verification keys come from (a JWKS endpoint, or the identity store)."""
+
+    async def public_keys(self, *, refresh: bool = False) -> Mapping[str, ECKey]: ...
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
+        cache_size: int = 10_000,
+        min_refresh_interval: float = 5.0,
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        self._cache: OrderedDict[str, Principal] = OrderedDict()
+        self._cache_size = cache_size
+        self._min_refresh_interval = min_refresh_interval
+        self._last_refresh = 0.0
+        self._refresh_lock = asyncio.Lock()
+
+    async def verify(self, token: str) -> Principal:
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at + self._leeway > now:
+                return cached
+            del self._cache[token]
+            raise Unauthenticated("The access token has expired.", error="invalid_token")
+        principal = await self._verify_uncached(token, now)
+        self._cache[token] = principal
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify_uncached(self, token: str, now: float) -> Principal:
+        header = _unverified_header(token)
+        if header.get("alg") != ALGORITHM:
+            raise _invalid("The token's algorithm is not accepted.")
+        if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/at+jwt"):
+            raise _invalid("The token is not an access token.")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise _invalid("The token names no key.")
+        key = await self._key_for(kid)
+        try:
+            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise _invalid("The token's signature is not valid.") from exc
+        return self._principal_from(decoded.claims, now)
+
+    async def _key_for(self, kid: str) -> ECKey:
+        keys = await self._keys.public_keys()
+        if kid in keys:
+            return keys[kid]
+        async with self._refresh_lock:
+            if time.monotonic() - self._last_refresh >= self._min_refresh_interval:
+                self._last_refresh = time.monotonic()
+                keys = await self._keys.public_keys(refresh=True)
+        if kid not in keys:
+            raise _invalid("The token was signed by an unknown key.")
+        return keys[kid]
+
+    def _principal_from(self, claims: Mapping[str, Any], now: float) -> Principal:
+        for name in ("iss", "aud", "sub", "exp", "iat", "jti", "client_id"):
+            if name not in claims:
+                raise _invalid(f"The token lacks the '{name}' claim.")
+        if claims["iss"] != self._issuer:
+            raise _invalid("The token was issued by someone else.")
+        audience = claims["aud"]
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._audience not in audiences:
+            raise _invalid("The token is meant for another audience.")
+        exp, nbf = claims["exp"], claims.get("nbf", claims["iat"])
+        if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
+            raise _invalid("The token's times are malformed.")
+        if exp + self._leeway <= now:
+            raise Unauthenticated("The access token has expired.", error="invalid_token")
+        if nbf - self._leeway > now:
+            raise _invalid("The token is not valid yet.")
+        scope = claims.get("scope", "")
+        roles = claims.get("roles", [])
+        if not isinstance(scope, str) or not isinstance(roles, list):
+            raise _invalid("The token's scope or roles are malformed.")
+        return Principal(
+            subject=str(claims["sub"]),
+            scopes=frozenset(scope.split()),
+            roles=frozenset(str(role) for role in roles),
+            client_id=str(claims["client_id"]),
+            token_id=str(claims["jti"]),
+            expires_at=int(exp),
+        )
+
+
+def _invalid(detail: str) -> Unauthenticated:
+    return Unauthenticated(detail, error="invalid_token")
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise _invalid("The token is not a signed JWT.")
+    try:
+        raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
+        header = orjson.loads(raw)
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise _invalid("The token's header is unreadable.") from exc
+    if not isinstance(header, dict):
+        raise _invalid("The token's header is unreadable.")
+    return header
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; ``None`` when there is no header."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthenticated(
+            "Send the access token as 'Authorization: Bearer <token>'.", error="invalid_request"
+        )
+    return token
+

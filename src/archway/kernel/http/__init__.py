@@ -1,0 +1,1 @@
+"""HTTP policies shared by every HTTP process: problems, versioning, limits, idempotency, docs."""

@@ -1,0 +1,38 @@
+"""Service defaults every HTTP process exposes: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from archway.kernel.http.responses import JsonResponse
+from archway.kernel.observability.metrics import HttpMetrics
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def build_ops_router(metrics: HttpMetrics, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["operations"], include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> Response:
+        """Liveness: the process answers. Never touches dependencies."""
+        return JsonResponse({"status": "ok"})
+
+    @router.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: every dependency this process needs answers."""
+        results = {name: await check() for name, check in checks.items()}
+        ready = all(results.values())
+        body = {"status": "ready" if ready else "unavailable",
+                "checks": {name: "ok" if ok else "failing" for name, ok in results.items()}}
+        return JsonResponse(body, 200 if ready else 503)
+
+    @router.get("/metrics")
+    async def prometheus() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, headers={"content-type": content_type})
+
+    return router

@@ -1,0 +1,181 @@
+"""RFC 9457 problem details: the one place where errors become HTTP answers.
+
+Exception handlers for FastAPI and the raw ASGI middlewares both render through
+:func:`problem_response`, so every refusal has the same shape and carries the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
+
+from archway.kernel.errors import (
+    ArchwayError,
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RateLimited,
+    ServiceBusy,
+    Unauthenticated,
+)
+
+PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_KEY = "archway.request_id"
+
+STATUS_BY_ERROR: dict[type[ArchwayError], tuple[int, str]] = {
+    BadRequest: (400, "bad-request"),
+    InvalidInput: (422, "invalid-input"),
+    Unauthenticated: (401, "unauthenticated"),
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not-found"),
+    Conflict: (409, "conflict"),
+    PreconditionFailed: (412, "precondition-failed"),
+    PayloadTooLarge: (413, "payload-too-large"),
+    RateLimited: (429, "rate-limited"),
+    ServiceBusy: (503, "service-busy"),
+    ArchwayError: (400, "bad-request"),
+}
+
+_TITLES_BY_STATUS = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem_type(slug: str) -> str:
+    return f"/problems/{slug}"
+
+
+def problem_response(
+    scope: Scope,
+    status: int,
+    *,
+    detail: str,
+    title: str | None = None,
+    slug: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": problem_type(slug or _slug_for_status(status)),
+        "title": title or _TITLES_BY_STATUS.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("archway.original_path") or scope.get("path", ""),
+        "request_id": scope.get(REQUEST_ID_KEY, ""),
+    }
+    if errors:
+        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _slug_for_status(status: int) -> str:
+    return _TITLES_BY_STATUS.get(status, "error").lower().replace(" ", "-")
+
+
+def error_response(scope: Scope, exc: ArchwayError) -> Response:
+    """Map a typed error by walking its MRO: subclasses need no entry of their own."""
+    status, slug = next(
+        STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in STATUS_BY_ERROR
+    )
+    headers: dict[str, str] = {}
+    errors: list[FieldError] | None = None
+    if isinstance(exc, Unauthenticated):
+        challenge = 'Bearer realm="archway"'
+        if exc.error:
+            challenge += f', error="{exc.error}", error_description="{_quote(exc.detail)}"'
+        headers["WWW-Authenticate"] = challenge
+    elif isinstance(exc, Forbidden) and exc.scope:
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="archway", error="insufficient_scope", scope="{exc.scope}"'
+        )
+    elif isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, ServiceBusy):
+        headers["Retry-After"] = "1"
+    elif isinstance(exc, InvalidInput):
+        errors = exc.errors
+    return problem_response(
+        scope, status, detail=exc.detail, title=exc.title, slug=slug, errors=errors,
+        headers=headers,
+    )
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "").replace('"', "'")
+
+
+def validation_pointer(loc: tuple[Any, ...]) -> str:
+    """FastAPI's ``("body", "lines", 0, "product_id")`` → ``/lines/0/product_id``;
+    a query, path or header parameter is named as it is."""
+    if not loc:
+        return ""
+    where, *rest = loc
+    if where == "body":
+        parts = [str(p).replace("~", "~0").replace("/", "~1") for p in rest]
+        return "/" + "/".join(parts) if parts else ""
+    return str(rest[0]) if rest else str(where)
+
+
+def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    errors = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            return problem_response(
+                request.scope, 400, detail="The request body is not valid JSON."
+            )
+        message = str(error.get("msg", "is invalid"))
+        if error.get("type") == "extra_forbidden":
+            message = "is not a field this resource accepts"
+        errors.append(FieldError(validation_pointer(loc), message))
+    return problem_response(
+        request.scope, 422, detail="The request has invalid values.", slug="invalid-input",
+        title="Invalid input", errors=errors,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_archway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ArchwayError)
+        return error_response(request.scope, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_problem(request, exc)
+
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        if exc.status_code == 404:
+            detail = "No resource at this path."
+        return problem_response(
+            request.scope, exc.status_code, detail=detail, headers=dict(exc.headers or {})
+        )
+
+    app.add_exception_handler(ArchwayError, on_archway_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)

@@ -1,0 +1,61 @@
+"""Alembic, one version history per context, run programmatically on the async engine.
+
+Each context keeps its own script directory under ``archway/migrations/<context>`` and its own
+version table, so a context can move to its own database (microservices) with its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+
+from archway.kernel.db import Database
+
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(context_name: str, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_ROOT / context_name))
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = f"alembic_version_{context_name}"
+    return config
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of every context's ``env.py``: migrate on the connection we were handed."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through `archway db migrate`")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=context.config.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def migrate(db: Database, contexts: Iterable[str], revision: str = "head") -> None:
+    for name in contexts:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync_conn, name=name: command.upgrade(
+                    alembic_config(name, sync_conn), revision)
+            )
+
+
+async def downgrade(db: Database, contexts: Iterable[str], revision: str = "base") -> None:
+    for name in contexts:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync_conn, name=name: command.downgrade(
+                    alembic_config(name, sync_conn), revision)
+            )

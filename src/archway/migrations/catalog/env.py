@@ -1,0 +1,4 @@
+from archway.catalog.store import catalog_metadata
+from archway.kernel.migrate import run_env
+
+run_env(catalog_metadata)

@@ -1,0 +1,1 @@
+"""Composition roots, one per deployment pattern: monolith (more follow)."""

@@ -1,0 +1,233 @@
+"""The monolith: every context in one process, wired in-process, over one database.
+
+:func:`build` makes the whole object graph from settings (tests pass their own settings or
+swap a part by keyword); :func:`create_app` puts the HTTP adapters and policies on top.
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Scope
+
+from archway.catalog.rest import build_router as catalog_router
+from archway.catalog.service import CatalogService
+from archway.config import Settings
+from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.passwords import PasswordHasher
+from archway.identity.rest import build_router as identity_router
+from archway.identity.service import IdentityService
+from archway.kernel.auth.tokens import TokenVerifier, bearer_token
+from archway.kernel.db import Database
+from archway.kernel.errors import ArchwayError
+from archway.kernel.http.body_limit import BodyLimit
+from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
+from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
+from archway.kernel.http.idempotency import Idempotency, IdempotencyStore
+from archway.kernel.http.openapi import versioned_openapi
+from archway.kernel.http.ops import build_ops_router
+from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
+from archway.kernel.http.problems import install_problem_handlers
+from archway.kernel.http.responses import JsonResponse
+from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.observability.metrics import HttpMetrics
+
+CONTEXTS = ("kernel", "identity", "catalog")
+
+
+@dataclass
+class Monolith:
+    settings: Settings
+    db: Database
+    metrics: HttpMetrics
+    keys: KeyRing
+    verifier: TokenVerifier
+    hasher: PasswordHasher
+    identity: IdentityService
+    catalog: CatalogService
+
+    async def close(self) -> None:
+        self.hasher.close()
+        await self.db.dispose()
+
+
+def build(settings: Settings, *, db: Database | None = None) -> Monolith:
+    db = db or Database(
+        settings.database_url, pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds,
+        echo=settings.db_echo,
+    )
+    keys = KeyRing(db, refresh_seconds=settings.key_refresh_seconds)
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+        workers=settings.password_hash_workers,
+        queue_timeout=settings.password_hash_queue_timeout_seconds,
+    )
+    issuer = TokenIssuer(
+        keys, issuer=settings.issuer, audience=settings.audience,
+        default_ttl=settings.access_token_ttl_seconds,
+    )
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+    metrics = HttpMetrics()
+    metrics.set_pool_reader(db.pool_usage)
+    return Monolith(
+        settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
+        identity=IdentityService(db, hasher, keys, issuer), catalog=CatalogService(db),
+    )
+
+
+def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
+    graph = graph or build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await graph.keys.ensure_key()
+        try:
+            yield
+        finally:
+            await graph.close()
+
+    app = FastAPI(
+        title="Archway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan,
+    )
+    app.state.graph = graph
+    install_problem_handlers(app)
+    route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
+    for version in ApiVersion:
+        app.include_router(identity_router(version, graph.identity, route_class),
+                           prefix=version.prefix)
+        app.include_router(
+            catalog_router(version, graph.catalog, route_class,
+                           max_age=settings.product_cache_max_age_seconds),
+            prefix=version.prefix,
+        )
+    app.include_router(build_ops_router(graph.metrics, {"database": graph.db.ping}))
+    _install_public_endpoints(app, graph)
+
+    app.add_middleware(Idempotency, store=IdempotencyStore(
+        graph.db, settings.idempotency_ttl_seconds), owner_of=_owner_of(graph.verifier))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match",
+                           "If-None-Match", "API-Version", "X-Request-ID", "traceparent"],
+            expose_headers=["Location", "ETag", "Link", "API-Version", "X-Request-ID",
+                            "Deprecation", "Sunset", "Idempotent-Replayed"],
+        )
+    app.add_middleware(
+        HttpPolicies, metrics=graph.metrics, access_log=settings.access_log,
+        deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
+    )
+    return app
+
+
+def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
+    documents: dict[ApiVersion, bytes] = {}
+
+    def openapi_json(version: ApiVersion) -> Response:
+        if version not in documents:
+            documents[version] = JsonResponse(
+                versioned_openapi(app, version, graph.settings.issuer)).body
+        return Response(documents[version], media_type="application/json")
+
+    @app.get("/openapi/v1.json", include_in_schema=False)
+    async def openapi_v1() -> Response:
+        return openapi_json(ApiVersion.V1)
+
+    @app.get("/openapi/v2.json", include_in_schema=False)
+    async def openapi_v2() -> Response:
+        return openapi_json(ApiVersion.V2)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return HTMLResponse(swagger_ui_html(
+            "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
+            oauth2_redirect_url="/docs/oauth2-redirect", client_id="archway-docs",
+        ))
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_redirect() -> HTMLResponse:
+        return HTMLResponse(swagger_oauth2_redirect_html())
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return HTMLResponse(redoc_html("Archway API", "/openapi/v2.json"))
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks() -> Response:
+        return JsonResponse(await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
+
+
+def _owner_of(verifier: TokenVerifier):  # type: ignore[no-untyped-def]
+    """Idempotency keys belong to the token's subject, else to the client's address."""
+
+    async def owner_of(scope: Scope) -> str:
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        try:
+            token = bearer_token(authorization)
+            if token is not None:
+                return "sub:" + (await verifier.verify(token)).subject
+        except ArchwayError:
+            pass
+        client = scope.get("client")
+        return "ip:" + (client[0] if client else "unknown")
+
+    return owner_of
+
+
+async def migrate_database(settings: Settings, contexts: tuple[str, ...]) -> None:
+    from archway.kernel.migrate import migrate
+
+    db = Database(settings.database_url)
+    try:
+        await migrate(db, contexts)
+        await KeyRing(db).ensure_key()
+    finally:
+        await db.dispose()
+
+
+async def seed_demo(
+    settings: Settings, accounts: tuple[tuple[str, str, str, str], ...]
+) -> list[str]:
+    """The demo accounts and products; existing ones are left as they are."""
+    from archway.catalog.seed import seed_catalog
+    from archway.kernel.errors import Conflict
+
+    graph = build(settings)
+    lines = []
+    try:
+        for role, email, password, name in accounts:
+            try:
+                await graph.identity.register(email, password, name, frozenset({role}))
+            except Conflict:
+                pass
+            lines.append(f"{role:<8} {email} / {password}")
+        await seed_catalog(graph.catalog)
+    finally:
+        await graph.close()
+    return lines
+
+
+async def dev_token(settings: Settings, email: str, scopes: list[str], ttl: int | None) -> str:
+    graph = build(settings)
+    try:
+        return await graph.identity.issue_dev_token(email, scopes, ttl)
+    finally:
+        await graph.close()
+
+
+async def rotate_keys(settings: Settings) -> str:
+    graph = build(settings)
+    try:
+        return await graph.keys.rotate()
+    finally:
+        await graph.close()

@@ -1,0 +1,105 @@
+"""Shared fixtures: one migrated database and one app per test session, emptied between tests.
+
+The database is SQLite in a temporary file unless ``ARCHWAY_TEST_DATABASE_URL`` names another
+(CI runs the suite once on each). Tables are emptied after every test, so tests never see each
+other's rows, while the costly parts (migrations, app, pool) are built once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import delete
+
+from archway.catalog.store import catalog_metadata
+from archway.config import Settings, load_settings
+from archway.identity.store import identity_metadata, signing_keys
+from archway.kernel.db import Database
+from archway.kernel.migrate import migrate
+from archway.kernel.tables import kernel_metadata
+from archway.topologies.monolith import CONTEXTS, Monolith, build, create_app
+
+ALL_METADATA = (kernel_metadata, identity_metadata, catalog_metadata)
+ADMIN = ("admin@archway.test", "archway-admin", "Ada Admin", "admin")
+ALICE = ("alice@archway.test", "archway-alice", "Alice Customer", "customer")
+BOB = ("bob@archway.test", "archway-bob", "Bob Customer", "customer")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("ARCHWAY_TEST_DATABASE_URL")
+    if url:
+        return url
+    path: Path = tmp_path_factory.mktemp("db") / "archway-test.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url, environment="test", access_log=False,
+        argon2_time_cost=1, argon2_memory_kib=64, issuer="http://testserver",
+    )
+
+
+@pytest.fixture(scope="session")
+async def graph(settings: Settings) -> AsyncIterator[Monolith]:
+    graph = build(settings)
+    await migrate(graph.db, CONTEXTS)
+    yield graph
+
+
+@pytest.fixture
+async def database(graph: Monolith) -> AsyncIterator[Database]:
+    yield graph.db
+    await empty_tables(graph.db)
+
+
+async def empty_tables(db: Database) -> None:
+    async with db.write() as conn:
+        for metadata in ALL_METADATA:
+            for table in reversed(metadata.sorted_tables):
+                if table is not signing_keys:
+                    await conn.execute(delete(table))
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, graph: Monolith) -> AsyncIterator[object]:
+    application = create_app(settings, graph=graph)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def accounts(graph: Monolith, database: Database) -> dict[str, str]:
+    """The admin, Alice and Bob; maps each email to the user's id."""
+    ids = {}
+    for email, password, name, role in (ADMIN, ALICE, BOB):
+        user = await graph.identity.register(email, password, name, frozenset({role}))
+        ids[email] = user.id
+    return ids
+
+
+AuthHeaders = Callable[[str, str], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def auth_headers(graph: Monolith, accounts: dict[str, str]) -> AuthHeaders:
+    """``await auth_headers(email, "scope other:scope")`` → an Authorization header."""
+
+    async def make(email: str, scopes: str) -> dict[str, str]:
+        token = await graph.identity.issue_dev_token(email, scopes.split())
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

@@ -1,0 +1,96 @@
+"""A real ``archway serve monolith`` process on a free port, migrated and seeded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+ARCHWAY = str(Path(sys.executable).parent / "archway")
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [ARCHWAY, *args], env=self.env, capture_output=True, text=True, timeout=120,
+            check=True,
+        )
+        return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+    else:  # a database of its own beside the suite's, dropped afterwards
+        url = _create_postgres_database(database_url, "_e2e")
+    port = _free_port()
+    env = {
+        **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
+        "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
+    }
+    server = RunningServer(f"http://127.0.0.1:{port}", env)
+    server.cli("db", "migrate")
+    server.cli("seed")
+    process = subprocess.Popen(
+        [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready: "
+                                   + (process.stderr.read().decode() if process.stderr else ""))
+            time.sleep(0.2)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        if not database_url.startswith("sqlite"):
+            _psql(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _psql(url: str, statement: str) -> None:
+    parsed = make_url(url)
+    subprocess.run(
+        ["psql", "-q", "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
+         "-U", parsed.username or "postgres", "-d", "postgres", "-c", statement],
+        check=True, timeout=60,
+    )
+
+
+def _create_postgres_database(url: str, suffix: str) -> str:
+    parsed = make_url(url)
+    name = f"{parsed.database}{suffix}"
+    _psql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _psql(url, f'CREATE DATABASE "{name}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)

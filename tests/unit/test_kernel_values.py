@@ -1,0 +1,81 @@
+"""Pure kernel values: money, cursors, version resolution, problem pointers."""
+
+from __future__ import annotations
+
+import pytest
+
+from archway.kernel.errors import BadRequest, InvalidInput
+from archway.kernel.http.problems import validation_pointer
+from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
+from archway.kernel.ids import is_valid_id, new_id
+from archway.kernel.money import Money, MoneyError, format_minor_units, parse_decimal_string
+from archway.kernel.pagination import decode_cursor, encode_cursor
+
+
+@pytest.mark.parametrize(("text", "minor"), [
+    ("19.99", 1999), ("0", 0), ("0.5", 50), ("10", 1000), ("1234567.01", 123456701)])
+def test_decimal_strings_parse_exactly(text: str, minor: int) -> None:
+    assert parse_decimal_string(text) == minor
+
+
+@pytest.mark.parametrize("text", ["-1", "1.999", "1e3", "abc", "", "01.5", " . "])
+def test_bad_decimal_strings_are_refused(text: str) -> None:
+    with pytest.raises(MoneyError):
+        parse_decimal_string(text)
+
+
+def test_money_formats_by_currency_exponent() -> None:
+    assert format_minor_units(1999, "EUR") == "19.99"
+    assert format_minor_units(5, "EUR") == "0.05"
+    assert format_minor_units(1999, "JPY") == "1999"
+    assert Money(250, "EUR").times(3) + Money(1, "EUR") == Money(751, "EUR")
+
+
+def test_money_refuses_floats_and_mixed_currencies() -> None:
+    with pytest.raises(MoneyError):
+        Money(19.99, "EUR")  # type: ignore[arg-type]
+    with pytest.raises(MoneyError):
+        Money(1, "EUR") + Money(1, "USD")
+    with pytest.raises(MoneyError):
+        Money(1, "XXX")
+
+
+def test_cursors_round_trip_and_refuse_forgeries() -> None:
+    assert decode_cursor(encode_cursor(("Mug", "id-1")), 2) == ("Mug", "id-1")
+    for bad in ("", "!!!", encode_cursor(("only-one",)), encode_cursor(([1], "x"))):
+        with pytest.raises(InvalidInput):
+            decode_cursor(bad, 2)
+
+
+def test_ids_are_time_ordered_uuid7() -> None:
+    first, second = new_id(), new_id()
+    assert is_valid_id(first) and first[14] == "7" and first < second
+    assert not is_valid_id("nope")
+
+
+@pytest.mark.parametrize(("path", "header", "expected"), [
+    ("/api/v1/products", None, (ApiVersion.V1, "/api/v1/products")),
+    ("/api/v2/products", "1", (ApiVersion.V2, "/api/v2/products")),
+    ("/api/products", None, (ApiVersion.V1, "/api/v1/products")),
+    ("/api/products", "2", (ApiVersion.V2, "/api/v2/products")),
+    ("/api/v9/products", None, (None, "/api/v9/products")),
+    ("/healthz", "7", (None, "/healthz")),
+])
+def test_version_resolution(path: str, header: str | None, expected: tuple) -> None:
+    assert resolve(path, header) == expected
+
+
+@pytest.mark.parametrize("header", ["3", "v2", "", "1.0"])
+def test_unknown_version_headers_are_refused(header: str) -> None:
+    with pytest.raises(BadRequest):
+        resolve("/api/products", header)
+
+
+def test_successor_path() -> None:
+    assert successor_path("/api/v1/products/x") == "/api/v2/products/x"
+
+
+def test_validation_pointers() -> None:
+    assert validation_pointer(("body", "lines", 0, "product_id")) == "/lines/0/product_id"
+    assert validation_pointer(("query", "limit")) == "limit"
+    assert validation_pointer(("body", "a/b")) == "/a~1b"
