@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from machine import busy, free_port, pin
 from wrk import Case, Measurement, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,19 +60,6 @@ class Result:
     non_2xx: int
     runs: list[Measurement]
     ratio_to_hello: float | None = None
-
-
-def pin(core: int) -> list[str]:
-    """``taskset -c CORE`` when taskset exists and the core is ours to use."""
-    if shutil.which("taskset") and core in os.sched_getaffinity(0):
-        return ["taskset", "-c", str(core)]
-    return []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def archway(*args: str, env: dict[str, str]) -> str:
@@ -148,7 +135,7 @@ def start_app(stack: ExitStack, tmp: Path, database_url: str | None) -> tuple[st
         "profile orders:read orders:write",
         env=env,
     ).strip()
-    port = free_port()
+    port = free_port(HOST)
     base_url = f"http://{HOST}:{port}"
     command = [str(BIN / "archway"), "serve", "monolith", "--host", HOST, "--port", str(port)]
     start_server(stack, command, env, tmp / "app.log", f"{base_url}/readyz")
@@ -158,7 +145,7 @@ def start_app(stack: ExitStack, tmp: Path, database_url: str | None) -> tuple[st
 
 
 def start_hello(stack: ExitStack, tmp: Path) -> str:
-    port = free_port()
+    port = free_port(HOST)
     uvicorn = f"-m uvicorn bench.hello_app:app --host {HOST} --port {port} --loop uvloop"
     command = [sys.executable, *uvicorn.split(), "--http", "httptools", "--no-access-log"]
     base_url = f"http://{HOST}:{port}"
@@ -255,6 +242,9 @@ def main() -> None:
         sys.exit("wrk not found: apt-get install -y wrk")
     if not pin(SERVER_CORE) or not pin(WRK_CORE):
         print("warning: taskset or cores 0-1 unavailable; not pinned", file=sys.stderr)
+    idle_check = busy((SERVER_CORE, WRK_CORE))
+    if any(fraction > 0.1 for fraction in idle_check.values()):
+        print(f"warning: cores busy before start {idle_check}; noisy figures", file=sys.stderr)
     cases = [case for case in CASES if case.name in args.cases]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="archway-bench-") as tmp_dir, ExitStack() as stack:
@@ -282,6 +272,7 @@ def main() -> None:
                 "runs_per_point": args.runs,
                 "duration_s": args.duration,
                 "warmup_s": WARMUP_S,
+                "core_busy_before_start": idle_check,
                 "results": [asdict(result) for result in results],
             },
             indent=2,

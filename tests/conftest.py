@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import delete
+from sqlalchemy.engine import Connection
 
 from archway.catalog.store import catalog_metadata
 from archway.config import Settings, load_settings
@@ -43,6 +44,7 @@ def settings(database_url: str) -> Settings:
     return load_settings(
         database_url=database_url, environment="test", access_log=False,
         argon2_time_cost=1, argon2_memory_kib=64, issuer="http://testserver",
+        catalog_cache_ttl_seconds=0,  # one app serves every test: no reads cached across them
     )
 
 
@@ -60,11 +62,13 @@ async def database(graph: Monolith) -> AsyncIterator[Database]:
 
 
 async def empty_tables(db: Database) -> None:
-    async with db.write() as conn:
+    def empty(conn: Connection) -> None:
         for metadata in ALL_METADATA:
             for table in reversed(metadata.sorted_tables):
                 if table is not signing_keys:
-                    await conn.execute(delete(table))
+                    conn.execute(delete(table))
+
+    await db.write(empty)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ _CATEGORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 def utc_now() -> datetime:
-    """Timestamps are always timezone-aware UTC, whatever the database hands back."""
+    """Now, timezone-aware: every catalog timestamp is UTC."""
     return datetime.now(UTC)
 
 

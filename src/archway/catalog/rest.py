@@ -30,12 +30,24 @@ from archway.kernel.http.responses import (
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
 
+RENDERED_MAX = 10_000
 Caller = Annotated[Principal, Depends(current_principal)]
 IfMatch = Annotated[str | None, Header(
     alias="If-Match",
     description="An `ETag` of the product: the write happens only if it is still current "
     "(else 412). `*` matches any existing product.",
 )]
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the refusals a route may answer (bodies are problem+json)."""
+    meanings = {
+        304: "`If-None-Match` named the current `ETag`; no body.",
+        404: "No such product (or not on sale, or deleted).",
+        409: "Another product has this sku.",
+        412: "`If-Match` named no current `ETag`.",
+    }
+    return {status: {"description": meanings[status]} for status in statuses}
 
 
 def _doc(use_case: Callable[..., object]) -> str:
@@ -72,11 +84,23 @@ def build_router(
     *,
     max_age: int = 60,
 ) -> APIRouter:
-    """The catalog routes of one API version; mount with ``prefix=version.prefix``."""
-    router = APIRouter(route_class=route_class, tags=["products"])
+    """The catalog routes of one API version; it carries its version prefix."""
+    router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["products"])
     models: VersionModels = models_for(version)
     page_params = page_request_dependency(version, cursor_arity=2)
     cache_control = f"public, max-age={max_age}"
+    bodies: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def rendered(product: Product) -> dict[str, Any]:
+        """The public reads' representation of each product version, built once: the hottest
+        routes then only serialize (a new version is a new key; the map is bounded)."""
+        key = (product.id, product.version)
+        body = bodies.get(key)
+        if body is None:
+            if len(bodies) >= RENDERED_MAX:
+                bodies.clear()
+            body = bodies[key] = product_body(version, product)
+        return body
 
     def product_response(product: Product, status: int = 200, **headers: str) -> Response:
         return JsonResponse(
@@ -104,25 +128,25 @@ def build_router(
     ) -> Response:
         filters = ProductFilters(q=q, category=category, min_price=prices[0], max_price=prices[1])
         result = await service.list_products(filters, sort, page)
-        items = [product_body(version, product) for product in result.items]
+        items = [rendered(product) for product in result.items]
         return page_response(version, request, result, page, items)
 
     @router.get(
         "/products/{product_id}", response_model=models.product, summary="A product",
-        description=_doc(CatalogService.get_product),
-        responses={304: {"description": "`If-None-Match` named the current `ETag`."}},
+        description=_doc(CatalogService.get_product), responses=_refusals(304, 404),
     )
     async def get_product(product_id: str, request: Request) -> Response:
         product = await service.get_product(product_id)
         etag = entity_tag(product.version, version)
+        headers = {"ETag": etag, "Cache-Control": cache_control}
         if none_match(request.headers.get("if-none-match"), etag):
-            return Response(
-                status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
-        return product_response(product, **{"Cache-Control": cache_control})
+            return Response(status_code=304, headers=headers)
+        return JsonResponse(rendered(product), headers=headers)
 
     @router.post(
         "/products", status_code=201, response_model=models.product, summary="Create a product",
-        description=_doc(CatalogService.create_product), **requires("catalog:write"),
+        description=_doc(CatalogService.create_product), responses=_refusals(409),
+        **requires("catalog:write"),
     )
     async def create_product(body: models.create, caller: Caller) -> Response:
         product = await service.create_product(caller, body.draft())
@@ -131,7 +155,8 @@ def build_router(
 
     @router.patch(
         "/products/{product_id}", response_model=models.product, summary="Change a product",
-        description=_doc(CatalogService.update_product), **requires("catalog:write"),
+        description=_doc(CatalogService.update_product), responses=_refusals(404, 409, 412),
+        **requires("catalog:write"),
     )
     async def update_product(
         product_id: str, body: models.patch, caller: Caller,
@@ -143,7 +168,8 @@ def build_router(
 
     @router.delete(
         "/products/{product_id}", status_code=204, summary="Delete a product",
-        description=_doc(CatalogService.delete_product), **requires("catalog:write"),
+        description=_doc(CatalogService.delete_product), responses=_refusals(404, 412),
+        **requires("catalog:write"),
     )
     async def delete_product(product_id: str, caller: Caller, if_match: IfMatch = None) -> Response:
         await service.delete_product(caller, product_id, if_match_versions(if_match))
@@ -151,7 +177,8 @@ def build_router(
 
     @router.put(
         "/products/{product_id}/stock", response_model=StockOut, summary="Count stock",
-        description=_doc(CatalogService.set_stock), **requires("catalog:write"),
+        description=_doc(CatalogService.set_stock), responses=_refusals(404, 412),
+        **requires("catalog:write"),
     )
     async def set_stock(
         product_id: str, body: StockCount, caller: Caller, if_match: IfMatch = None
@@ -162,7 +189,8 @@ def build_router(
 
     @router.get(
         "/products/{product_id}/stock", response_model=StockOut, summary="A product's stock",
-        description=_doc(CatalogService.get_stock), **requires("catalog:write"),
+        description=_doc(CatalogService.get_stock), responses=_refusals(404),
+        **requires("catalog:write"),
     )
     async def get_stock(product_id: str, caller: Caller) -> Response:
         return stock_response(await service.get_stock(caller, product_id))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     insert,
@@ -36,9 +37,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from archway.catalog.domain import (
     Product,
@@ -117,6 +117,9 @@ HELD, RELEASED, REJECTED, CANCELLED = "held", "released", "rejected", "cancelled
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
 )
+# The product page is the hottest read: its statements are built once, not per request.
+_BY_ID = _SELECT_PRODUCT.where(products.c.id == bindparam("product_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=products)
 _SORT_KEYS = {
     ProductSort.CREATED_AT: products.c.created_at,
     ProductSort.NAME: products.c.name,
@@ -152,70 +155,67 @@ def _values(product: Product) -> dict[str, object]:
 class CatalogRepository:
     """Products, stock and reservations on one connection (and so in one transaction)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def get(self, product_id: str, *, lock: bool = False) -> Product | None:
-        query = _SELECT_PRODUCT.where(products.c.id == product_id)
-        if lock:
-            query = query.with_for_update(of=products)
-        row = (await self._conn.execute(query)).first()
+    def get(self, product_id: str, *, lock: bool = False) -> Product | None:
+        query = _BY_ID_FOR_UPDATE if lock else _BY_ID
+        row = self._conn.execute(query, {"product_id": product_id}).first()
         return _product(row) if row else None
 
-    async def get_many(
+    def get_many(
         self, product_ids: Collection[str], *, lock: bool = False
     ) -> dict[str, Product]:
         """The products that exist among ``product_ids``; locked in id order when asked."""
         query = _SELECT_PRODUCT.where(products.c.id.in_(product_ids)).order_by(products.c.id)
         if lock:
             query = query.with_for_update(of=products)
-        rows = (await self._conn.execute(query)).all()
-        return {row.id: _product(row) for row in rows}
+        return {row.id: _product(row) for row in self._conn.execute(query)}
 
-    async def add(self, product: Product) -> None:
+    def add(self, product: Product) -> None:
         try:
-            await self._conn.execute(
+            self._conn.execute(
                 insert(products).values(id=product.id, created_at=product.created_at,
                                         **_values(product)))
         except IntegrityError as exc:
             raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
-        await self._conn.execute(insert(stock).values(
+        self._conn.execute(insert(stock).values(
             product_id=product.id, on_hand=product.stock.on_hand,
             reserved=product.stock.reserved))
 
-    async def skus_present(self, skus: Collection[str]) -> set[str]:
-        rows = await self._conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))
+    def skus_present(self, skus: Collection[str]) -> set[str]:
+        rows = self._conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))
         return set(rows.scalars())
 
-    async def save(self, product: Product, previous_version: int) -> bool:
+    def save(self, product: Product, previous_version: int) -> bool:
         """Write the product's own fields if it is still at ``previous_version``."""
         try:
-            result = await self._conn.execute(update(products).where(
+            result = self._conn.execute(update(products).where(
                 products.c.id == product.id, products.c.version == previous_version,
             ).values(**_values(product)))
         except IntegrityError as exc:
             raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
         return bool(result.rowcount)
 
-    async def save_on_hand(self, product: Product, previous_version: int) -> bool:
+    def save_on_hand(self, product: Product, previous_version: int) -> bool:
         """Write a stock count if the product is still at ``previous_version`` and the count
         still covers what is reserved."""
-        result = await self._conn.execute(update(products).where(
+        result = self._conn.execute(update(products).where(
             products.c.id == product.id, products.c.version == previous_version,
         ).values(version=product.version, updated_at=product.updated_at))
         if not result.rowcount:
             return False
-        counted = await self._conn.execute(update(stock).where(
+        counted = self._conn.execute(update(stock).where(
             stock.c.product_id == product.id, stock.c.reserved <= product.stock.on_hand,
         ).values(on_hand=product.stock.on_hand))
         return bool(counted.rowcount)
 
-    async def remove(self, product_id: str, version: int) -> bool:
-        result = await self._conn.execute(delete(products).where(
+    def remove(self, product_id: str, version: int) -> bool:
+        result = self._conn.execute(delete(products).where(
             products.c.id == product_id, products.c.version == version))
         return bool(result.rowcount)
 
-    async def list(
+    def list(
         self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
     ) -> Page[Product]:
         conditions = _conditions(filters, active_only)
@@ -224,24 +224,23 @@ class CatalogRepository:
         order = (key.desc(), products.c.id.desc()) if descending else (key, products.c.id)
         query = _SELECT_PRODUCT.where(*conditions).order_by(*order)
         if not page.wants_cursor:
-            total = (await self._conn.execute(
-                select(func.count()).select_from(products).where(*conditions))).scalar_one()
-            rows = (await self._conn.execute(
-                query.limit(page.limit).offset(page.offset))).all()
+            total = self._conn.execute(
+                select(func.count()).select_from(products).where(*conditions)).scalar_one()
+            rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
             return Page([_product(row) for row in rows], total=total)
         if page.after is not None:
             query = query.where(_after(sort, page.after, descending))
-        rows = (await self._conn.execute(query.limit(page.limit + 1))).all()
+        rows = self._conn.execute(query.limit(page.limit + 1)).all()
         items = [_product(row) for row in rows[: page.limit]]
         more = len(rows) > page.limit
         return Page(items, next_after=_sort_value(sort, items[-1]) if more else None)
 
     # -- reservations ---------------------------------------------------------------------
 
-    async def reservation(self, order_id: str) -> ReservationOutcome | None:
+    def reservation(self, order_id: str) -> ReservationOutcome | None:
         """What was decided the first time this order came by, if it did."""
-        row = (await self._conn.execute(
-            select(reservations).where(reservations.c.order_id == order_id))).first()
+        row = self._conn.execute(
+            select(reservations).where(reservations.c.order_id == order_id)).first()
         if row is None:
             return None
         if row.status in (HELD, RELEASED):
@@ -250,7 +249,7 @@ class CatalogRepository:
             return ReservationOutcome(order_id, accepted=False, reason="the order was cancelled")
         return ReservationOutcome(order_id, accepted=False, reason=row.reason)
 
-    async def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None:
+    def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None:
         """Hold every line, or none: the id of the first product that fell short, else None.
 
         The products must be locked by the caller. Each line is one conditional statement, so
@@ -258,61 +257,61 @@ class CatalogRepository:
         short rolls the savepoint back, undoing the lines before it.
         """
         ids = list(reserved.quantities)
-        savepoint = await self._conn.begin_nested()
+        savepoint = self._conn.begin_nested()
         for product_id, quantity in reserved.quantities.items():
-            held = await self._conn.execute(update(stock).where(
+            held = self._conn.execute(update(stock).where(
                 stock.c.product_id == product_id,
                 stock.c.on_hand - stock.c.reserved >= quantity,
             ).values(reserved=stock.c.reserved + quantity))
             if not held.rowcount:
-                await savepoint.rollback()
+                savepoint.rollback()
                 return product_id
-        await savepoint.commit()
-        await self._bump_versions(ids, now)
-        await self._conn.execute(insert(reservations).values(
+        savepoint.commit()
+        self._bump_versions(ids, now)
+        self._conn.execute(insert(reservations).values(
             order_id=order_id, status=HELD, reason=None, updated_at=now))
-        await self._conn.execute(insert(reservation_lines), [
+        self._conn.execute(insert(reservation_lines), [
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
         ])
         return None
 
-    async def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
-        await self._conn.execute(insert(reservations).values(
+    def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
+        self._conn.execute(insert(reservations).values(
             order_id=order_id, status=REJECTED, reason=rejected.reason, updated_at=now))
 
-    async def held_lines(self, order_id: str) -> dict[str, int] | None:
+    def held_lines(self, order_id: str) -> dict[str, int] | None:
         """The lines an order holds; ``None`` if the catalog never heard of the order,
         empty if it holds nothing (rejected, released or cancelled)."""
-        status = (await self._conn.execute(select(reservations.c.status).where(
-            reservations.c.order_id == order_id))).scalar_one_or_none()
+        status = self._conn.execute(select(reservations.c.status).where(
+            reservations.c.order_id == order_id)).scalar_one_or_none()
         if status is None:
             return None
         if status != HELD:
             return {}
-        rows = await self._conn.execute(select(
+        rows = self._conn.execute(select(
             reservation_lines.c.product_id, reservation_lines.c.quantity,
         ).where(reservation_lines.c.order_id == order_id).order_by(reservation_lines.c.product_id))
         return {row.product_id: row.quantity for row in rows}
 
-    async def give_back(self, order_id: str, stocks: Mapping[str, Stock], now: datetime) -> None:
+    def give_back(self, order_id: str, stocks: Mapping[str, Stock], now: datetime) -> None:
         """Write the stocks of an order's released lines (products locked by the caller, so
         nobody else moves ``reserved`` meanwhile) and mark the order released."""
         for product_id, released in stocks.items():
-            await self._conn.execute(update(stock).where(stock.c.product_id == product_id).values(
+            self._conn.execute(update(stock).where(stock.c.product_id == product_id).values(
                 reserved=released.reserved))
-        await self._bump_versions(list(stocks), now)
-        await self._conn.execute(update(reservations).where(
+        self._bump_versions(list(stocks), now)
+        self._conn.execute(update(reservations).where(
             reservations.c.order_id == order_id).values(status=RELEASED, updated_at=now))
 
-    async def record_cancellation(self, order_id: str, now: datetime) -> None:
+    def record_cancellation(self, order_id: str, now: datetime) -> None:
         """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
-        await self._conn.execute(insert(reservations).values(
+        self._conn.execute(insert(reservations).values(
             order_id=order_id, status=CANCELLED, reason=None, updated_at=now))
 
-    async def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
+    def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""
-        await self._conn.execute(update(products).where(products.c.id.in_(product_ids)).values(
+        self._conn.execute(update(products).where(products.c.id.in_(product_ids)).values(
             version=products.c.version + 1, updated_at=now))
 
 

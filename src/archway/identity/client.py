@@ -27,6 +27,5 @@ class InProcessIdentityClient:
         self._db = db
 
     async def get_user_summary(self, user_id: str) -> UserSummary | None:
-        async with self._db.read() as conn:
-            user = await UserRepository(conn).get(user_id)
+        user = await self._db.read(lambda conn: UserRepository(conn).get(user_id))
         return UserSummary(user.id, user.email, user.name) if user else None

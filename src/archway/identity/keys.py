@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 
 from archway.identity.store import signing_keys
 from archway.kernel.db import Database
@@ -60,22 +61,26 @@ class KeyRing:
 
     async def ensure_key(self) -> None:
         """Create the first signing key if there is none."""
-        async with self._db.write() as conn:
-            active = (await conn.execute(
+        def create_if_missing(conn: Connection) -> None:
+            active = conn.execute(
                 select(signing_keys.c.kid).where(signing_keys.c.retire_after.is_(None))
-            )).first()
+            ).first()
             if active is None:
-                await conn.execute(insert(signing_keys).values(**_new_key_row()))
+                conn.execute(insert(signing_keys).values(**_new_key_row()))
+
+        await self._db.write(create_if_missing)
         await self._current(True)
 
     async def rotate(self) -> str:
         """Sign with a new key from now on; keep the old ones published until their tokens expire."""
         row = _new_key_row()
         retire_after = int(time.time()) + MAX_TOKEN_TTL_SECONDS + RETIREMENT_GRACE_SECONDS
-        async with self._db.write() as conn:
-            await conn.execute(update(signing_keys).where(
+        def replace_active(conn: Connection) -> None:
+            conn.execute(update(signing_keys).where(
                 signing_keys.c.retire_after.is_(None)).values(retire_after=retire_after))
-            await conn.execute(insert(signing_keys).values(**row))
+            conn.execute(insert(signing_keys).values(**row))
+
+        await self._db.write(replace_active)
         await self._current(True)
         return str(row["kid"])
 
@@ -91,10 +96,9 @@ class KeyRing:
 
     async def _load(self) -> _Keys:
         now = int(time.time())
-        async with self._db.read() as conn:
-            rows = (await conn.execute(
-                select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
-            )).all()
+        rows = await self._db.read(lambda conn: conn.execute(
+            select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+        ).all())
         published: dict[str, ECKey] = {}
         signing: ECKey | None = None
         for row in rows:

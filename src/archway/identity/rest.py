@@ -71,7 +71,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 def build_router(
     version: ApiVersion, service: IdentityService, route_class: type[APIRoute]
 ) -> APIRouter:
-    router = APIRouter(route_class=route_class, tags=["users"])
+    router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["users"])
     page_params = page_request_dependency(version, cursor_arity=1)
 
     @router.post("/users", status_code=201, response_model=UserOut, summary="Register")

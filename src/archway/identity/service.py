@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Connection
+
 from archway.identity.domain import (
     User,
     check_email,
@@ -47,8 +49,7 @@ class IdentityService:
         """Anyone may register; new users are customers. Emails are unique (409)."""
         raise_if_any(check_registration(email, password, name))
         user = new_user(email, name, await self._hasher.hash(password), roles)
-        async with self._db.write() as conn:
-            await UserRepository(conn).add(user)
+        await self._db.write(lambda conn: UserRepository(conn).add(user))
         return user
 
     async def get_user(self, principal: Principal, user_id: str) -> User:
@@ -64,8 +65,7 @@ class IdentityService:
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
-        async with self._db.read() as conn:
-            return await UserRepository(conn).list(page)
+        return await self._db.read(lambda conn: UserRepository(conn).list(page))
 
     async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
         """The user itself (``profile``) or an admin (``users:write``); email stays unique."""
@@ -79,9 +79,10 @@ class IdentityService:
             errors += check_password(changes.password)
         raise_if_any(errors)
         new_hash = await self._hasher.hash(changes.password) if changes.password else None
-        async with self._db.write() as conn:
+
+        def apply(conn: Connection) -> User:
             repo = UserRepository(conn)
-            user = await repo.get(user_id)
+            user = repo.get(user_id)
             if user is None:
                 raise NotFound("No such user.")
             updated = user.changed(
@@ -89,20 +90,20 @@ class IdentityService:
                 email=normalize_email(changes.email) if changes.email is not None else user.email,
                 password_hash=new_hash or user.password_hash,
             )
-            await repo.save(updated)
-        return updated
+            repo.save(updated)
+            return updated
+
+        return await self._db.write(apply)
 
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        async with self._db.write() as conn:
-            if not await UserRepository(conn).remove(user_id):
-                raise NotFound("No such user.")
+        if not await self._db.write(lambda conn: UserRepository(conn).remove(user_id)):
+            raise NotFound("No such user.")
 
     async def check_password(self, email: str, password: str) -> User | None:
         """The user whose password this is, else ``None`` (for login; hides which was wrong)."""
-        async with self._db.read() as conn:
-            user = await UserRepository(conn).by_email(email)
+        user = await self._db.read(lambda conn: UserRepository(conn).by_email(email))
         if user is None:
             await self._hasher.hash(password)  # same cost either way: no user enumeration
             return None
@@ -115,8 +116,7 @@ class IdentityService:
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
             raise InvalidInput.field("scope", f"unknown scopes: {' '.join(unknown)}")
-        async with self._db.read() as conn:
-            user = await UserRepository(conn).by_email(email)
+        user = await self._db.read(lambda conn: UserRepository(conn).by_email(email))
         if user is None:
             raise NotFound(f"No user with email {email}.")
         return await self._issuer.issue(
@@ -125,8 +125,7 @@ class IdentityService:
         )
 
     async def _existing(self, user_id: str) -> User:
-        async with self._db.read() as conn:
-            user = await UserRepository(conn).get(user_id)
+        user = await self._db.read(lambda conn: UserRepository(conn).get(user_id))
         if user is None:
             raise NotFound("No such user.")
         return user

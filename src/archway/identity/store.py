@@ -12,15 +12,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from archway.identity.domain import User
 from archway.kernel.errors import Conflict
@@ -70,46 +70,51 @@ def _values(user: User) -> dict[str, object]:
     }
 
 
+# Hot statements are built once: building a SELECT costs more than running it on SQLite.
+_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+
+
 class UserRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    """Users in one unit of work (see ``archway.kernel.db``); emails are stored normalized."""
+
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def get(self, user_id: str) -> User | None:
-        row = (await self._conn.execute(select(users).where(users.c.id == user_id))).first()
+    def get(self, user_id: str) -> User | None:
+        row = self._conn.execute(_BY_ID, {"user_id": user_id}).first()
         return _user(row) if row else None
 
-    async def by_email(self, email: str) -> User | None:
-        row = (await self._conn.execute(
-            select(users).where(func.lower(users.c.email) == email.lower()))).first()
+    def by_email(self, email: str) -> User | None:
+        row = self._conn.execute(_BY_EMAIL, {"email": email.strip().lower()}).first()
         return _user(row) if row else None
 
-    async def add(self, user: User) -> None:
+    def add(self, user: User) -> None:
         try:
-            await self._conn.execute(insert(users).values(**_values(user)))
+            self._conn.execute(insert(users).values(**_values(user)))
         except IntegrityError as exc:
             raise Conflict("A user with this email already exists.") from exc
 
-    async def save(self, user: User) -> None:
+    def save(self, user: User) -> None:
         values = _values(user)
         values.pop("id")
         try:
-            await self._conn.execute(update(users).where(users.c.id == user.id).values(**values))
+            self._conn.execute(update(users).where(users.c.id == user.id).values(**values))
         except IntegrityError as exc:
             raise Conflict("A user with this email already exists.") from exc
 
-    async def remove(self, user_id: str) -> bool:
-        result = await self._conn.execute(delete(users).where(users.c.id == user_id))
-        return bool(result.rowcount)
+    def remove(self, user_id: str) -> bool:
+        return bool(self._conn.execute(delete(users).where(users.c.id == user_id)).rowcount)
 
-    async def list(self, page: PageRequest) -> Page[User]:
+    def list(self, page: PageRequest) -> Page[User]:
         query = select(users).order_by(users.c.id).limit(page.limit + 1)
         if page.wants_cursor:
             if page.after is not None:
                 query = query.where(users.c.id > page.after[0])
-            rows = (await self._conn.execute(query)).all()
+            rows = self._conn.execute(query).all()
             more = len(rows) > page.limit
             items = [_user(row) for row in rows[: page.limit]]
             return Page(items, next_after=(items[-1].id,) if more and items else None)
-        total = (await self._conn.execute(select(func.count()).select_from(users))).scalar_one()
-        rows = (await self._conn.execute(query.limit(page.limit).offset(page.offset))).all()
+        total = self._conn.execute(select(func.count()).select_from(users)).scalar_one()
+        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
         return Page([_user(row) for row in rows], total=total)

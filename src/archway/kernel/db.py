@@ -1,31 +1,47 @@
-"""Async database access: one engine per process, short transactions, no blocking calls.
+"""Database access: each unit of work is one synchronous function, run without blocking the loop.
 
-SQLite runs in WAL mode with a busy timeout; write transactions start with ``BEGIN IMMEDIATE``
-so two writers queue on the lock instead of failing when a read lock would need upgrading, and
-writers inside one process also queue on an asyncio lock so none of them holds a pooled
-connection while it waits for the file lock. PostgreSQL uses asyncpg with a bounded pool.
-Every request holds at most one connection at a time, so no load can deadlock the pool.
+A service hands :meth:`Database.read` or :meth:`Database.write` a plain function of a SQLAlchemy
+``Connection``; repositories are ordinary synchronous code. How that function runs depends on
+the backend, and is the whole point of this module:
+
+* **PostgreSQL** (asyncpg): in a greenlet through ``AsyncConnection.run_sync``; every query is
+  awaited natively, so nothing blocks and no thread is involved.
+* **SQLite**: on a small pool of driver threads, the *whole* unit of work in one hop. A driver
+  thread per statement (aiosqlite) costs several thread switches per query, which measured at
+  about five times the cost of the query itself on one core. Writes have a single thread of
+  their own, so they are serialized in-process without a lock and never wait for the file lock
+  while holding a pooled connection; they start with ``BEGIN IMMEDIATE`` so that another process
+  writing at the same moment makes them wait (busy timeout) instead of failing on a lock
+  upgrade. Reads run without an explicit transaction (WAL: readers never block writers).
+
+A unit of work that raises is rolled back; one that returns is committed (writes). Every request
+holds at most one connection at a time, so no load can deadlock the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from archway.kernel.errors import ServiceBusy
 
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
 _BEGIN_MODE = "archway_begin_mode"
+_SATURATED = "The database is saturated; retry shortly."
 
 
 class Database:
-    """The process's engine plus transaction helpers; built by a composition root."""
+    """The process's database: built by a composition root, closed with :meth:`dispose`."""
 
     def __init__(
         self,
@@ -35,77 +51,100 @@ class Database:
         max_overflow: int = 20,
         pool_timeout: float = 30.0,
         echo: bool = False,
+        sqlite_read_threads: int = 2,
     ) -> None:
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._async_engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": 30}
-            options["pool_size"] = min(pool_size, 8)
-            options["max_overflow"] = max_overflow
-            options["pool_timeout"] = pool_timeout
+            self._sync_engine = create_engine(
+                parsed.set(drivername="sqlite+pysqlite"),
+                echo=echo,
+                pool_size=sqlite_read_threads + 1,
+                max_overflow=0,
+                pool_timeout=pool_timeout,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
+            _install_sqlite_pragmas(self._sync_engine)
+            self._readers = ThreadPoolExecutor(sqlite_read_threads, "sqlite-read")
+            self._writer = ThreadPoolExecutor(1, "sqlite-write")
         else:
-            options["pool_size"] = pool_size
-            options["max_overflow"] = max_overflow
-            options["pool_timeout"] = pool_timeout
-            options["pool_recycle"] = 1800
-        self.engine: AsyncEngine = create_async_engine(url, **options)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        if self.is_sqlite:
-            _install_sqlite_pragmas(self.engine)
+            self._async_engine = create_async_engine(
+                url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
+                pool_timeout=pool_timeout, pool_recycle=1800,
+            )
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for queries; its implicit transaction is rolled back on exit."""
+    async def read(self, work: Work[T]) -> T:
+        """Run ``work`` for queries only; it sees committed data."""
+        if self._sync_engine is not None:
+            return await self._in_thread(self._readers, self._sqlite_read, work)
         try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except TimeoutError as exc:  # the pool stayed exhausted for pool_timeout seconds
-            raise ServiceBusy("The database is saturated; retry shortly.") from exc
+            async with self._engine().connect() as conn:
+                return await conn.run_sync(work)
+        except PoolTimeout as exc:
+            raise ServiceBusy(_SATURATED) from exc
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block ends normally, else rolled back."""
-        if self._write_lock is None:
-            async with self._begin("DEFERRED") as conn:
-                yield conn
-            return
-        async with self._write_lock, self._begin("IMMEDIATE") as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _begin(self, mode: str) -> AsyncIterator[AsyncConnection]:
+    async def write(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+        if self._sync_engine is not None:
+            return await self._in_thread(self._writer, self._sqlite_write, work)
         try:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{_BEGIN_MODE: mode})
-                async with conn.begin():
-                    yield conn
-        except TimeoutError as exc:
-            raise ServiceBusy("The database is saturated; retry shortly.") from exc
+            async with self._engine().begin() as conn:
+                return await conn.run_sync(work)
+        except PoolTimeout as exc:
+            raise ServiceBusy(_SATURATED) from exc
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
-        except (DBAPIError, OSError, TimeoutError):
+            await self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+        except (DBAPIError, OSError, TimeoutError, ServiceBusy):
             return False
         return True
 
     def pool_usage(self) -> tuple[int, int]:
         """(checked out, idle) connections, for the metrics gauge."""
-        pool = self.engine.pool
+        pool = self._sync_engine.pool if self._sync_engine else self._engine().pool
         checked_out = getattr(pool, "checkedout", lambda: 0)()
         idle = getattr(pool, "checkedin", lambda: 0)()
         return int(checked_out), int(idle)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._sync_engine is not None:
+            self._readers.shutdown(wait=True)
+            self._writer.shutdown(wait=True)
+            self._sync_engine.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+
+    def _engine(self) -> AsyncEngine:
+        assert self._async_engine is not None
+        return self._async_engine
+
+    async def _in_thread(
+        self, executor: ThreadPoolExecutor, runner: Callable[[Work[T]], T], work: Work[T]
+    ) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, runner, work)
+        except PoolTimeout as exc:
+            raise ServiceBusy(_SATURATED) from exc
+
+    def _sqlite_read(self, work: Work[T]) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn:
+            return work(conn)
+
+    def _sqlite_write(self, work: Work[T]) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn:
+            conn = conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+            with conn.begin():
+                return work(conn)
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be emitted.
         dbapi_connection.isolation_level = None
@@ -116,7 +155,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        mode = conn.get_execution_options().get(_BEGIN_MODE)
+        if mode:
+            conn.exec_driver_sql(f"BEGIN {mode}")

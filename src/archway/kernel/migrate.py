@@ -45,17 +45,11 @@ def run_env(metadata: MetaData) -> None:
 
 async def migrate(db: Database, contexts: Iterable[str], revision: str = "head") -> None:
     for name in contexts:
-        async with db.engine.begin() as conn:
-            await conn.run_sync(
-                lambda sync_conn, name=name: command.upgrade(
-                    alembic_config(name, sync_conn), revision)
-            )
+        await db.write(
+            lambda conn, name=name: command.upgrade(alembic_config(name, conn), revision))
 
 
 async def downgrade(db: Database, contexts: Iterable[str], revision: str = "base") -> None:
     for name in contexts:
-        async with db.engine.begin() as conn:
-            await conn.run_sync(
-                lambda sync_conn, name=name: command.downgrade(
-                    alembic_config(name, sync_conn), revision)
-            )
+        await db.write(
+            lambda conn, name=name: command.downgrade(alembic_config(name, conn), revision))

@@ -31,7 +31,7 @@ from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_h
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency import Idempotency, IdempotencyStore
 from archway.kernel.http.openapi import versioned_openapi
-from archway.kernel.http.ops import build_ops_router
+from archway.kernel.http.ops import add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
 from archway.kernel.http.problems import install_problem_handlers
 from archway.kernel.http.responses import JsonResponse
@@ -78,7 +78,7 @@ def build(settings: Settings, *, db: Database | None = None) -> Monolith:
     metrics.set_pool_reader(db.pool_usage)
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
-        identity=IdentityService(db, hasher, keys, issuer), catalog=CatalogService(db),
+        identity=IdentityService(db, hasher, keys, issuer), catalog=CatalogService(db, cache_ttl_seconds=settings.catalog_cache_ttl_seconds),
     )
 
 
@@ -99,15 +99,11 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.graph = graph
     install_problem_handlers(app)
     route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
+    add_routes(app, build_ops_router(graph.metrics, {"database": graph.db.ping}))
     for version in ApiVersion:
-        app.include_router(identity_router(version, graph.identity, route_class),
-                           prefix=version.prefix)
-        app.include_router(
-            catalog_router(version, graph.catalog, route_class,
-                           max_age=settings.product_cache_max_age_seconds),
-            prefix=version.prefix,
-        )
-    app.include_router(build_ops_router(graph.metrics, {"database": graph.db.ping}))
+        add_routes(app, catalog_router(
+            version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds))
+        add_routes(app, identity_router(version, graph.identity, route_class))
     _install_public_endpoints(app, graph)
 
     app.add_middleware(Idempotency, store=IdempotencyStore(

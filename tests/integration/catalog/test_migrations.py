@@ -18,15 +18,13 @@ async def test_catalog_migrates_up_down_up_and_matches_its_tables(tmp_path: Path
     try:
         await migrate(db, ["catalog"])
         await downgrade(db, ["catalog"])
-        async with db.engine.connect() as conn:
-            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        tables = await db.read(lambda conn: inspect(conn).get_table_names())
         assert not [name for name in tables if name.startswith("catalog_")]
         await migrate(db, ["catalog"])
-        async with db.engine.connect() as conn:
-            differences = await conn.run_sync(lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"include_name": _catalog_only}),
-                catalog_metadata,
-            ))
+        differences = await db.read(lambda conn: compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": _catalog_only}),
+            catalog_metadata,
+        ))
         assert differences == []
     finally:
         await db.dispose()

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from archway.catalog.client import InProcessCatalogClient, ReservationLine, ReservationResult
+from archway.catalog.domain import Reserved, utc_now
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.kernel.db import Database
 from tests.integration.catalog.conftest import ADMIN, MakeProduct
 
@@ -113,6 +115,22 @@ async def test_a_public_read_sees_a_reservation_at_once(
     assert (await service.get_product(a.id)).available == 5
     await service.reserve("order-1", [(a.id, 2)])
     assert (await service.get_product(a.id)).available == 3
+
+
+async def test_the_conditional_hold_undoes_earlier_lines_when_a_later_one_falls_short(
+    service: CatalogService, make_product: MakeProduct, database: Database
+) -> None:
+    """The statement-level guard under the domain rule: even a decision made on stale counts
+    (here: one that never looked) cannot oversell, and leaves nothing half held."""
+    a = await make_product("A", on_hand=5)
+    b = await make_product("B", on_hand=1)
+    stale = Reserved(stocks={}, quantities={a.id: 2, b.id: 3})  # a is held, then b falls short
+    short = await database.write(
+        lambda conn: CatalogRepository(conn).hold("order-1", stale, utc_now()))
+    assert short == b.id
+    assert await stock_of(service, a.id) == (5, 0)
+    assert await stock_of(service, b.id) == (1, 0)
+    assert (await service.reserve("order-1", [(a.id, 2)])).accepted  # nothing was recorded
 
 
 @pytest.fixture

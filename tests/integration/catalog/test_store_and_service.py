@@ -290,3 +290,15 @@ async def test_the_seed_is_deterministic_broad_and_idempotent(service: CatalogSe
     assert len({product.category for product in page.items}) >= 5
     assert all(10 <= product.available <= 200 for product in page.items)
     assert {product.price.currency for product in page.items} == {"EUR"}
+
+
+async def test_a_cached_list_sees_a_write_of_this_process_at_once(
+    service: CatalogService, make_product: MakeProduct
+) -> None:
+    first = await make_product("SKU-1", name="first", on_hand=3)
+    assert await names(service) == ["first"]
+    await make_product("SKU-2", name="second")
+    assert await names(service) == ["first", "second"]
+    await service.reserve("order-1", [(first.id, 2)])
+    page = await service.list_products(EVERYTHING, ProductSort.NAME, PageRequest(10, 0))
+    assert page.items[0].available == 1

