@@ -8,7 +8,7 @@ Response models only document the answers: the routes render JSON themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -198,7 +198,7 @@ def _decimal_bound(name: str, text: str | None) -> int | None:
         raise InvalidInput.field(name, str(exc)) from exc
 
 
-def v1_price_bounds(
+async def v1_price_bounds(
     min_price: Annotated[str | None, Query(
         max_length=24, examples=["10.00"], description="Inclusive, e.g. `19.99`.")] = None,
     max_price: Annotated[str | None, Query(
@@ -207,7 +207,7 @@ def v1_price_bounds(
     return _decimal_bound("min_price", min_price), _decimal_bound("max_price", max_price)
 
 
-def v2_price_bounds(
+async def v2_price_bounds(
     min_price: Annotated[int | None, Query(
         ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
     max_price: Annotated[int | None, Query(
@@ -222,7 +222,7 @@ class VersionModels:
     page: type[BaseModel]
     create: type[NewProductV1 | NewProductV2]
     patch: type[ProductPatchV1 | ProductPatchV2]
-    price_bounds: Callable[..., PriceBounds]
+    price_bounds: Callable[..., Awaitable[PriceBounds]]
 
 
 def models_for(version: ApiVersion) -> VersionModels:

@@ -58,8 +58,11 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     return GuardedRoute
 
 
-def current_principal(request: Request) -> Principal:
-    """Dependency for guarded routes: the principal the guard admitted."""
+async def current_principal(request: Request) -> Principal:
+    """Dependency for guarded routes: the principal the guard admitted.
+
+    Every dependency in Archway is ``async def``: FastAPI runs a plain ``def`` dependency on a
+    worker thread, a thread switch per request for what is a dictionary lookup."""
     principal = request.scope.get(PRINCIPAL_KEY)
     if principal is None:  # a route used it without declaring requires(...)
         raise Unauthenticated()

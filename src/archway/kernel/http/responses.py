@@ -8,7 +8,7 @@ and list pages (v1 ``{items, total, limit, offset}``; v2 ``{data, next_cursor}``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -41,11 +41,13 @@ def money(version: ApiVersion, field: str, amount: int, currency: str) -> dict[s
     return {field: {"amount": amount, "currency": currency}}
 
 
-def page_request_dependency(version: ApiVersion, cursor_arity: int) -> Callable[..., PageRequest]:
+def page_request_dependency(
+    version: ApiVersion, cursor_arity: int
+) -> Callable[..., Awaitable[PageRequest]]:
     """A FastAPI dependency reading the version's paging parameters into a PageRequest."""
     if version is ApiVersion.V1:
 
-        def v1_page(
+        async def v1_page(
             limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),
             offset: int = Query(0, ge=0, le=1_000_000, description="Rows to skip."),
         ) -> PageRequest:
@@ -53,7 +55,7 @@ def page_request_dependency(version: ApiVersion, cursor_arity: int) -> Callable[
 
         return v1_page
 
-    def v2_page(
+    async def v2_page(
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),
         cursor: str | None = Query(
             None, max_length=512, description="`next_cursor` of the previous page."
