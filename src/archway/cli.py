@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 
 from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.errors import ArchwayError
@@ -112,7 +113,8 @@ def dev(
     _run(lambda s: migrate_database(s, CONTEXTS), settings)
     accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
     base = f"http://{host}:{port}"
-    typer.echo(f"Archway monolith on {base} (database {settings.database_url})")
+    shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
+    typer.echo(f"Archway monolith on {base} (database {shown_url})")
     for label, path in (
         ("REST v1", "/api/v1/products"), ("REST v2", "/api/v2/products"),
         ("Swagger UI", "/docs"), ("ReDoc", "/redoc"), ("OpenAPI v1", "/openapi/v1.json"),

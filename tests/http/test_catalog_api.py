@@ -194,6 +194,25 @@ async def test_a_product_off_sale_is_404_to_the_public(
     assert listed.json()["items"] == []
 
 
+async def test_an_admin_sees_a_product_off_sale_privately(
+    client: httpx.AsyncClient, admin: dict[str, str], auth_headers: AuthHeaders
+) -> None:
+    created = await create(client, admin, active=False)
+    url = f"/api/v1/products/{created['id']}"
+    seen = await client.get(url, headers=admin)
+    assert seen.status_code == 200 and seen.json()["active"] is False
+    assert seen.headers["cache-control"] == "private"
+    customer = await auth_headers("alice@archway.test", "catalog:write")
+    assert (await client.get(url, headers=customer)).status_code == 404
+
+
+async def test_a_bad_token_on_a_public_route_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/api/v1/products/01a21025-a735-70b8-98d9-d9ef0a3fb88d",
+        headers={"Authorization": "Bearer not.a.token"})
+    assert response.status_code == 401
+
+
 # -- list ---------------------------------------------------------------------------------
 
 

@@ -20,7 +20,12 @@ from archway.catalog.rest_models import StockCount, StockOut, VersionModels, mod
 from archway.catalog.service import CatalogService
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.conditional import entity_tag, if_match_versions, none_match
-from archway.kernel.http.guard import current_principal, requires
+from archway.kernel.http.guard import (
+    accepts_token,
+    current_principal,
+    optional_principal,
+    requires,
+)
 from archway.kernel.http.responses import (
     JsonResponse,
     money,
@@ -32,6 +37,7 @@ from archway.kernel.pagination import PageRequest
 
 RENDERED_MAX = 10_000
 Caller = Annotated[Principal, Depends(current_principal)]
+MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
 IfMatch = Annotated[str | None, Header(
     alias="If-Match",
     description="An `ETag` of the product: the write happens only if it is still current "
@@ -134,11 +140,13 @@ def build_router(
     @router.get(
         "/products/{product_id}", response_model=models.product, summary="A product",
         description=_doc(CatalogService.get_product), responses=_refusals(304, 404),
+        **accepts_token("catalog:write"),
     )
-    async def get_product(product_id: str, request: Request) -> Response:
-        product = await service.get_product(product_id)
+    async def get_product(product_id: str, request: Request, caller: MaybeCaller) -> Response:
+        product = await service.get_product(product_id, caller)
         etag = entity_tag(product.version, version)
-        headers = {"ETag": etag, "Cache-Control": cache_control}
+        # What a token holder sees may differ (an admin sees products off sale): not shared.
+        headers = {"ETag": etag, "Cache-Control": cache_control if caller is None else "private"}
         if none_match(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         return JsonResponse(rendered(product), headers=headers)

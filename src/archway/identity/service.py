@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -20,11 +22,22 @@ from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.store import UserRepository
 from archway.kernel.auth.principal import SCOPES, Principal
-from archway.kernel.db import Database
+from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.pagination import Page, PageRequest
 
 DEV_CLIENT_ID = "archway-cli"
+
+
+class Users(Protocol):
+    """The users a unit of work sees (``store.UserRepository``; tests use a fake)."""
+
+    def get(self, user_id: str) -> User | None: ...
+    def by_email(self, email: str) -> User | None: ...
+    def add(self, user: User) -> None: ...
+    def save(self, user: User) -> None: ...
+    def remove(self, user_id: str) -> bool: ...
+    def list(self, page: PageRequest) -> Page[User]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +49,16 @@ class UserChanges:
 
 class IdentityService:
     def __init__(
-        self, db: Database, hasher: PasswordHasher, keys: KeyRing, issuer: TokenIssuer
+        self,
+        db: UnitsOfWork,
+        hasher: PasswordHasher,
+        keys: KeyRing,
+        issuer: TokenIssuer,
+        *,
+        users: Callable[[Connection], Users] = UserRepository,
     ) -> None:
         self._db = db
+        self._users = users
         self._hasher = hasher
         self.keys = keys
         self._issuer = issuer
@@ -49,7 +69,7 @@ class IdentityService:
         """Anyone may register; new users are customers. Emails are unique (409)."""
         raise_if_any(check_registration(email, password, name))
         user = new_user(email, name, await self._hasher.hash(password), roles)
-        await self._db.write(lambda conn: UserRepository(conn).add(user))
+        await self._db.write(lambda conn: self._users(conn).add(user))
         return user
 
     async def get_user(self, principal: Principal, user_id: str) -> User:
@@ -65,7 +85,7 @@ class IdentityService:
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
-        return await self._db.read(lambda conn: UserRepository(conn).list(page))
+        return await self._db.read(lambda conn: self._users(conn).list(page))
 
     async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
         """The user itself (``profile``) or an admin (``users:write``); email stays unique."""
@@ -81,7 +101,7 @@ class IdentityService:
         new_hash = await self._hasher.hash(changes.password) if changes.password else None
 
         def apply(conn: Connection) -> User:
-            repo = UserRepository(conn)
+            repo = self._users(conn)
             user = repo.get(user_id)
             if user is None:
                 raise NotFound("No such user.")
@@ -98,12 +118,12 @@ class IdentityService:
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        if not await self._db.write(lambda conn: UserRepository(conn).remove(user_id)):
+        if not await self._db.write(lambda conn: self._users(conn).remove(user_id)):
             raise NotFound("No such user.")
 
     async def check_password(self, email: str, password: str) -> User | None:
         """The user whose password this is, else ``None`` (for login; hides which was wrong)."""
-        user = await self._db.read(lambda conn: UserRepository(conn).by_email(email))
+        user = await self._db.read(lambda conn: self._users(conn).by_email(email))
         if user is None:
             await self._hasher.hash(password)  # same cost either way: no user enumeration
             return None
@@ -116,7 +136,7 @@ class IdentityService:
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
             raise InvalidInput.field("scope", f"unknown scopes: {' '.join(unknown)}")
-        user = await self._db.read(lambda conn: UserRepository(conn).by_email(email))
+        user = await self._db.read(lambda conn: self._users(conn).by_email(email))
         if user is None:
             raise NotFound(f"No user with email {email}.")
         return await self._issuer.issue(
@@ -125,7 +145,7 @@ class IdentityService:
         )
 
     async def _existing(self, user_id: str) -> User:
-        user = await self._db.read(lambda conn: UserRepository(conn).get(user_id))
+        user = await self._db.read(lambda conn: self._users(conn).get(user_id))
         if user is None:
             raise NotFound("No such user.")
         return user

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -38,6 +38,14 @@ Work = Callable[[Connection], T]
 
 _BEGIN_MODE = "archway_begin_mode"
 _SATURATED = "The database is saturated; retry shortly."
+
+
+class UnitsOfWork(Protocol):
+    """The port services depend on; :class:`Database` is the real one, tests have a fake."""
+
+    async def read(self, work: Work[T]) -> T: ...
+
+    async def write(self, work: Work[T]) -> T: ...
 
 
 class Database:
@@ -75,6 +83,11 @@ class Database:
                 url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
                 pool_timeout=pool_timeout, pool_recycle=1800,
             )
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     async def read(self, work: Work[T]) -> T:
         """Run ``work`` for queries only; it sees committed data."""

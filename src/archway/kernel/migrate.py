@@ -11,6 +11,8 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
@@ -53,3 +55,22 @@ async def downgrade(db: Database, contexts: Iterable[str], revision: str = "base
     for name in contexts:
         await db.write(
             lambda conn, name=name: command.downgrade(alembic_config(name, conn), revision))
+
+
+async def unapplied(db: Database, contexts: Iterable[str]) -> list[str]:
+    """The contexts whose schema is not at its newest revision (checked at start-up)."""
+    names = list(contexts)
+
+    def behind(conn: Connection) -> list[str]:
+        late = []
+        for name in names:
+            config = alembic_config(name, conn)
+            head = ScriptDirectory.from_config(config).get_current_head()
+            current = MigrationContext.configure(
+                conn, opts={"version_table": config.attributes["version_table"]}
+            ).get_current_revision()
+            if current != head:
+                late.append(name)
+        return late
+
+    return await db.read(behind)

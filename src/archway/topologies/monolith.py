@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
-from archway.config import Settings
+from archway.config import ConfigurationError, Settings
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
@@ -36,6 +36,7 @@ from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
 from archway.kernel.http.problems import install_problem_handlers
 from archway.kernel.http.responses import JsonResponse
 from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
 
 CONTEXTS = ("kernel", "identity", "catalog")
@@ -87,6 +88,12 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        late = await unapplied(graph.db, CONTEXTS)
+        if late:
+            await graph.close()
+            raise ConfigurationError(
+                f"the database at {graph.db.display_url} is not migrated ({', '.join(late)}): "
+                "run `archway db migrate` first")
         await graph.keys.ensure_key()
         try:
             yield

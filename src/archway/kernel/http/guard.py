@@ -34,6 +34,14 @@ def requires(*scopes: str) -> dict[str, Any]:
     return {"openapi_extra": {"security": [{SECURITY_SCHEME: list(scopes)}]}}
 
 
+def accepts_token(*scopes: str) -> dict[str, Any]:
+    """Route keyword arguments for a public route that shows more to some callers.
+
+    A token is optional (OpenAPI's empty security requirement); when one is sent it must be
+    valid, and the route reads the caller with :func:`optional_principal`."""
+    return {"openapi_extra": {"security": [{}, {SECURITY_SCHEME: list(scopes)}]}}
+
+
 def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     class GuardedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -41,15 +49,17 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
             security = (self.openapi_extra or {}).get("security")
             if not security:
                 return handler
+            optional = {} in security
             needed = [scope for requirement in security for scope in requirement.get(
                 SECURITY_SCHEME, [])]
 
             async def guarded(request: Request) -> Response:
                 principal = await authenticator.authenticate(request)
-                if principal is None:
+                if principal is None and not optional:
                     raise Unauthenticated()
-                for scope in needed:
-                    principal.require_scope(scope)
+                if principal is not None and not optional:
+                    for scope in needed:
+                        principal.require_scope(scope)
                 request.scope[PRINCIPAL_KEY] = principal
                 return await handler(request)
 
@@ -67,6 +77,11 @@ async def current_principal(request: Request) -> Principal:
     if principal is None:  # a route used it without declaring requires(...)
         raise Unauthenticated()
     return principal
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """Dependency for :func:`accepts_token` routes: the caller, or ``None`` when anonymous."""
+    return request.scope.get(PRINCIPAL_KEY)
 
 
 class BearerAuthenticator:
