@@ -44,7 +44,7 @@ def settings(database_url: str) -> Settings:
     return load_settings(
         database_url=database_url, environment="test", access_log=False,
         argon2_time_cost=1, argon2_memory_kib=64, issuer="http://testserver",
-        catalog_cache_ttl_seconds=0,  # one app serves every test: no reads cached across them
+        read_cache_ttl_seconds=0,  # one app serves every test: no reads cached across them
     )
 
 

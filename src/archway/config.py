@@ -46,10 +46,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     product_cache_max_age_seconds: int = Field(default=60, ge=0)
-    catalog_cache_ttl_seconds: float = Field(
+    read_cache_ttl_seconds: float = Field(
         default=1.0, ge=0, le=60,
-        description="How long a process may serve a public catalog read from memory; writes "
-        "in the same process drop what they touch at once.")
+        description="How long a process may answer a hot read (a product, a page of products, "
+        "a user) from memory; writes in the same process drop what they touch at once.")
 
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")

@@ -25,6 +25,7 @@ from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.ttl_cache import TtlCache
 
 DEV_CLIENT_ID = "archway-cli"
 
@@ -56,9 +57,12 @@ class IdentityService:
         issuer: TokenIssuer,
         *,
         users: Callable[[Connection], Users] = UserRepository,
+        cache_ttl_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._users = users
+        # `me` is the hottest authenticated read; see docs/architecture.md on the TTL.
+        self._cached: TtlCache[str, User | None] = TtlCache(cache_ttl_seconds)
         self._hasher = hasher
         self.keys = keys
         self._issuer = issuer
@@ -113,12 +117,16 @@ class IdentityService:
             repo.save(updated)
             return updated
 
-        return await self._db.write(apply)
+        updated = await self._db.write(apply)
+        self._cached.drop(user_id)
+        return updated
 
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        if not await self._db.write(lambda conn: self._users(conn).remove(user_id)):
+        removed = await self._db.write(lambda conn: self._users(conn).remove(user_id))
+        self._cached.drop(user_id)
+        if not removed:
             raise NotFound("No such user.")
 
     async def check_password(self, email: str, password: str) -> User | None:
@@ -145,7 +153,8 @@ class IdentityService:
         )
 
     async def _existing(self, user_id: str) -> User:
-        user = await self._db.read(lambda conn: self._users(conn).get(user_id))
+        user = await self._cached.get_or_load(
+            user_id, lambda: self._db.read(lambda conn: self._users(conn).get(user_id)))
         if user is None:
             raise NotFound("No such user.")
         return user

@@ -79,7 +79,9 @@ def build(settings: Settings, *, db: Database | None = None) -> Monolith:
     metrics.set_pool_reader(db.pool_usage)
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
-        identity=IdentityService(db, hasher, keys, issuer), catalog=CatalogService(db, cache_ttl_seconds=settings.catalog_cache_ttl_seconds),
+        identity=IdentityService(
+            db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
+        catalog=CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds),
     )
 
 

@@ -107,3 +107,17 @@ async def test_listing_pages_by_offset_and_by_cursor(service: IdentityService) -
     assert len(rest.items) == 1 and rest.next_after is None
     with pytest.raises(Forbidden):
         await service.list_users(me("x", "users:read"), PageRequest())
+
+
+async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolith) -> None:
+    service = IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
+                              graph.identity._issuer, users=FakeUsers,  # type: ignore[arg-type]
+                              cache_ttl_seconds=60)
+    ada = await service.register("ada@example.com", "long enough", "Ada")
+    caller = me(ada.id, "profile")
+    assert (await service.me(caller)).name == "Ada"
+    await service.update_user(caller, ada.id, UserChanges(name="Ada L."))
+    assert (await service.me(caller)).name == "Ada L."
+    await service.delete_user(caller, ada.id)
+    with pytest.raises(NotFound):
+        await service.me(caller)
