@@ -8,7 +8,6 @@ reads the version's body models from the route signatures, which must be real ob
 
 import inspect
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -31,6 +30,7 @@ from archway.kernel.http.responses import (
     money,
     page_request_dependency,
     page_response,
+    timestamp,
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
@@ -61,18 +61,14 @@ def _doc(use_case: Callable[..., object]) -> str:
     return inspect.cleandoc(use_case.__doc__ or "").replace("``", "`")
 
 
-def _timestamp(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def product_body(version: ApiVersion, product: Product) -> dict[str, Any]:
     return {
         "id": product.id, "sku": product.sku, "name": product.name,
         "description": product.description, "category": product.category,
         **money(version, "price", product.price.amount, product.price.currency),
         "active": product.active, "available": product.available,
-        "created_at": _timestamp(product.created_at),
-        "updated_at": _timestamp(product.updated_at),
+        "created_at": timestamp(product.created_at),
+        "updated_at": timestamp(product.updated_at),
     }
 
 

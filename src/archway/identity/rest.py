@@ -16,7 +16,12 @@ from archway.identity.domain import User
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.guard import current_principal, requires
-from archway.kernel.http.responses import JsonResponse, page_request_dependency, page_response
+from archway.kernel.http.responses import (
+    JsonResponse,
+    page_request_dependency,
+    page_response,
+    timestamp,
+)
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
 
@@ -59,8 +64,7 @@ class UserPageV2(BaseModel):
 def user_body(user: User) -> dict[str, Any]:
     return {
         "id": user.id, "email": user.email, "name": user.name, "roles": sorted(user.roles),
-        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": user.updated_at.isoformat().replace("+00:00", "Z"),
+        "created_at": timestamp(user.created_at), "updated_at": timestamp(user.updated_at),
     }
 
 

@@ -9,6 +9,7 @@ and list pages (v1 ``{items, total, limit, offset}``; v2 ``{data, next_cursor}``
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,6 +33,11 @@ class JsonResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, the one timestamp form of every API version."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def money(version: ApiVersion, field: str, amount: int, currency: str) -> dict[str, Any]:
