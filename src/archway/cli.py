@@ -125,7 +125,7 @@ def dev(
     typer.echo("Demo accounts:")
     for line in accounts:
         typer.echo("  " + line)
-    typer.echo('Token for curl: archway token --user alice@archway.test --scope "profile orders:write"')
+    typer.echo(f'Token for curl: {sys.argv[0]} token --user alice@archway.test --scope "profile"')
     sys.stdout.flush()
     serve(settings, host, port)
 

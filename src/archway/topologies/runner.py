@@ -8,6 +8,8 @@ The app is built in the serving process by an app factory from the environment's
 
 from __future__ import annotations
 
+import logging
+
 from archway.config import Settings, load_settings
 from archway.kernel.observability.logging import configure_logging
 
@@ -32,6 +34,7 @@ def monolith_app():  # type: ignore[no-untyped-def]
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check is quiet
     return create_app(settings)
 
 
