@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -79,14 +80,20 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     return trace_id, parent_id
 
 
+# Trace and span ids must be unique, not secret (W3C Trace Context): a seeded PRNG serves, and
+# unlike os.urandom it costs no system call on every request.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))  # workers never share
+
+
 def new_trace_id() -> str:
     """A random 128-bit trace id in lower-case hex, for requests that arrive without one."""
-    return os.urandom(16).hex()
+    return f"{_ids.getrandbits(128) or 1:032x}"
 
 
 def new_span_id() -> str:
     """A random 64-bit span id in lower-case hex: this service's span within the trace."""
-    return os.urandom(8).hex()
+    return f"{_ids.getrandbits(64) or 1:016x}"
 
 
 class EcsJsonFormatter(logging.Formatter):
