@@ -8,8 +8,9 @@ reads and every write go to the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -22,6 +23,8 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    Reserved,
+    Stock,
     StockLevel,
     merge_lines,
     new_product,
@@ -31,7 +34,7 @@ from archway.catalog.domain import (
 )
 from archway.catalog.store import CatalogRepository
 from archway.kernel.auth.principal import Principal
-from archway.kernel.db import Database
+from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound, PreconditionFailed
 from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest
@@ -41,15 +44,42 @@ WRITE_SCOPE = "catalog:write"
 ListQuery = tuple[ProductFilters, ProductSort, PageRequest]
 
 
+class Products(Protocol):
+    """Products, their stock and the reservations on them, as one unit of work sees them
+    (``store.CatalogRepository``; tests use a fake). A duplicate SKU raises ``Conflict``; a
+    conditional write that finds the product moved on answers ``False``, and a hold that falls
+    short answers the product's id, holding nothing."""
+
+    def get(self, product_id: str, *, lock: bool = False) -> Product | None: ...
+    def get_many(
+        self, product_ids: Collection[str], *, lock: bool = False
+    ) -> dict[str, Product]: ...
+    def add(self, product: Product) -> None: ...
+    def save(self, product: Product, previous_version: int) -> bool: ...
+    def save_on_hand(self, product: Product, previous_version: int) -> bool: ...
+    def remove(self, product_id: str, version: int) -> bool: ...
+    def list(
+        self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
+    ) -> Page[Product]: ...
+    def reservation(self, order_id: str) -> ReservationOutcome | None: ...
+    def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None: ...
+    def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None: ...
+    def held_lines(self, order_id: str) -> dict[str, int] | None: ...
+    def give_back(self, order_id: str, stocks: Mapping[str, Stock], now: datetime) -> None: ...
+    def record_cancellation(self, order_id: str, now: datetime) -> None: ...
+
+
 class CatalogService:
     def __init__(
         self,
-        db: Database,
+        db: UnitsOfWork,
         *,
+        products: Callable[[Connection], Products] = CatalogRepository,
         cache_ttl_seconds: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._db = db
+        self._repo = products
         self._products: TtlCache[str, Product] = TtlCache(cache_ttl_seconds)
         self._lists: TtlCache[ListQuery, Page[Product]] = TtlCache(cache_ttl_seconds)
         self._clock = clock
@@ -62,7 +92,7 @@ class CatalogService:
         """Anyone: the products on sale (active), filtered, sorted, one page at a time."""
 
         def load(conn: Connection) -> Page[Product]:
-            return CatalogRepository(conn).list(filters, sort, page, active_only=True)
+            return self._repo(conn).list(filters, sort, page, active_only=True)
 
         return await self._lists.get_or_load((filters, sort, page), lambda: self._db.read(load))
 
@@ -79,7 +109,7 @@ class CatalogService:
         """Admins with ``catalog:write``. SKUs are unique (409); a new product has no stock."""
         principal.require_admin(WRITE_SCOPE)
         product = new_product(draft, self._clock())
-        await self._db.write(lambda conn: CatalogRepository(conn).add(product))
+        await self._db.write(lambda conn: self._repo(conn).add(product))
         self._forget()
         return product
 
@@ -95,7 +125,7 @@ class CatalogService:
         principal.require_admin(WRITE_SCOPE)
 
         def apply(conn: Connection) -> Product:
-            repo = CatalogRepository(conn)
+            repo = self._repo(conn)
             current = _locked(repo, product_id, expected_version)
             updated = current.changed(changes, self._clock())
             if updated is not current:
@@ -114,7 +144,7 @@ class CatalogService:
         principal.require_admin(WRITE_SCOPE)
 
         def remove(conn: Connection) -> None:
-            repo = CatalogRepository(conn)
+            repo = self._repo(conn)
             current = _locked(repo, product_id, expected_version)
             _written(repo.remove(product_id, current.version))
 
@@ -133,7 +163,7 @@ class CatalogService:
         principal.require_admin(WRITE_SCOPE)
 
         def count(conn: Connection) -> StockLevel:
-            repo = CatalogRepository(conn)
+            repo = self._repo(conn)
             current = _locked(repo, product_id, expected_version)
             counted = current.with_on_hand(on_hand, self._clock())
             _written(repo.save_on_hand(counted, current.version))
@@ -156,7 +186,7 @@ class CatalogService:
         wanted = {product_id for product_id in product_ids if is_valid_id(product_id)}
         if not wanted:
             return {}
-        return await self._db.read(lambda conn: CatalogRepository(conn).get_many(wanted))
+        return await self._db.read(lambda conn: self._repo(conn).get_many(wanted))
 
     async def reserve(
         self, order_id: str, lines: Sequence[tuple[str, int]]
@@ -169,7 +199,7 @@ class CatalogService:
         quantities = merge_lines(lines)
         outcome, held = await self._db.write(
             lambda conn: _hold_or_reject(
-                CatalogRepository(conn), order_id, quantities, self._clock()))
+                self._repo(conn), order_id, quantities, self._clock()))
         if held:
             self._forget(*quantities)
         return outcome
@@ -179,7 +209,7 @@ class CatalogService:
         release that arrives before its reserve makes that reserve hold nothing."""
         def give_back(conn: Connection) -> dict[str, int]:
             """The lines given back (none if the order held nothing)."""
-            repo, now = CatalogRepository(conn), self._clock()
+            repo, now = self._repo(conn), self._clock()
             lines = repo.held_lines(order_id)
             if lines is None:
                 repo.record_cancellation(order_id, now)
@@ -201,7 +231,7 @@ class CatalogService:
     async def _existing(self, product_id: str) -> Product:
         if not is_valid_id(product_id):
             raise NotFound("No such product.")
-        product = await self._db.read(lambda conn: CatalogRepository(conn).get(product_id))
+        product = await self._db.read(lambda conn: self._repo(conn).get(product_id))
         if product is None:
             raise NotFound("No such product.")
         return product
@@ -218,7 +248,7 @@ def _written(written: bool) -> None:
         raise PreconditionFailed("The product has changed since you read it.")
 
 
-def _locked(repo: CatalogRepository, product_id: str, expected: ExpectedVersion) -> Product:
+def _locked(repo: Products, product_id: str, expected: ExpectedVersion) -> Product:
     """The product, locked for this transaction, if it is at an expected version."""
     product = repo.get(product_id, lock=True) if is_valid_id(product_id) else None
     if product is None:
@@ -229,7 +259,7 @@ def _locked(repo: CatalogRepository, product_id: str, expected: ExpectedVersion)
 
 
 def _hold_or_reject(
-    repo: CatalogRepository, order_id: str, quantities: dict[str, int], now: datetime
+    repo: Products, order_id: str, quantities: dict[str, int], now: datetime
 ) -> tuple[ReservationOutcome, bool]:
     """The order's outcome, and whether stock was held just now (so caches are stale)."""
     earlier = repo.reservation(order_id)
