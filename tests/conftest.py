@@ -22,9 +22,10 @@ from archway.identity.store import identity_metadata, signing_keys
 from archway.kernel.db import Database
 from archway.kernel.migrate import migrate
 from archway.kernel.tables import kernel_metadata
+from archway.orders.store import orders_metadata
 from archway.topologies.monolith import CONTEXTS, Monolith, build, create_app
 
-ALL_METADATA = (kernel_metadata, identity_metadata, catalog_metadata)
+ALL_METADATA = (kernel_metadata, identity_metadata, catalog_metadata, orders_metadata)
 ADMIN = ("admin@archway.test", "archway-admin", "Ada Admin", "admin")
 ALICE = ("alice@archway.test", "archway-alice", "Alice Customer", "customer")
 BOB = ("bob@archway.test", "archway-bob", "Bob Customer", "customer")
@@ -58,6 +59,8 @@ async def graph(settings: Settings) -> AsyncIterator[Monolith]:
 @pytest.fixture
 async def database(graph: Monolith) -> AsyncIterator[Database]:
     yield graph.db
+    # A saga a test started may still be running: let it finish before the rows go.
+    await graph.relays.settle()
     await empty_tables(graph.db)
 
 

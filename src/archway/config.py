@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="How long a process may answer a hot read (a product, a page of products, "
         "a user) from memory; writes in the same process drop what they touch at once.")
 
+    outbox_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How often each outbox relay looks for events nobody nudged it about "
+        "(commits in this process nudge it at once).")
+
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
     cors_allow_origins: list[str] = Field(default_factory=list)

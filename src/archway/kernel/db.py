@@ -21,6 +21,7 @@ holds at most one connection at a time, so no load can deadlock the pool.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -138,8 +139,11 @@ class Database:
     async def _in_thread(
         self, executor: ThreadPoolExecutor, runner: Callable[[Work[T]], T], work: Work[T]
     ) -> T:
+        # The caller's context goes along (request and trace ids), as it does in a greenlet.
+        context = contextvars.copy_context()
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, runner, work)
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, context.run, runner, work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
 

@@ -16,6 +16,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Scope
 
+from archway.catalog.client import InProcessCatalogClient
+from archway.catalog.consumers import ORDER_CANCELLED as CATALOG_HEARS_CANCELLED
+from archway.catalog.consumers import ORDER_PLACED as CATALOG_HEARS_PLACED
+from archway.catalog.consumers import StockReservations
+from archway.catalog.event_tables import catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
 from archway.config import ConfigurationError, Settings
@@ -26,6 +31,8 @@ from archway.identity.service import IdentityService
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
+from archway.kernel.events.bus import EventBus, InProcessBus
+from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
@@ -38,8 +45,14 @@ from archway.kernel.http.responses import JsonResponse
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
+from archway.orders import events as order_events
+from archway.orders.projections import OrderViewProjection
+from archway.orders.queries import OrderQueries
+from archway.orders.rest import build_router as orders_router
+from archway.orders.service import OrdersService
+from archway.orders.store import orders_outbox
 
-CONTEXTS = ("kernel", "identity", "catalog")
+CONTEXTS = ("kernel", "identity", "catalog", "orders")
 
 
 @dataclass
@@ -52,13 +65,22 @@ class Monolith:
     hasher: PasswordHasher
     identity: IdentityService
     catalog: CatalogService
+    bus: EventBus
+    relays: Relays
+    orders: OrdersService
+    order_queries: OrderQueries
+    order_view: OrderViewProjection
+    reservations: StockReservations
 
     async def close(self) -> None:
+        await self.relays.stop()
         self.hasher.close()
         await self.db.dispose()
 
 
-def build(settings: Settings, *, db: Database | None = None) -> Monolith:
+def build(
+    settings: Settings, *, db: Database | None = None, bus: EventBus | None = None
+) -> Monolith:
     db = db or Database(
         settings.database_url, pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds,
@@ -77,11 +99,29 @@ def build(settings: Settings, *, db: Database | None = None) -> Monolith:
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     metrics = HttpMetrics()
     metrics.set_pool_reader(db.pool_usage)
+    catalog = CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds)
+
+    # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
+    bus = bus or InProcessBus()
+    orders_relay = OutboxRelay(db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds)
+    catalog_relay = OutboxRelay(
+        db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds)
+    orders = OrdersService(db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge)
+    reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
+    order_view = OrderViewProjection(db)
+    bus.subscribe(CATALOG_HEARS_PLACED, "catalog.reservations", reservations.on_order_placed)
+    bus.subscribe(CATALOG_HEARS_CANCELLED, "catalog.reservations", reservations.on_order_cancelled)
+    bus.subscribe(order_events.STOCK_RESERVED, "orders.saga", orders.on_stock_reserved)
+    bus.subscribe(order_events.STOCK_REJECTED, "orders.saga", orders.on_stock_rejected)
+    for event_type in order_events.ORDER_EVENT_TYPES:
+        bus.subscribe(event_type, "orders.order_view", order_view.handle)
+
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
         identity=IdentityService(
             db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
-        catalog=CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds),
+        catalog=catalog, bus=bus, relays=Relays([orders_relay, catalog_relay]), orders=orders,
+        order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
     )
 
 
@@ -97,6 +137,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                 f"the database at {graph.db.display_url} is not migrated ({', '.join(late)}): "
                 "run `archway db migrate` first")
         await graph.keys.ensure_key()
+        graph.relays.start()
         try:
             yield
         finally:
@@ -113,6 +154,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         add_routes(app, catalog_router(
             version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds))
         add_routes(app, identity_router(version, graph.identity, route_class))
+        add_routes(app, orders_router(version, graph.orders, graph.order_queries, route_class))
     _install_public_endpoints(app, graph)
 
     app.add_middleware(Idempotency, store=IdempotencyStore(

@@ -1,3 +1,4 @@
+import archway.catalog.event_tables  # noqa: F401  (registers the outbox and inbox tables)
 from archway.catalog.store import catalog_metadata
 from archway.kernel.migrate import run_env
 

@@ -1,0 +1,11 @@
+"""Integration events: CloudEvents, the transactional outbox and inbox, the bus and the relay.
+
+    cloudevent.py   build, serialize and parse CloudEvents 1.0 (structured JSON, traceparent)
+    tables.py       table factories: each context owns ``<context>_outbox`` and ``<context>_inbox``
+    outbox.py       append an event in the caller's transaction
+    inbox.py        run a consumer's effect at most once per event id
+    bus.py          the ``EventBus`` port and the in-process implementation
+    relay.py        publish committed outbox rows, in order, at least once
+
+Nothing here imports a context: each context passes its own tables in.
+"""

@@ -1,0 +1,94 @@
+"""CloudEvents 1.0 in structured JSON mode, through the CloudEvents SDK.
+
+Every Archway integration event has a versioned ``type`` (``archway.orders.order_placed.v1``),
+a ``source`` naming its context (``/archway/orders``), the aggregate id as ``subject``, JSON
+``data`` and a W3C ``traceparent`` extension, so one trace follows a saga across contexts and,
+later, across services. The trace is the current request's when there is one (a command), the
+consumed event's while a consumer runs (see :func:`handling`), else a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from archway.kernel.ids import new_id
+from archway.kernel.observability.logging import (
+    bind_request_context,
+    current_request_context,
+    new_span_id,
+    new_trace_id,
+    parse_traceparent,
+    reset_request_context,
+)
+
+__all__ = ["CloudEvent", "Event", "from_json", "handling", "make_event", "to_json"]
+
+Event = BaseCloudEvent
+"""What the bus carries: the SDK's CloudEvent contract."""
+
+_FORMAT = JSONFormat()
+
+
+def make_event(
+    event_type: str,
+    source: str,
+    subject: str,
+    data: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> Event:
+    """A CloudEvent with a UUIDv7 id, the time now (UTC) and the current ``traceparent``."""
+    return CloudEvent({
+        "id": event_id or new_id(),
+        "type": event_type,
+        "source": source,
+        "subject": subject,
+        "time": time or datetime.now(UTC),
+        "datacontenttype": "application/json",
+        "traceparent": _current_traceparent(),
+    }, dict(data))
+
+
+def to_json(event: Event) -> bytes:
+    """Structured mode: attributes and data in one JSON document."""
+    return _FORMAT.write(event)
+
+
+def from_json(payload: str | bytes) -> Event:
+    return _FORMAT.read(CloudEvent, payload)
+
+
+def data_of(event: Event) -> dict[str, Any]:
+    """The event's JSON data; an event without an object body is a producer's bug."""
+    data = event.get_data()
+    if not isinstance(data, dict):
+        raise TypeError(f"event {event.get_id()} has no JSON object as data")
+    return data
+
+
+@contextmanager
+def handling(event: Event) -> Iterator[None]:
+    """Bind the event's trace while a consumer handles it: what it logs and emits joins the
+    trace of the command that started the saga."""
+    parsed = parse_traceparent(event.get_extension("traceparent"))
+    trace_id = parsed[0] if parsed else new_trace_id()
+    token = bind_request_context(event.get_id(), trace_id, new_span_id())
+    try:
+        yield
+    finally:
+        reset_request_context(token)
+
+
+def _current_traceparent() -> str:
+    context = current_request_context()
+    if context is not None and context.trace_id and context.span_id:
+        return f"00-{context.trace_id}-{context.span_id}-01"
+    return f"00-{new_trace_id()}-{new_span_id()}-01"

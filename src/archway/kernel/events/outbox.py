@@ -1,0 +1,35 @@
+"""Appending to an outbox: in the caller's transaction, never on its own.
+
+A command calls :func:`append` inside the same ``db.write`` that changes its aggregate, so the
+change and its events commit together or not at all (no dual write); a relay publishes later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Connection
+
+from archway.kernel.events.cloudevent import Event, to_json
+
+
+def append(conn: Connection, outbox: Table, events: Iterable[Event]) -> int:
+    """Write ``events`` in order; returns how many were written."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "event_id": event.get_id(),
+            "event_type": event.get_type(),
+            "subject": event.get_subject() or "",
+            "payload": to_json(event).decode(),
+            "created_at": now,
+            "published_at": None,
+            "attempts": 0,
+        }
+        for event in events
+    ]
+    if rows:
+        conn.execute(insert(outbox), rows)
+    return len(rows)

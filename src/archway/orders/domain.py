@@ -1,0 +1,197 @@
+"""Orders: the Order aggregate, its lines and its status machine. Pure Python, no I/O.
+
+    pending ──(stock reserved)──▶ confirmed ──(cancel)──▶ cancelled
+       │ ╰──(stock rejected)──▶ rejected
+       ╰──(cancel)──────────────────────────────────────▶ cancelled
+
+An order is priced once, when placed, from the catalog's current prices; its lines keep that
+copy, so later price changes or a deleted product never change an order. Every change bumps
+``version`` and records a domain event in ``events``; the service turns those into integration
+events in the same transaction. Invariants raise kernel errors with JSON Pointers into the
+REST body (``/lines/0/product_id``), so each protocol can show which value was refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from archway.kernel.errors import Conflict, FieldError, InvalidInput
+from archway.kernel.money import Money
+
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class LineRequest:
+    """What a customer asks for: a product and how many."""
+
+    product_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A product's current price as the catalog states it when the order is placed."""
+
+    product_id: str
+    sku: str
+    name: str
+    price: Money
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price.times(self.quantity)
+
+
+# -- domain events: what happened to one order, inside the orders context ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderConfirmed:
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    order_id: str
+    was: OrderStatus
+
+
+DomainEvent = OrderPlaced | OrderConfirmed | OrderRejected | OrderCancelled
+
+
+@dataclass(slots=True)
+class Order:
+    id: str
+    customer_id: str
+    status: OrderStatus
+    lines: tuple[OrderLine, ...]
+    placed_at: datetime
+    updated_at: datetime
+    rejection_reason: str | None = None
+    version: int = 1
+    events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def total(self) -> Money:
+        total = Money(0, self.lines[0].unit_price.currency)
+        for line in self.lines:
+            total = total + line.total
+        return total
+
+    @property
+    def awaits_stock(self) -> bool:
+        """Only a pending order takes the catalog's answer; a late or repeated answer for an
+        order that moved on (cancelled meanwhile) changes nothing."""
+        return self.status is OrderStatus.PENDING
+
+    def confirm(self, now: datetime) -> None:
+        self._move(OrderStatus.CONFIRMED, now)
+        self.events.append(OrderConfirmed(self.id))
+
+    def reject(self, reason: str, now: datetime) -> None:
+        self._move(OrderStatus.REJECTED, now)
+        self.rejection_reason = reason
+        self.events.append(OrderRejected(self.id, reason))
+
+    def cancel(self, now: datetime) -> bool:
+        """Pending or confirmed → cancelled (its stock is then released). Cancelling a
+        cancelled order changes nothing (False); a rejected order cannot be cancelled."""
+        if self.status is OrderStatus.CANCELLED:
+            return False
+        if self.status not in (OrderStatus.PENDING, OrderStatus.CONFIRMED):
+            raise Conflict(f"A {self.status} order cannot be cancelled.")
+        was = self.status
+        self.status, self.updated_at, self.version = OrderStatus.CANCELLED, now, self.version + 1
+        self.events.append(OrderCancelled(self.id, was))
+        return True
+
+    def _move(self, to: OrderStatus, now: datetime) -> None:
+        if not self.awaits_stock:
+            raise Conflict(f"A {self.status} order cannot become {to}.")
+        self.status, self.updated_at, self.version = to, now, self.version + 1
+
+
+def place(
+    order_id: str,
+    customer_id: str,
+    requested: Sequence[LineRequest],
+    quotes: Mapping[str, Quote],
+    now: datetime,
+) -> Order:
+    """A new pending order priced from ``quotes``, or every refused line at once (422).
+
+    Each product appears once, is known and on sale; quantities are 1–1000; 1–50 lines; one
+    currency per order (the first line's).
+    """
+    if not 1 <= len(requested) <= MAX_LINES:
+        raise InvalidInput.field("/lines", f"must have 1 to {MAX_LINES} lines")
+    errors: list[FieldError] = []
+    lines: list[OrderLine] = []
+    first_line: dict[str, int] = {}
+    for index, line in enumerate(requested):
+        pointer = f"/lines/{index}"
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            errors.append(FieldError(f"{pointer}/quantity", f"must be 1 to {MAX_QUANTITY}"))
+        quote = quotes.get(line.product_id)
+        if quote is None or not quote.active:
+            errors.append(FieldError(f"{pointer}/product_id", "is not a product on sale"))
+            continue
+        if line.product_id in first_line:
+            errors.append(FieldError(
+                f"{pointer}/product_id", f"is already on line {first_line[line.product_id]}"))
+            continue
+        first_line[line.product_id] = index
+        if lines and quote.price.currency != lines[0].unit_price.currency:
+            errors.append(FieldError(
+                f"{pointer}/product_id",
+                f"is priced in {quote.price.currency}; this order is in "
+                f"{lines[0].unit_price.currency}"))
+            continue
+        lines.append(OrderLine(
+            quote.product_id, quote.sku, quote.name, line.quantity, quote.price))
+    if errors:
+        raise InvalidInput("The order has invalid lines.", errors)
+    order = Order(
+        id=order_id, customer_id=customer_id, status=OrderStatus.PENDING, lines=tuple(lines),
+        placed_at=now, updated_at=now)
+    order.events.append(OrderPlaced(order_id))
+    return order
+
+

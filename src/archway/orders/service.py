@@ -1,0 +1,127 @@
+"""Orders use cases (the write side): place and cancel, and the saga's reactions.
+
+Each command changes the write model and appends its integration events to the orders outbox
+in one transaction, then nudges the relay. The catalog is reached only through its client
+port: synchronously for prices when an order is placed, asynchronously (events) for stock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from archway.catalog.client import CatalogClient
+from archway.kernel.auth.principal import Principal
+from archway.kernel.db import UnitsOfWork
+from archway.kernel.errors import Conflict, NotFound
+from archway.kernel.events.cloudevent import Event, data_of
+from archway.kernel.events.inbox import consume_once
+from archway.kernel.events.outbox import append
+from archway.kernel.ids import is_valid_id, new_id
+from archway.orders.domain import LineRequest, Order, Quote, place, utc_now
+from archway.orders.events import drain
+from archway.orders.store import OrderRepository, orders_inbox, orders_outbox
+
+WRITE_SCOPE = "orders:write"
+SAGA_CONSUMER = "orders.saga"
+
+_log = logging.getLogger("archway.orders")
+
+
+class OrdersService:
+    def __init__(
+        self,
+        db: UnitsOfWork,
+        catalog: CatalogClient,
+        *,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._on_commit = on_commit
+        self._clock = clock
+
+    async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
+        """Customers with `orders:write`: a pending order of 1–50 lines (quantities 1–1000),
+        each a product on sale, priced now from the catalog. Stock is reserved afterwards,
+        all lines or none: the order then becomes `confirmed` or `rejected` (with a reason)."""
+        principal.require_scope(WRITE_SCOPE)
+        wanted = {line.product_id for line in lines if is_valid_id(line.product_id)}
+        prices = await self._catalog.get_prices(wanted) if wanted else {}
+        quotes = {
+            product_id: Quote(p.product_id, p.sku, p.name, p.price, p.active)
+            for product_id, p in prices.items()
+        }
+        order = place(new_id(), principal.subject, lines, quotes, self._clock())
+        events = drain(order)
+
+        def record(conn: Connection) -> None:
+            OrderRepository(conn).add(order)
+            append(conn, orders_outbox, events)
+
+        await self._db.write(record)
+        self._on_commit()
+        return order
+
+    async def cancel_order(self, principal: Principal, order_id: str) -> Order:
+        """The order's customer, or an admin (both with `orders:write`): a pending or confirmed
+        order becomes `cancelled` and its stock is released. Cancelling again changes nothing;
+        a rejected order cannot be cancelled (409). Someone else's order is not found."""
+        principal.require_scope(WRITE_SCOPE)
+
+        def cancel(conn: Connection) -> tuple[Order, bool]:
+            repo = OrderRepository(conn)
+            order = repo.get(order_id, lock=True) if is_valid_id(order_id) else None
+            if order is None or not (principal.is_admin or order.customer_id == principal.subject):
+                raise NotFound("No such order.")
+            previous = order.version
+            if not order.cancel(self._clock()):
+                return order, False
+            _saved(repo.save(order, previous))
+            append(conn, orders_outbox, drain(order))
+            return order, True
+
+        order, changed = await self._db.write(cancel)
+        if changed:
+            self._on_commit()
+        return order
+
+    # -- the saga: the catalog's answers ----------------------------------------------------
+
+    async def on_stock_reserved(self, event: Event) -> None:
+        """The catalog holds every line: a pending order is confirmed."""
+        await self._answer(event, lambda order, now: order.confirm(now))
+
+    async def on_stock_rejected(self, event: Event) -> None:
+        """The catalog could not hold every line: a pending order is rejected with its reason."""
+        reason = str(data_of(event).get("reason") or "stock could not be reserved")
+        await self._answer(event, lambda order, now: order.reject(reason, now))
+
+    async def _answer(self, event: Event, change: Callable[[Order, datetime], None]) -> None:
+        order_id = str(data_of(event).get("order_id") or event.get_subject())
+
+        def apply(conn: Connection) -> None:
+            repo = OrderRepository(conn)
+            order = repo.get(order_id, lock=True)
+            if order is None:
+                _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
+                return
+            if not order.awaits_stock:  # cancelled meanwhile: its release follows
+                return
+            previous = order.version
+            change(order, self._clock())
+            _saved(repo.save(order, previous))
+            append(conn, orders_outbox, drain(order))
+
+        if await consume_once(self._db, orders_inbox, SAGA_CONSUMER, event, apply):
+            self._on_commit()
+
+
+def _saved(written: bool) -> None:
+    # Under the row lock a conditional write cannot miss; if one does, the order moved on.
+    if not written:
+        raise Conflict("The order changed meanwhile; try again.")

@@ -1,0 +1,135 @@
+"""Orders persistence: the write model, the outbox and inbox, and the read models' tables.
+
+The write model (``orders_orders``, ``orders_order_lines``) is read only by commands; queries
+read the projection tables (``orders_order_view``), which only projections write. All of them
+live in ``orders_metadata`` so the context moves to its own database in one piece.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
+
+from archway.kernel.events.tables import inbox_table, outbox_table
+from archway.kernel.money import Money
+from archway.orders.domain import Order, OrderLine, OrderStatus
+
+orders_metadata = MetaData()
+
+orders = Table(
+    "orders_orders",
+    orders_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("rejection_reason", String(500), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+order_lines = Table(
+    "orders_order_lines",
+    orders_metadata,
+    Column("order_id", String(36), ForeignKey("orders_orders.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("product_id", String(36), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+)
+
+orders_outbox = outbox_table(orders_metadata, "orders")
+orders_inbox = inbox_table(orders_metadata, "orders")
+
+# -- read models (written by projections.py only) ------------------------------------------
+
+order_view = Table(
+    "orders_order_view",
+    orders_metadata,
+    Column("order_id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("lines", Text, nullable=False),  # JSON: the lines as order_placed carried them
+    Column("rejection_reason", String(500), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_orders_order_view_customer_id", "customer_id", "order_id"),
+)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OrderRepository:
+    """Orders and their lines on one connection (one transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, order: Order) -> None:
+        self._conn.execute(insert(orders).values(
+            id=order.id, customer_id=order.customer_id, status=str(order.status),
+            currency=order.total.currency, rejection_reason=order.rejection_reason,
+            version=order.version, placed_at=order.placed_at, updated_at=order.updated_at))
+        self._conn.execute(insert(order_lines), [
+            {"order_id": order.id, "line_no": number, "product_id": line.product_id,
+             "sku": line.sku, "name": line.name, "quantity": line.quantity,
+             "unit_price": line.unit_price.amount}
+            for number, line in enumerate(order.lines)
+        ])
+
+    def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+        query = select(orders).where(orders.c.id == order_id)
+        if lock:
+            query = query.with_for_update()
+        row = self._conn.execute(query).first()
+        if row is None:
+            return None
+        lines = self._conn.execute(select(order_lines).where(
+            order_lines.c.order_id == order_id).order_by(order_lines.c.line_no)).all()
+        return _order(row, lines)
+
+    def save(self, order: Order, previous_version: int) -> bool:
+        """Write the order's state if it is still at ``previous_version``."""
+        result = self._conn.execute(update(orders).where(
+            orders.c.id == order.id, orders.c.version == previous_version,
+        ).values(status=str(order.status), rejection_reason=order.rejection_reason,
+                 version=order.version, updated_at=order.updated_at))
+        return bool(result.rowcount)
+
+
+def _order(row: Row, lines: list[Row]) -> Order:
+    return Order(
+        id=row.id, customer_id=row.customer_id, status=OrderStatus(row.status),
+        lines=tuple(
+            OrderLine(line.product_id, line.sku, line.name, line.quantity,
+                      Money(line.unit_price, row.currency))
+            for line in lines),
+        placed_at=utc(row.placed_at), updated_at=utc(row.updated_at),
+        rejection_reason=row.rejection_reason, version=row.version,
+    )

@@ -1,0 +1,72 @@
+"""Kernel events: CloudEvents round trip and trace propagation, the in-process bus."""
+
+from __future__ import annotations
+
+import pytest
+
+from archway.kernel.events.bus import DeliveryFailed, InProcessBus
+from archway.kernel.events.cloudevent import Event, from_json, handling, make_event, to_json
+from archway.kernel.observability.logging import (
+    bind_request_context,
+    current_request_context,
+    reset_request_context,
+)
+
+TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+
+def test_events_are_structured_cloudevents_that_survive_a_round_trip() -> None:
+    event = make_event("archway.test.thing_done.v1", "/archway/test", "thing-1", {"n": 1})
+    document = to_json(event)
+    again = from_json(document)
+    assert again.get_attributes() == event.get_attributes()
+    assert again.get_data() == {"n": 1}
+    assert b'"specversion": "1.0"' in document
+    assert event.get_subject() == "thing-1"
+    assert len(event.get_id()) == 36
+
+
+def test_an_event_made_in_a_request_carries_its_trace() -> None:
+    token = bind_request_context("req-1", TRACE, SPAN)
+    try:
+        event = make_event("archway.test.a.v1", "/archway/test", "s", {})
+    finally:
+        reset_request_context(token)
+    assert event.get_extension("traceparent") == f"00-{TRACE}-{SPAN}-01"
+    outside = make_event("archway.test.a.v1", "/archway/test", "s", {})
+    assert outside.get_extension("traceparent").startswith("00-")
+    assert TRACE not in outside.get_extension("traceparent")
+
+
+def test_a_consumer_runs_in_the_trace_of_the_event_it_handles() -> None:
+    token = bind_request_context("req-1", TRACE, SPAN)
+    try:
+        event = make_event("archway.test.a.v1", "/archway/test", "s", {})
+    finally:
+        reset_request_context(token)
+    with handling(event):
+        context = current_request_context()
+        answer = make_event("archway.test.b.v1", "/archway/test", "s", {})
+    assert context is not None and context.trace_id == TRACE
+    assert answer.get_extension("traceparent").split("-")[1] == TRACE
+    assert current_request_context() is None
+
+
+async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> None:
+    bus, seen = InProcessBus(), []
+
+    async def good(event: Event) -> None:
+        seen.append(event.get_id())
+
+    async def bad(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    bus.subscribe("t.v1", "bad", bad)
+    bus.subscribe("t.v1", "good", good)
+    event = make_event("t.v1", "/archway/test", "s", {})
+    with pytest.raises(DeliveryFailed):
+        await bus.publish(event)
+    assert seen == [event.get_id()]  # the failing consumer did not starve the other
+    await bus.publish(make_event("other.v1", "/archway/test", "s", {}))
+    with pytest.raises(ValueError):
+        bus.subscribe("t.v1", "good", good)
