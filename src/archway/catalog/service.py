@@ -32,7 +32,7 @@ from archway.catalog.domain import (
     reserve_all,
     utc_now,
 )
-from archway.catalog.store import CatalogRepository
+from archway.catalog.store import CatalogRepository, ReservationRecorded
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound, PreconditionFailed
@@ -197,9 +197,14 @@ class CatalogService:
         more, and an order released (cancelled) before it was reserved holds nothing.
         """
         quantities = merge_lines(lines)
-        outcome, held = await self._db.write(
-            lambda conn: _hold_or_reject(
-                self._repo(conn), order_id, quantities, self._clock()))
+
+        def hold(conn: Connection) -> tuple[ReservationOutcome, bool]:
+            return _hold_or_reject(self._repo(conn), order_id, quantities, self._clock())
+
+        try:
+            outcome, held = await self._db.write(hold)
+        except ReservationRecorded:  # a concurrent delivery won: run again to answer as it did
+            outcome, held = await self._db.write(hold)
         if held:
             self._forget(*quantities)
         return outcome
@@ -218,7 +223,11 @@ class CatalogService:
                 repo.give_back(order_id, release_all(repo.get_many(lines, lock=True), lines), now)
             return lines
 
-        self._forget(*await self._db.write(give_back))
+        try:
+            given_back = await self._db.write(give_back)
+        except ReservationRecorded:  # a concurrent reserve or release recorded the order first
+            given_back = await self._db.write(give_back)
+        self._forget(*given_back)
 
     # -- helpers ----------------------------------------------------------------------------
 

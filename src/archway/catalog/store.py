@@ -152,6 +152,13 @@ def _values(product: Product) -> dict[str, object]:
     }
 
 
+
+class ReservationRecorded(Conflict):
+    """Two deliveries of one order's reservation raced; the first one's outcome stands."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
+
 class CatalogRepository:
     """Products, stock and reservations on one connection (and so in one transaction)."""
 
@@ -268,8 +275,7 @@ class CatalogRepository:
                 return product_id
         savepoint.commit()
         self._bump_versions(ids, now)
-        self._conn.execute(insert(reservations).values(
-            order_id=order_id, status=HELD, reason=None, updated_at=now))
+        self._record(order_id, HELD, None, now)
         self._conn.execute(insert(reservation_lines), [
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
@@ -277,8 +283,7 @@ class CatalogRepository:
         return None
 
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
-        self._conn.execute(insert(reservations).values(
-            order_id=order_id, status=REJECTED, reason=rejected.reason, updated_at=now))
+        self._record(order_id, REJECTED, rejected.reason, now)
 
     def held_lines(self, order_id: str) -> dict[str, int] | None:
         """The lines an order holds; ``None`` if the catalog never heard of the order,
@@ -306,8 +311,14 @@ class CatalogRepository:
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
-        self._conn.execute(insert(reservations).values(
-            order_id=order_id, status=CANCELLED, reason=None, updated_at=now))
+        self._record(order_id, CANCELLED, None, now)
+
+    def _record(self, order_id: str, status: str, reason: str | None, now: datetime) -> None:
+        try:
+            self._conn.execute(insert(reservations).values(
+                order_id=order_id, status=status, reason=reason, updated_at=now))
+        except IntegrityError as exc:  # another transaction recorded this order first
+            raise ReservationRecorded(order_id) from exc
 
     def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""

@@ -156,6 +156,19 @@ async def test_concurrent_reservations_never_oversell(
     assert await stock_of(service, plenty.id) == (1000, 5)
 
 
+async def test_concurrent_deliveries_of_one_order_hold_once_and_agree(
+    make_product: MakeProduct, processes: list[CatalogService], service: CatalogService
+) -> None:
+    """At-least-once delivery can hand the same order to two consumers at the same moment."""
+    item = await make_product("ITEM", on_hand=10)
+    outcomes = await asyncio.gather(*(
+        processes[n % len(processes)].reserve("order-1", [(item.id, 3)]) for n in range(8)))
+    assert all(outcome.accepted for outcome in outcomes)
+    assert await stock_of(service, item.id) == (10, 3)
+    await asyncio.gather(*(processes[n % len(processes)].release("order-1") for n in range(8)))
+    assert await stock_of(service, item.id) == (10, 0)
+
+
 async def test_the_in_process_client_speaks_the_ports_types(
     service: CatalogService, make_product: MakeProduct
 ) -> None:
