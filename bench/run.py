@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 from machine import busy, free_port, pin
-from wrk import Case, Measurement, run_wrk
+from wrk import Case, Measurement, keyed_request_script, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -35,16 +35,27 @@ STOP_TIMEOUT_S = 10
 SERVER_CORE, WRK_CORE = 0, 1
 
 AUTH = {"Authorization": "Bearer {token}"}
+PRODUCT_VARIABLES = ("product_id", "product_id_2", "product_id_3")
+
+
+def order_body(lines: int) -> str:
+    """An order of ``lines`` lines over the first products of the seed."""
+    items = ", ".join(
+        f'{{"product_id": "{{{name}}}", "quantity": 1}}' for name in PRODUCT_VARIABLES[:lines])
+    return f'{{"lines": [{items}]}}'
+
 CASES = [
     Case("hello", "hello", "GET", "/hello"),
     Case("product_by_id", "app", "GET", "/api/v1/products/{product_id}"),
     Case("product_list", "app", "GET", "/api/v1/products?limit=20"),
     Case("users_me", "app", "GET", "/api/v1/users/me", AUTH),
-    # Writes, once the orders endpoint exists (keyed_request_script is in bench/wrk.py):
-    # Case("order_create", "app", "POST", "/api/v1/orders",
-    #      {**AUTH, "Content-Type": "application/json"},
-    #      keyed_request_script("POST", '{"items": [...]}')),
+    Case("order_place", "app", "POST", "/api/v1/orders",
+         {**AUTH, "Content-Type": "application/json"},
+         keyed_request_script("POST", *(order_body(n) for n in (1, 2, 3)))),
+    Case("orders_list", "app", "GET", "/api/v1/orders?limit=20", AUTH),
 ]
+SATURATED_STOCK = 1_000_000_000  # orders under load never run out of stock
+CATCH_UP_TIMEOUT_S = 60
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Result:
     non_2xx: int
     runs: list[Measurement]
     ratio_to_hello: float | None = None
+    catch_up_s: float | None = None  # writes: until an order placed after the load is settled
 
 
 def archway(*args: str, env: dict[str, str]) -> str:
@@ -139,9 +151,33 @@ def start_app(stack: ExitStack, tmp: Path, database_url: str | None) -> tuple[st
     base_url = f"http://{HOST}:{port}"
     command = [str(BIN / "archway"), "serve", "monolith", "--host", HOST, "--port", str(port)]
     start_server(stack, command, env, tmp / "app.log", f"{base_url}/readyz")
-    products = httpx.get(f"{base_url}/api/v1/products", params={"limit": 1}, timeout=5)
+    products = httpx.get(f"{base_url}/api/v1/products", params={"limit": 3}, timeout=5)
     products.raise_for_status()
-    return base_url, {"token": token, "product_id": str(products.json()["items"][0]["id"])}
+    ids = [str(item["id"]) for item in products.json()["items"]]
+    admin = archway("token", "--user", "admin@archway.test", "--scope", "catalog:write", env=env)
+    for product_id in ids:
+        httpx.put(
+            f"{base_url}/api/v1/products/{product_id}/stock", json={"on_hand": SATURATED_STOCK},
+            headers={"Authorization": f"Bearer {admin.strip()}"}, timeout=10,
+        ).raise_for_status()
+    return base_url, {"token": token, **dict(zip(PRODUCT_VARIABLES, ids, strict=True))}
+
+
+def catch_up_seconds(base_url: str, variables: dict[str, str]) -> float:
+    """Place one order right after a write load and time it until the read model shows it
+    settled: the saga and the projections have worked through everything queued before it."""
+    headers = {"Authorization": f"Bearer {variables['token']}"}
+    started = time.monotonic()
+    placed = httpx.post(f"{base_url}/api/v1/orders", headers=headers, timeout=30, json={
+        "lines": [{"product_id": variables["product_id"], "quantity": 1}]})
+    placed.raise_for_status()
+    url = f"{base_url}/api/v1/orders/{placed.json()['id']}"
+    while time.monotonic() - started < CATCH_UP_TIMEOUT_S:
+        seen = httpx.get(url, headers=headers, timeout=30)
+        if seen.status_code == 200 and seen.json()["status"] != "pending":
+            return round(time.monotonic() - started, 3)
+        time.sleep(0.05)
+    return float("inf")
 
 
 def start_hello(stack: ExitStack, tmp: Path) -> str:
@@ -168,7 +204,10 @@ def measure(
     script = None
     if case.script is not None:
         script = tmp / f"{case.name}.lua"
-        script.write_text(case.script)
+        text = case.script
+        for name, value in variables.items():  # not str.format: Lua has braces of its own
+            text = text.replace("{" + name + "}", value)
+        script.write_text(text)
     wrk_pin = pin(WRK_CORE)
     run_wrk(wrk_pin, url, connections, WARMUP_S, headers, script)
     samples: list[Measurement] = []
@@ -183,6 +222,7 @@ def measure(
         errors=max(s.errors for s in samples),
         non_2xx=max(s.non_2xx for s in samples),
         runs=samples,
+        catch_up_s=catch_up_seconds(base_url, variables) if case.method != "GET" else None,
     )
 
 
@@ -203,6 +243,10 @@ def print_table(results: list[Result]) -> None:
             f"{r.case:<16}{r.connections:>6}{r.req_per_s:>10,.0f}{r.p50_ms:>9.2f}"
             f"{r.p99_ms:>9.2f}{r.errors:>8}{r.non_2xx:>9}{ratio:>8}"
         )
+    for r in results:
+        if r.catch_up_s is not None:
+            print(f"{r.case} c={r.connections}: an order placed after the load was settled "
+                  f"in the read model {r.catch_up_s} s later")
 
 
 def comma_list(text: str) -> list[str]:

@@ -35,20 +35,25 @@ class Case:
             raise ValueError(f"case {self.name}: {self.method} needs a wrk Lua script")
 
 
-def keyed_request_script(method: str, body: str) -> str:
-    """Lua for wrk: every request carries a new ``Idempotency-Key`` header.
+def keyed_request_script(method: str, *bodies: str) -> str:
+    """Lua for wrk: every request carries a new ``Idempotency-Key`` header and the next of
+    ``bodies`` in turn.
 
     The key is ``<run id>-<thread>-<counter>``; the run id is passed after ``--`` on wrk's
     command line, so warm-up and measured runs never replay each other's keys. Headers given
     with ``-H`` are kept.
     """
+    if not bodies:
+        raise ValueError("at least one body")
+    text = "".join(bodies)
     level = 0
-    while f"]{'=' * level}]" in body:
+    while f"]{'=' * level}]" in text:
         level += 1
-    long_string = f"[{'=' * level}[{body}]{'=' * level}]"
+    open_, close = f"[{'=' * level}[", f"]{'=' * level}]"
+    lua_bodies = ", ".join(f"{open_}{body}{close}" for body in bodies)
     return f"""\
 wrk.method = "{method}"
-wrk.body = {long_string}
+local bodies = {{ {lua_bodies} }}
 
 local threads = 0
 function setup(thread)
@@ -67,7 +72,7 @@ function request()
   local headers = {{}}
   for name, value in pairs(wrk.headers) do headers[name] = value end
   headers["Idempotency-Key"] = prefix .. counter
-  return wrk.format(nil, nil, headers, nil)
+  return wrk.format(nil, nil, headers, bodies[(counter % #bodies) + 1])
 end
 """
 
