@@ -19,9 +19,11 @@ app = typer.Typer(help="Archway: one shop backend in every API architecture.", n
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing-key commands.", no_args_is_help=True)
 serve_app = typer.Typer(help="Run one process of a topology.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read-model commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(serve_app, name="serve")
+app.add_typer(projections_app, name="projections")
 
 DEMO_ACCOUNTS = (
     ("admin", "admin@archway.test", "archway-admin", "Ada Admin"),
@@ -86,6 +88,16 @@ def keys_rotate() -> None:
     from archway.topologies.monolith import rotate_keys
 
     typer.echo("new signing key: " + _run(rotate_keys, _settings()))
+
+
+@projections_app.command("rebuild")
+def projections_rebuild() -> None:
+    """Rebuild every read model (order_view, customer_summary, product_sales) from the event
+    log; works against a running deployment's database."""
+    from archway.topologies.monolith import rebuild_projections
+
+    for name, replayed in _run(rebuild_projections, _settings()):
+        typer.echo(f"rebuilt {name}: {replayed} events replayed")
 
 
 @serve_app.command("monolith")

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         description="How often each outbox relay looks for events nobody nudged it about "
         "(commits in this process nudge it at once).")
 
+    read_your_writes_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=30,
+        description="How long a query that carries a command's Consistency-Token waits for the "
+        "read models to apply it before answering with what they have (Consistency: stale).")
+
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
     cors_allow_origins: list[str] = Field(default_factory=list)

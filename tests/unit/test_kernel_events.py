@@ -1,17 +1,25 @@
-"""Kernel events: CloudEvents round trip and trace propagation, the in-process bus."""
+"""Kernel events: CloudEvents round trip and trace propagation, the in-process bus, metrics."""
 
 from __future__ import annotations
 
-import pytest
+from typing import TypeVar
 
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import MetaData
+
+from archway.kernel.db import Work
 from archway.kernel.events.bus import DeliveryFailed, InProcessBus
 from archway.kernel.events.cloudevent import Event, from_json, handling, make_event, to_json
+from archway.kernel.events.metrics import EventMetrics
+from archway.kernel.events.tables import inbox_table, outbox_table
 from archway.kernel.observability.logging import (
     bind_request_context,
     current_request_context,
     reset_request_context,
 )
 
+T = TypeVar("T")
 TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
 
@@ -70,3 +78,27 @@ async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> No
     await bus.publish(make_event("other.v1", "/archway/test", "s", {}))
     with pytest.raises(ValueError):
         bus.subscribe("t.v1", "good", good)
+
+
+class _DownDatabase:
+    """A database that is unreachable: every unit of work raises."""
+
+    async def read(self, work: Work[T]) -> T:
+        raise ConnectionError("database down")
+
+    async def write(self, work: Work[T]) -> T:
+        raise ConnectionError("database down")
+
+
+async def test_event_metrics_leave_out_what_they_cannot_read_instead_of_failing() -> None:
+    registry, metadata = CollectorRegistry(), MetaData()
+    outbox, inbox = outbox_table(metadata, "down"), inbox_table(metadata, "down")
+    metrics = EventMetrics(registry)
+    metrics.watch_outbox(_DownDatabase(), outbox)
+    metrics.watch_consumer(_DownDatabase(), "down.view", outbox, inbox, ["t.v1"])
+    metrics.published("down_outbox", "t.v1")
+    await metrics.refresh()
+    text = generate_latest(registry).decode()
+    assert 'archway_events_published_total{outbox="down_outbox",type="t.v1"} 1.0' in text
+    assert 'archway_outbox_backlog{' not in text  # absent, not a stale or reassuring zero
+    assert 'archway_projection_lag_events{' not in text

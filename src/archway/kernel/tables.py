@@ -19,3 +19,13 @@ idempotency_keys = Table(
     Column("response_headers", Text),
     Column("response_body", LargeBinary),
 )
+
+outbox_leases = Table(
+    "kernel_outbox_leases",
+    kernel_metadata,
+    Column("outbox", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""Which relay may publish an outbox now (see :mod:`archway.kernel.events.lease`);
+``expires_at`` is Unix milliseconds, like ``idempotency_keys.locked_until``."""

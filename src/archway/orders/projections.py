@@ -1,44 +1,98 @@
 """Read models, built only from the orders' integration events.
 
 Projections subscribe to the bus like any other consumer, so they see exactly what another
-service would see, and can be rebuilt from the event log (the orders outbox keeps published
-events). Each event carries the order's ``version`` after the change: a row only moves forward,
-which keeps a projection right even if an event were delivered again outside the inbox
-(a rebuild, a second relay).
+service would see, and can be rebuilt from the event log (the orders outbox keeps every event).
+Each one records the events it applied in the orders inbox, in the same transaction as its
+effect (:func:`consume_once`), so an event delivered twice is applied once: that is what keeps
+counters such as the reports right. The order view also only moves a row forward
+(``version < event.version``), which keeps it right even outside the inbox.
+
+Every applied event wakes :class:`~archway.orders.consistency.ReadYourWrites`, so a query that
+waits for a command's consistency token is answered as soon as its projections caught up.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.cloudevent import Event, data_of, from_json
 from archway.kernel.events.inbox import consume_once
-from archway.orders.events import ORDER_PLACED, ORDER_REJECTED
+from archway.orders.events import ORDER_EVENT_TYPES, ORDER_PLACED, ORDER_REJECTED
 from archway.orders.store import order_view, orders_inbox, orders_outbox
 
 ORDER_VIEW_CONSUMER = "orders.order_view"
 
 
-class OrderViewProjection:
-    """``orders_order_view``: one row per order, as the order's owner and admins read it."""
+class Projection:
+    """One read model: its consumer name, its tables and how one event changes them."""
 
-    def __init__(self, db: UnitsOfWork) -> None:
+    consumer: str = ""
+    tables: tuple[Table, ...] = ()
+
+    def __init__(self, db: UnitsOfWork, *, on_applied: Callable[[], None] = lambda: None) -> None:
         self._db = db
+        self._on_applied = on_applied
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        raise NotImplementedError
 
     async def handle(self, event: Event) -> None:
+        """The bus handler: apply ``event`` once, however often it is delivered."""
         await consume_once(
-            self._db, orders_inbox, ORDER_VIEW_CONSUMER, event,
-            lambda conn: apply_to_order_view(conn, event))
+            self._db, orders_inbox, self.consumer, event, lambda conn: self.apply(conn, event))
+        self._on_applied()
 
     async def rebuild(self) -> int:
-        """Drop the read model and replay every event in the orders' log; returns how many."""
-        return await self._db.write(rebuild_order_view)
+        """Empty the read model and replay the whole orders log, in one transaction; returns
+        how many events were replayed."""
+        replayed = await self._db.write(lambda conn: replay(conn, self))
+        self._on_applied()
+        return replayed
+
+
+def replay(conn: Connection, projection: Projection) -> int:
+    """Rebuild ``projection`` from every committed event, recording each in the inbox.
+
+    Every committed outbox row is replayed, published or not: an event still waiting for the
+    relay is then skipped by the inbox when it arrives. On PostgreSQL the inbox is locked for
+    the rebuild's transaction, so a live delivery either committed before the rebuild (and its
+    event is in the log the rebuild reads) or waits for it and finds its event recorded; none
+    is lost or applied twice. SQLite serializes writers anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {orders_inbox.name} IN EXCLUSIVE MODE")
+    for table in projection.tables:
+        conn.execute(delete(table))
+    conn.execute(delete(orders_inbox).where(orders_inbox.c.consumer == projection.consumer))
+    rows = conn.execute(select(orders_outbox.c.payload).where(
+        orders_outbox.c.event_type.in_(ORDER_EVENT_TYPES)).order_by(orders_outbox.c.position))
+    now, applied = datetime.now(UTC), []
+    for (payload,) in rows.all():
+        event = from_json(payload)
+        projection.apply(conn, event)
+        applied.append({
+            "consumer": projection.consumer, "event_id": event.get_id(),
+            "event_type": event.get_type(), "processed_at": now})
+    if applied:
+        conn.execute(insert(orders_inbox), applied)
+    return len(applied)
+
+
+class OrderViewProjection(Projection):
+    """``orders_order_view``: one row per order, as the order's owner and admins read it."""
+
+    consumer = ORDER_VIEW_CONSUMER
+    tables = (order_view,)
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        apply_to_order_view(conn, event)
 
 
 def apply_to_order_view(conn: Connection, event: Event) -> None:
@@ -57,17 +111,6 @@ def apply_to_order_view(conn: Connection, event: Event) -> None:
     conn.execute(update(order_view).where(
         order_view.c.order_id == data["order_id"], order_view.c.version < data["version"],
     ).values(**changes))
-
-
-def rebuild_order_view(conn: Connection) -> int:
-    conn.execute(delete(order_view))
-    conn.execute(delete(orders_inbox).where(orders_inbox.c.consumer == ORDER_VIEW_CONSUMER))
-    replayed = 0
-    for (payload,) in conn.execute(select(orders_outbox.c.payload).order_by(
-            orders_outbox.c.position)):
-        apply_to_order_view(conn, from_json(payload))
-        replayed += 1
-    return replayed
 
 
 def _placed_row(data: dict[str, Any]) -> dict[str, Any]:

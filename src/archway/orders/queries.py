@@ -2,7 +2,7 @@
 
 A read model trails its commands by the time the relay takes to publish (milliseconds in one
 process), so an order just placed may be briefly absent: clients that need it at once use the
-command's answer, which is the order itself.
+command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orders.consistency`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -22,19 +22,39 @@ from archway.kernel.http.responses import (
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
+from archway.orders.consistency import STALE_HEADER, TOKEN_HEADER, ReadYourWrites, decode_token
+from archway.orders.consistency import encode_token as consistency_token
 from archway.orders.queries import OrderQueries, OrderView, view_of
 from archway.orders.rest_models import OrderPageV1, OrderPageV2, OrderV1, OrderV2, PlaceOrder
 from archway.orders.service import OrdersService
 
 Caller = Annotated[Principal, Depends(current_principal)]
+TOKEN_DOC = (
+    "A command's `Consistency-Token`: the answer waits (bounded) until it reflects that "
+    "command, else carries `Consistency: stale`.")
 
 
-def _doc(use_case: Callable[..., object]) -> str:
+def consistency_dependency(freshness: ReadYourWrites) -> Callable[..., Any]:
+    """A dependency for queries: waits for the read models when the request carries a
+    consistency token, and yields the headers to add (``Consistency: stale`` if it gave up)."""
+
+    async def read_your_writes(
+        token: Annotated[str | None, Header(alias=TOKEN_HEADER, description=TOKEN_DOC)] = None,
+    ) -> dict[str, str]:
+        if token is None:
+            return {}
+        return {} if await freshness.wait(decode_token(token)) else {STALE_HEADER: "stale"}
+
+    return read_your_writes
+
+
+def doc_of(use_case: Callable[..., object]) -> str:
     return inspect.cleandoc(use_case.__doc__ or "").replace("``", "`")
 
 
 def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meanings = {
+        400: "The `Consistency-Token` header is not one this API issued.",
         404: "No such order (or not yours).",
         409: "The order cannot be cancelled in its state.",
     }
@@ -65,6 +85,7 @@ def build_router(
     service: OrdersService,
     queries: OrderQueries,
     route_class: type[APIRoute],
+    freshness: ReadYourWrites,
 ) -> APIRouter:
     """The order routes of one API version; it carries its version prefix."""
     router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["orders"])
@@ -72,46 +93,53 @@ def build_router(
     order_model = OrderV1 if v1 else OrderV2
     page_model = OrderPageV1 if v1 else OrderPageV2
     page_params = page_request_dependency(version, cursor_arity=1)
+    Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
 
-    def location(order_id: str) -> str:
-        return f"{version.prefix}/orders/{order_id}"
+    def command_headers(order_id: str, position: int) -> dict[str, str]:
+        return {"Location": f"{version.prefix}/orders/{order_id}",
+                TOKEN_HEADER: consistency_token(position)}
 
     @router.post(
         "/orders", status_code=202, response_model=order_model, summary="Place an order",
-        description=_doc(OrdersService.place_order), **requires("orders:write"),
+        description=doc_of(OrdersService.place), **requires("orders:write"),
     )
     async def place_order(body: PlaceOrder, caller: Caller) -> Response:
-        order = await service.place_order(caller, body.requested())
-        return JsonResponse(
-            order_body(version, view_of(order)), 202, headers={"Location": location(order.id)})
+        done = await service.place(caller, body.requested())
+        return JsonResponse(order_body(version, view_of(done.order)), 202,
+                            headers=command_headers(done.order.id, done.position))
 
     @router.post(
         "/orders/{order_id}/cancel", status_code=202, response_model=order_model,
-        summary="Cancel an order", description=_doc(OrdersService.cancel_order),
+        summary="Cancel an order", description=doc_of(OrdersService.cancel),
         responses=_refusals(404, 409), **requires("orders:write"),
     )
     async def cancel_order(order_id: str, caller: Caller) -> Response:
-        order = await service.cancel_order(caller, order_id)
-        return JsonResponse(
-            order_body(version, view_of(order)), 202, headers={"Location": location(order.id)})
+        done = await service.cancel(caller, order_id)
+        return JsonResponse(order_body(version, view_of(done.order)), 202,
+                            headers=command_headers(done.order.id, done.position))
 
     @router.get(
         "/orders", response_model=page_model, summary="List orders",
-        description=_doc(OrderQueries.list_orders), **requires("orders:read"),
+        description=doc_of(OrderQueries.list_orders), responses=_refusals(400),
+        **requires("orders:read"),
     )
     async def list_orders(
-        request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)]
+        request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)],
+        fresh: Fresh,
     ) -> Response:
         result = await queries.list_orders(caller, page)
         items = [order_body(version, order) for order in result.items]
-        return page_response(version, request, result, page, items)
+        response = page_response(version, request, result, page, items)
+        response.headers.update(fresh)
+        return response
 
     @router.get(
         "/orders/{order_id}", response_model=order_model, summary="An order",
-        description=_doc(OrderQueries.get_order), responses=_refusals(404),
+        description=doc_of(OrderQueries.get_order), responses=_refusals(400, 404),
         **requires("orders:read"),
     )
-    async def get_order(order_id: str, caller: Caller) -> Response:
-        return JsonResponse(order_body(version, await queries.get_order(caller, order_id)))
+    async def get_order(order_id: str, caller: Caller, fresh: Fresh) -> Response:
+        order = await queries.get_order(caller, order_id)
+        return JsonResponse(order_body(version, order), headers=fresh)
 
     return router

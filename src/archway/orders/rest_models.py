@@ -82,3 +82,38 @@ class OrderPageV1(BaseModel):
 class OrderPageV2(BaseModel):
     data: list[OrderV2]
     next_cursor: str | None
+
+
+class ProductSalesV1(BaseModel):
+    product_id: str
+    units_sold: int
+    revenue: str
+    currency: str
+
+
+class ProductSalesV2(BaseModel):
+    product_id: str
+    units_sold: int
+    revenue: MoneyOut
+
+
+class TopProductsV1(BaseModel):
+    items: list[ProductSalesV1] = Field(description="Most units sold first.")
+
+
+class TopProductsV2(BaseModel):
+    data: list[ProductSalesV2] = Field(description="Most units sold first.")
+
+
+class _SummaryOut(BaseModel):
+    customer_id: str
+    orders_count: int = Field(description="Confirmed orders, less those cancelled since.")
+
+
+class CustomerSummaryV1(_SummaryOut):
+    total_spent: str
+    currency: str
+
+
+class CustomerSummaryV2(_SummaryOut):
+    total_spent: MoneyOut

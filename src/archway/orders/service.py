@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -23,12 +24,21 @@ from archway.kernel.events.outbox import append
 from archway.kernel.ids import is_valid_id, new_id
 from archway.orders.domain import LineRequest, Order, Quote, place, utc_now
 from archway.orders.events import drain
-from archway.orders.store import OrderRepository, orders_inbox, orders_outbox
+from archway.orders.store import OrderRepository, last_position, orders_inbox, orders_outbox
 
 WRITE_SCOPE = "orders:write"
 SAGA_CONSUMER = "orders.saga"
 
 _log = logging.getLogger("archway.orders")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A command's result: the order, and the outbox position of the newest event about it
+    at commit (what the read models must have applied for the caller to read its write)."""
+
+    order: Order
+    position: int
 
 
 class OrdersService:
@@ -46,6 +56,14 @@ class OrdersService:
         self._clock = clock
 
     async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
+        """See :meth:`place`."""
+        return (await self.place(principal, lines)).order
+
+    async def cancel_order(self, principal: Principal, order_id: str) -> Order:
+        """See :meth:`cancel`."""
+        return (await self.cancel(principal, order_id)).order
+
+    async def place(self, principal: Principal, lines: Sequence[LineRequest]) -> Outcome:
         """Customers with `orders:write`: a pending order of 1–50 lines (quantities 1–1000),
         each a product on sale, priced now from the catalog. Stock is reserved afterwards,
         all lines or none: the order then becomes `confirmed` or `rejected` (with a reason)."""
@@ -59,36 +77,37 @@ class OrdersService:
         order = place(new_id(), principal.subject, lines, quotes, self._clock())
         events = drain(order)
 
-        def record(conn: Connection) -> None:
+        def record(conn: Connection) -> int:
             OrderRepository(conn).add(order)
             append(conn, orders_outbox, events)
+            return last_position(conn, order.id)
 
-        await self._db.write(record)
+        position = await self._db.write(record)
         self._on_commit()
-        return order
+        return Outcome(order, position)
 
-    async def cancel_order(self, principal: Principal, order_id: str) -> Order:
+    async def cancel(self, principal: Principal, order_id: str) -> Outcome:
         """The order's customer, or an admin (both with `orders:write`): a pending or confirmed
         order becomes `cancelled` and its stock is released. Cancelling again changes nothing;
         a rejected order cannot be cancelled (409). Someone else's order is not found."""
         principal.require_scope(WRITE_SCOPE)
 
-        def cancel(conn: Connection) -> tuple[Order, bool]:
+        def cancel(conn: Connection) -> tuple[Outcome, bool]:
             repo = OrderRepository(conn)
             order = repo.get(order_id, lock=True) if is_valid_id(order_id) else None
             if order is None or not (principal.is_admin or order.customer_id == principal.subject):
                 raise NotFound("No such order.")
             previous = order.version
-            if not order.cancel(self._clock()):
-                return order, False
-            _saved(repo.save(order, previous))
-            append(conn, orders_outbox, drain(order))
-            return order, True
+            changed = order.cancel(self._clock())
+            if changed:
+                _saved(repo.save(order, previous))
+                append(conn, orders_outbox, drain(order))
+            return Outcome(order, last_position(conn, order.id)), changed
 
-        order, changed = await self._db.write(cancel)
+        outcome, changed = await self._db.write(cancel)
         if changed:
             self._on_commit()
-        return order
+        return outcome
 
     # -- the saga: the catalog's answers ----------------------------------------------------
 

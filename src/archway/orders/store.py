@@ -1,7 +1,8 @@
 """Orders persistence: the write model, the outbox and inbox, and the read models' tables.
 
 The write model (``orders_orders``, ``orders_order_lines``) is read only by commands; queries
-read the projection tables (``orders_order_view``), which only projections write. All of them
+read the projection tables (``orders_order_view``, ``orders_customer_summary``,
+``orders_product_sales``), which only projections write. All of them
 live in ``orders_metadata`` so the context moves to its own database in one piece.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
@@ -60,6 +62,9 @@ order_lines = Table(
 
 orders_outbox = outbox_table(orders_metadata, "orders")
 orders_inbox = inbox_table(orders_metadata, "orders")
+# Commands answer with the position of their order's last event (a consistency token), and the
+# reports look up an order's ``order_placed`` in the log: both find events by order id.
+Index("ix_orders_outbox_subject", orders_outbox.c.subject, orders_outbox.c.position)
 
 # -- read models (written by projections.py only) ------------------------------------------
 
@@ -77,6 +82,26 @@ order_view = Table(
     Column("placed_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_orders_order_view_customer_id", "customer_id", "order_id"),
+)
+
+# Rows are per currency: amounts in different currencies are never added together.
+customer_summary = Table(
+    "orders_customer_summary",
+    orders_metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("orders_count", Integer, nullable=False),
+    Column("total_spent", BigInteger, nullable=False),
+)
+
+product_sales = Table(
+    "orders_product_sales",
+    orders_metadata,
+    Column("product_id", String(36), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("units_sold", BigInteger, nullable=False),
+    Column("revenue", BigInteger, nullable=False),
+    Index("ix_orders_product_sales_units_sold", "units_sold"),
 )
 
 
@@ -121,6 +146,13 @@ class OrderRepository:
         ).values(status=str(order.status), rejection_reason=order.rejection_reason,
                  version=order.version, updated_at=order.updated_at))
         return bool(result.rowcount)
+
+
+def last_position(conn: Connection, order_id: str) -> int:
+    """The outbox position of the newest event about ``order_id`` (0 if none): what a command
+    hands back as its consistency token, read in the command's own transaction."""
+    query = select(func.max(orders_outbox.c.position)).where(orders_outbox.c.subject == order_id)
+    return int(conn.execute(query).scalar_one() or 0)
 
 
 def _order(row: Row, lines: list[Row]) -> Order:

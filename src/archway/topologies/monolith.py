@@ -32,6 +32,8 @@ from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
 from archway.kernel.events.bus import EventBus, InProcessBus
+from archway.kernel.events.lease import OutboxLease
+from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
@@ -46,11 +48,15 @@ from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.orders import events as order_events
-from archway.orders.projections import OrderViewProjection
+from archway.orders.consistency import ReadYourWrites
+from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
+from archway.orders.report_projections import CustomerSummaryProjection, ProductSalesProjection
+from archway.orders.report_queries import ReportQueries
+from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import OrdersService
-from archway.orders.store import orders_outbox
+from archway.orders.store import orders_inbox, orders_outbox
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
 
@@ -71,6 +77,9 @@ class Monolith:
     order_queries: OrderQueries
     order_view: OrderViewProjection
     reservations: StockReservations
+    report_queries: ReportQueries
+    read_your_writes: ReadYourWrites
+    projections: tuple[Projection, ...]
 
     async def close(self) -> None:
         await self.relays.stop()
@@ -102,19 +111,36 @@ def build(
     catalog = CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds)
 
     # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
-    bus = bus or InProcessBus()
-    orders_relay = OutboxRelay(db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds)
+    # Metrics for them on the app's registry; a lease per outbox lets replicas share it.
+    event_metrics = EventMetrics(metrics.registry)
+    metrics.add_refresher(event_metrics.refresh)
+    bus = bus or InProcessBus(event_metrics)
+    orders_relay = OutboxRelay(
+        db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
+        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics)
     catalog_relay = OutboxRelay(
-        db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds)
+        db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
+        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
     orders = OrdersService(db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge)
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
-    order_view = OrderViewProjection(db)
+    # Read models: each wakes read-your-writes waiters when it applies an event.
+    kinds = (OrderViewProjection, CustomerSummaryProjection, ProductSalesProjection)
+    read_your_writes = ReadYourWrites(
+        db, [kind.consumer for kind in kinds], timeout=settings.read_your_writes_timeout_seconds)
+    order_view = OrderViewProjection(db, on_applied=read_your_writes.notify)
+    projections: tuple[Projection, ...] = (
+        order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
+        ProductSalesProjection(db, on_applied=read_your_writes.notify))
     bus.subscribe(CATALOG_HEARS_PLACED, "catalog.reservations", reservations.on_order_placed)
     bus.subscribe(CATALOG_HEARS_CANCELLED, "catalog.reservations", reservations.on_order_cancelled)
     bus.subscribe(order_events.STOCK_RESERVED, "orders.saga", orders.on_stock_reserved)
     bus.subscribe(order_events.STOCK_REJECTED, "orders.saga", orders.on_stock_rejected)
     for event_type in order_events.ORDER_EVENT_TYPES:
-        bus.subscribe(event_type, "orders.order_view", order_view.handle)
+        for projection in projections:
+            bus.subscribe(event_type, projection.consumer, projection.handle)
+    for projection in projections:  # each read model's lag, read at scrape time
+        event_metrics.watch_consumer(
+            db, projection.consumer, orders_outbox, orders_inbox, order_events.ORDER_EVENT_TYPES)
 
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
@@ -122,6 +148,8 @@ def build(
             db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
         catalog=catalog, bus=bus, relays=Relays([orders_relay, catalog_relay]), orders=orders,
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
+        report_queries=ReportQueries(db), read_your_writes=read_your_writes,
+        projections=projections,
     )
 
 
@@ -149,12 +177,16 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.graph = graph
     install_problem_handlers(app)
     route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
-    add_routes(app, build_ops_router(graph.metrics, {"database": graph.db.ping}))
+    add_routes(app, build_ops_router(
+        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
     for version in ApiVersion:
         add_routes(app, catalog_router(
             version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds))
         add_routes(app, identity_router(version, graph.identity, route_class))
-        add_routes(app, orders_router(version, graph.orders, graph.order_queries, route_class))
+        add_routes(app, orders_router(
+            version, graph.orders, graph.order_queries, route_class, graph.read_your_writes))
+        add_routes(app, reports_router(
+            version, graph.report_queries, route_class, graph.read_your_writes))
     _install_public_endpoints(app, graph)
 
     app.add_middleware(Idempotency, store=IdempotencyStore(
@@ -165,9 +197,11 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_allow_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match",
-                           "If-None-Match", "API-Version", "X-Request-ID", "traceparent"],
+                           "If-None-Match", "API-Version", "X-Request-ID", "traceparent",
+                           "Consistency-Token"],
             expose_headers=["Location", "ETag", "Link", "API-Version", "X-Request-ID",
-                            "Deprecation", "Sunset", "Idempotent-Replayed"],
+                            "Deprecation", "Sunset", "Idempotent-Replayed",
+                            "Consistency-Token", "Consistency"],
         )
     app.add_middleware(
         HttpPolicies, metrics=graph.metrics, access_log=settings.access_log,
@@ -276,5 +310,15 @@ async def rotate_keys(settings: Settings) -> str:
     graph = build(settings)
     try:
         return await graph.keys.rotate()
+    finally:
+        await graph.close()
+
+
+async def rebuild_projections(settings: Settings) -> list[tuple[str, int]]:
+    """Rebuild every read model from the orders' event log, one transaction each; safe while
+    the deployment runs (see :func:`archway.orders.projections.replay`)."""
+    graph = build(settings)
+    try:
+        return [(p.consumer, await p.rebuild()) for p in graph.projections]
     finally:
         await graph.close()

@@ -6,6 +6,8 @@
     inbox.py        run a consumer's effect at most once per event id
     bus.py          the ``EventBus`` port and the in-process implementation
     relay.py        publish committed outbox rows, in order, at least once
+    lease.py        one relay at a time per outbox, across processes
+    metrics.py      published/consumed/failure counters, outbox backlog, projection lag
 
 Nothing here imports a context: each context passes its own tables in.
 """

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from archway.kernel.events.cloudevent import Event, handling
+from archway.kernel.events.metrics import EventMetrics
 
 Handler = Callable[[Event], Awaitable[object]]
 
@@ -50,11 +51,14 @@ class InProcessBus:
 
     ``publish`` returns once every subscriber has handled the event, so a relay marks an
     event published only after all its consumers succeeded: at least once for each of them.
-    A failing subscriber does not stop the others.
+    A failing subscriber does not stop the others. With ``metrics``, each handler's success
+    or failure is counted per consumer and event type (the bus is the one place that sees
+    every consumer, whatever it does inside).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: EventMetrics | None = None) -> None:
         self._subscriptions: dict[str, list[Subscription]] = {}
+        self._metrics = metrics
 
     def subscribe(self, event_type: str, consumer_name: str, handler: Handler) -> None:
         listed = self._subscriptions.setdefault(event_type, [])
@@ -76,5 +80,10 @@ class InProcessBus:
                         "consumer %s failed on %s %s", subscription.consumer_name,
                         event.get_type(), event.get_id())
                     failed.append(subscription.consumer_name)
+                    if self._metrics is not None:
+                        self._metrics.consumer_failed(subscription.consumer_name, event.get_type())
+                else:
+                    if self._metrics is not None:
+                        self._metrics.consumed(subscription.consumer_name, event.get_type())
         if failed:
             raise DeliveryFailed(f"{event.get_id()} failed in {', '.join(failed)}")

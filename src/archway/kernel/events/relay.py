@@ -6,10 +6,14 @@ published. A command nudges it right after committing, so an event usually leave
 milliseconds; polling every ``poll_interval`` seconds is the safety net (a nudge lost in a
 crash, events written by another process).
 
-At least once: a crash between publishing and marking publishes the batch again, and two
-processes relaying the same outbox may both publish an event. Consumers are idempotent (see
-:mod:`archway.kernel.events.inbox`). In order: a batch stops at the first event that fails, and
-that event is retried (with backoff) before any later one is published.
+At least once: a crash between publishing and marking publishes the batch again. Consumers are
+idempotent (see :mod:`archway.kernel.events.inbox`). In order: a batch stops at the first event
+that fails, and that event is retried (with backoff) before any later one is published. With an
+:class:`~archway.kernel.events.lease.OutboxLease`, of several processes relaying one outbox only
+the lease holder publishes, so routine duplicates and interleaving are avoided.
+
+Its :meth:`OutboxRelay.state` is what ``/readyz`` reports: a loop that died, or a relay that has
+failed without a single success for longer than ``failing_after`` seconds, is not ready.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import Connection
@@ -27,9 +32,18 @@ from sqlalchemy.engine import Connection
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.bus import EventBus
 from archway.kernel.events.cloudevent import from_json
+from archway.kernel.events.lease import OutboxLease
+from archway.kernel.events.metrics import EventMetrics
 
 _log = logging.getLogger("archway.events.relay")
 _MAX_ERROR = 2000
+
+RelayState = Literal["stopped", "running", "standby", "retrying", "failing", "dead"]
+"""``stopped``: not started (or stopped). ``running``: publishing, or nothing to publish.
+``standby``: another process holds the outbox lease. ``retrying``: failing, for less than
+``failing_after`` seconds. ``failing``: failing for longer. ``dead``: the loop ended by itself."""
+
+_UNREADY: frozenset[RelayState] = frozenset({"failing", "dead"})
 
 
 class OutboxRelay:
@@ -42,8 +56,12 @@ class OutboxRelay:
         batch_size: int = 100,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        lease: OutboxLease | None = None,
+        metrics: EventMetrics | None = None,
+        failing_after: float = 30.0,
     ) -> None:
         self.name = outbox.name
+        self.context = outbox.name.removesuffix("_outbox")
         self._db = db
         self._outbox = outbox
         self._bus = bus
@@ -54,6 +72,13 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._failures = 0
+        self._failing_since: float | None = None
+        self._standby = False
+        self._lease = lease
+        self._metrics = metrics
+        self._failing_after = failing_after
+        if metrics is not None:
+            metrics.watch_outbox(db, outbox)
 
     def nudge(self) -> None:
         """Publish soon: called after a transaction that appended to this outbox commits."""
@@ -65,14 +90,26 @@ class OutboxRelay:
         return self._busy
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many events were published. Raises nothing: a
-        failing event is counted on its row and stops the batch, to keep the order."""
+        """Publish one batch; returns how many events were published. A failing publish is
+        counted on its row and stops the batch, to keep the order; only the database failing
+        (reading the lease, the rows or marking them) raises."""
         self._busy = True
         try:
+            if self._lease is not None and not await self._lease.acquire():
+                # Standing by is healthy: another process publishes (its own readiness
+                # says how well), so any failure of ours from before no longer counts.
+                self._standby = True
+                self._failures = 0
+                self._failing_since = None
+                return 0
+            self._standby = False
             rows = await self._db.read(self._unpublished)
             published: list[int] = []
+            failed = False
             try:
                 for row in rows:
+                    if self._lease is not None and not self._lease.held:
+                        break  # stalled past the lease: leave the rest to whoever holds it now
                     try:
                         await self._bus.publish(from_json(row.payload))
                     except Exception as exc:  # noqa: BLE001 - counted on the row, retried
@@ -80,14 +117,18 @@ class OutboxRelay:
                                      row.event_id, self.name, row.attempts + 1)
                         await self._db.write(
                             lambda conn, row=row, exc=exc: self._failed(conn, row.position, exc))
-                        self._failures += 1
+                        self._failed_once()
+                        failed = True
                         break
                     published.append(row.position)
+                    if self._metrics is not None:
+                        self._metrics.published(self.name, row.event_type)
             finally:
                 if published:
                     await self._db.write(lambda conn: self._mark_published(conn, published))
-            if len(published) == len(rows):
+            if not failed:
                 self._failures = 0
+                self._failing_since = None
             return len(published)
         finally:
             self._busy = False
@@ -98,11 +139,28 @@ class OutboxRelay:
             self._outbox.c.published_at.is_(None))
         return int(await self._db.read(lambda conn: conn.execute(query).scalar_one()))
 
+    def state(self) -> RelayState:
+        """Where the relay stands now (see :data:`RelayState`)."""
+        task = self._task
+        if task is None:
+            return "stopped"
+        if task.done():
+            return "dead"
+        if self._failing_since is not None:
+            failing_for = time.monotonic() - self._failing_since
+            return "failing" if failing_for > self._failing_after else "retrying"
+        return "standby" if self._standby else "running"
+
+    async def ready(self) -> bool:
+        """The readiness check: neither dead nor failing for longer than ``failing_after``."""
+        return self.state() not in _UNREADY
+
     # -- the background task ---------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
+            self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -110,6 +168,25 @@ class OutboxRelay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._lease is not None and self._lease.held:
+            try:
+                await self._lease.release()
+            except Exception:  # noqa: BLE001 - the lease expires by itself anyway
+                _log.warning("relay %s could not release its lease", self.name, exc_info=True)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The loop never ends by itself: if it did, say so loudly (``state`` says "dead")."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        _log.error("relay %s stopped running", self.name, exc_info=exc)
+
+    def _failed_once(self) -> None:
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        if self._metrics is not None:
+            self._metrics.relay_failed(self.name)
 
     async def _run(self) -> None:
         while True:
@@ -118,11 +195,17 @@ class OutboxRelay:
                 published = await self.publish_pending()
             except Exception:  # noqa: BLE001 - the database is down, say: retry, stay alive
                 _log.exception("relay %s could not read or mark its outbox", self.name)
-                self._failures += 1
+                self._failed_once()
                 published = 0
             if published >= self._batch_size:
                 continue
             await self._sleep(self._delay())
+
+    @property
+    def delay(self) -> float:
+        """How long the loop waits after an attempt that published less than a full batch:
+        ``poll_interval``, or the backoff while failing."""
+        return self._delay()
 
     def _delay(self) -> float:
         if not self._failures:
@@ -130,8 +213,10 @@ class OutboxRelay:
         return min(self._max_backoff, 0.05 * 2 ** min(self._failures, 10))
 
     async def _sleep(self, seconds: float) -> None:
-        """Wait for a nudge or ``seconds``; while backing off, a nudge does not cut it short."""
-        if self._failures:
+        """Wait for a nudge or ``seconds``. While backing off, a nudge does not cut it short;
+        nor while standing by, where it would only cost a lease attempt (a database write) per
+        commit of this process: a standby looks again every ``poll_interval``."""
+        if self._failures or self._standby:
             await asyncio.sleep(seconds)
             return
         with contextlib.suppress(TimeoutError):
@@ -142,7 +227,8 @@ class OutboxRelay:
     def _unpublished(self, conn: Connection) -> Sequence[object]:
         outbox = self._outbox
         query = select(
-            outbox.c.position, outbox.c.event_id, outbox.c.payload, outbox.c.attempts,
+            outbox.c.position, outbox.c.event_id, outbox.c.event_type, outbox.c.payload,
+            outbox.c.attempts,
         ).where(outbox.c.published_at.is_(None)).order_by(outbox.c.position).limit(
             self._batch_size)
         return conn.execute(query).all()
@@ -172,6 +258,10 @@ class Relays:
     async def stop(self) -> None:
         for relay in self.all:
             await relay.stop()
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        """One ``/readyz`` check per relay, named ``relay:<context>``."""
+        return {f"relay:{relay.context}": relay.ready for relay in self.all}
 
     async def settle(self, timeout: float = 5.0) -> bool:
         """Wait until no relay has anything left to publish and none is publishing (twice in a

@@ -23,7 +23,8 @@ def build_ops_router(metrics: HttpMetrics, checks: Mapping[str, ReadinessCheck])
 
     @router.get("/readyz")
     async def readyz() -> Response:
-        """Readiness: every dependency this process needs answers."""
+        """Readiness: every dependency this process needs answers, and its background parts
+        (the outbox relays, as ``relay:<context>``) are alive and not failing for long."""
         results = {name: await check() for name, check in checks.items()}
         ready = all(results.values())
         body = {"status": "ready" if ready else "unavailable",
@@ -32,6 +33,7 @@ def build_ops_router(metrics: HttpMetrics, checks: Mapping[str, ReadinessCheck])
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        await metrics.refresh()
         payload, content_type = metrics.render()
         return Response(payload, headers={"content-type": content_type})
 

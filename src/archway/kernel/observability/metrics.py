@@ -9,7 +9,7 @@ own metrics on :attr:`HttpMetrics.registry` so one scrape shows them all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -19,6 +19,9 @@ from prometheus_client.registry import Collector
 
 PoolReader = Callable[[], tuple[int, int]]
 """Returns ``(checked_out, idle)`` connection counts; called at scrape time only."""
+
+Refresher = Callable[[], Awaitable[None]]
+"""Updates some gauges from an async source (the database) just before a scrape renders."""
 
 DURATION_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -97,6 +100,20 @@ class HttpMetrics:
         # never change, so they are kept here and the hot path is one dict lookup each.
         self._request_children: dict[tuple[str, str, int, str], Counter] = {}
         self._duration_children: dict[tuple[str, str, str], Histogram] = {}
+        self._refreshers: list[Refresher] = []
+
+    def add_refresher(self, fn: Refresher) -> None:
+        """Await ``fn()`` before each scrape: for values that need an async read (a collector
+        callback runs synchronously, inside the render, where no query can be awaited)."""
+        self._refreshers.append(fn)
+
+    async def refresh(self) -> None:
+        """Run every refresher; one that fails is logged and the scrape goes on without it."""
+        for fn in self._refreshers:
+            try:
+                await fn()
+            except Exception:  # noqa: BLE001 - one failing source must not blank the scrape
+                _log.warning("a metrics refresher failed", exc_info=True)
 
     def set_pool_reader(self, fn: PoolReader) -> None:
         """Report ``fn()``'s ``(checked_out, idle)`` as ``archway_db_pool_connections``."""

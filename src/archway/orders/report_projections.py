@@ -1,0 +1,108 @@
+"""The report read models: ``customer_summary`` and ``product_sales``, built from events only.
+
+What counts as a sale, the one rule both share:
+
+* an order counts **when it is confirmed** (``order_confirmed``): the stock is held, the
+  sale is real. Its customer gets one more order and its total; each line's product gets its
+  quantity and the line's amount (quantity × the unit price the order was placed at);
+* a **confirmed order that is cancelled** (``order_cancelled`` with ``previous_status``
+  ``confirmed``) is taken back out, by exactly what it added;
+* ``order_placed``, ``order_rejected`` and the cancellation of a pending order change nothing
+  (a pending order never counted). They are still recorded in the projection's inbox.
+
+``order_confirmed`` and ``order_cancelled`` do not repeat the order's lines and total; the
+``order_placed`` event that does is read back from the orders' event log (the outbox), which
+keeps every event. Rows are per currency: amounts in different currencies are never added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.engine import Connection
+
+from archway.kernel.events.cloudevent import Event, data_of, from_json
+from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
+from archway.orders.projections import Projection
+from archway.orders.store import customer_summary, orders_outbox, product_sales
+
+CUSTOMER_SUMMARY_CONSUMER = "orders.customer_summary"
+PRODUCT_SALES_CONSUMER = "orders.product_sales"
+
+
+@dataclass(frozen=True, slots=True)
+class CountedChange:
+    """A sale entering (+1) or leaving (-1) the reports, with the order as it was placed."""
+
+    sign: int
+    placed: Mapping[str, Any]
+
+
+def counted_change(conn: Connection, event: Event) -> CountedChange | None:
+    """How ``event`` changes the reports, or None when it does not (see the module's rules)."""
+    data = data_of(event)
+    if event.get_type() == ORDER_CONFIRMED:
+        sign = 1
+    elif event.get_type() == ORDER_CANCELLED and data.get("previous_status") == "confirmed":
+        sign = -1
+    else:
+        return None
+    return CountedChange(sign, placed_data(conn, str(data["order_id"])))
+
+
+def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
+    payload = conn.execute(select(orders_outbox.c.payload).where(
+        orders_outbox.c.subject == order_id, orders_outbox.c.event_type == ORDER_PLACED,
+    ).limit(1)).scalar_one_or_none()
+    if payload is None:  # the log lost an event: a bug to surface, not to count around
+        raise LookupError(f"order {order_id} has no {ORDER_PLACED} in the orders log")
+    return data_of(from_json(payload))
+
+
+class CustomerSummaryProjection(Projection):
+    """``orders_customer_summary``: per customer and currency, orders counted and spent."""
+
+    consumer = CUSTOMER_SUMMARY_CONSUMER
+    tables = (customer_summary,)
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        change = counted_change(conn, event)
+        if change is None:
+            return
+        placed = change.placed
+        add_to(conn, customer_summary,
+               {"customer_id": placed["customer_id"], "currency": placed["currency"]},
+               {"orders_count": change.sign, "total_spent": change.sign * placed["total"]})
+
+
+class ProductSalesProjection(Projection):
+    """``orders_product_sales``: per product and currency, units sold and revenue."""
+
+    consumer = PRODUCT_SALES_CONSUMER
+    tables = (product_sales,)
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        change = counted_change(conn, event)
+        if change is None:
+            return
+        currency = change.placed["currency"]
+        for line in change.placed["lines"]:
+            quantity = change.sign * int(line["quantity"])
+            add_to(conn, product_sales,
+                   {"product_id": line["product_id"], "currency": currency},
+                   {"units_sold": quantity, "revenue": quantity * int(line["unit_price"])})
+
+
+def add_to(
+    conn: Connection, table: Table, key: Mapping[str, Any], deltas: Mapping[str, int]
+) -> None:
+    """Add ``deltas`` to the row at ``key``, creating it from zero. Portable (no dialect
+    upsert); a concurrent creation fails on the key, and the consumer is retried."""
+    where = [table.c[name] == value for name, value in key.items()]
+    changed = conn.execute(update(table).where(*where).values(
+        {table.c[name]: table.c[name] + delta for name, delta in deltas.items()}))
+    if not changed.rowcount:
+        conn.execute(insert(table).values(**key, **deltas))
