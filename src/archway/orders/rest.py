@@ -29,6 +29,10 @@ from archway.orders.rest_models import OrderPageV1, OrderPageV2, OrderV1, OrderV
 from archway.orders.service import OrdersService
 
 Caller = Annotated[Principal, Depends(current_principal)]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=255,
+    description="Retries with the same key place one order: the first answer is replayed "
+    "(`Idempotent-Replayed: true`); the key is also kept with the order itself.")]
 TOKEN_DOC = (
     "A command's `Consistency-Token`: the answer waits (bounded) until it reflects that "
     "command, else carries `Consistency: stale`.")
@@ -103,8 +107,10 @@ def build_router(
         "/orders", status_code=202, response_model=order_model, summary="Place an order",
         description=doc_of(OrdersService.place), **requires("orders:write"),
     )
-    async def place_order(body: PlaceOrder, caller: Caller) -> Response:
-        done = await service.place(caller, body.requested())
+    async def place_order(
+        body: PlaceOrder, caller: Caller, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        done = await service.place(caller, body.requested(), idempotency_key)
         return JsonResponse(order_body(version, view_of(done.order)), 202,
                             headers=command_headers(done.order.id, done.position))
 

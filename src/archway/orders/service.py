@@ -63,11 +63,22 @@ class OrdersService:
         """See :meth:`cancel`."""
         return (await self.cancel(principal, order_id)).order
 
-    async def place(self, principal: Principal, lines: Sequence[LineRequest]) -> Outcome:
+    async def place(
+        self,
+        principal: Principal,
+        lines: Sequence[LineRequest],
+        idempotency_key: str | None = None,
+    ) -> Outcome:
         """Customers with `orders:write`: a pending order of 1–50 lines (quantities 1–1000),
         each a product on sale, priced now from the catalog. Stock is reserved afterwards,
-        all lines or none: the order then becomes `confirmed` or `rejected` (with a reason)."""
+        all lines or none: the order then becomes `confirmed` or `rejected` (with a reason).
+        One order per `Idempotency-Key` and customer: placing again with the same key answers
+        with the order placed the first time, in whatever state it is now."""
         principal.require_scope(WRITE_SCOPE)
+        if idempotency_key is not None:
+            earlier = await self._db.read(lambda conn: self._placed(conn, principal, idempotency_key))
+            if earlier is not None:
+                return earlier
         wanted = {line.product_id for line in lines if is_valid_id(line.product_id)}
         prices = await self._catalog.get_prices(wanted) if wanted else {}
         quotes = {
@@ -77,14 +88,30 @@ class OrdersService:
         order = place(new_id(), principal.subject, lines, quotes, self._clock())
         events = drain(order)
 
-        def record(conn: Connection) -> int:
-            OrderRepository(conn).add(order)
+        def record(conn: Connection) -> Outcome | int:
+            repo = OrderRepository(conn)
+            if idempotency_key is not None:
+                earlier = self._placed(conn, principal, idempotency_key)
+                if earlier is not None:  # placed meanwhile by a concurrent retry
+                    return earlier
+            repo.add(order)
+            if idempotency_key is not None:
+                repo.remember_key(order, idempotency_key)
             append(conn, orders_outbox, events)
             return last_position(conn, order.id)
 
-        position = await self._db.write(record)
+        recorded = await self._db.write(record)
+        if isinstance(recorded, Outcome):
+            return recorded
         self._on_commit()
-        return Outcome(order, position)
+        return Outcome(order, recorded)
+
+    @staticmethod
+    def _placed(conn: Connection, principal: Principal, key: str) -> Outcome | None:
+        repo = OrderRepository(conn)
+        order_id = repo.placed_with(principal.subject, key)
+        order = repo.get(order_id) if order_id is not None else None
+        return Outcome(order, last_position(conn, order.id)) if order is not None else None
 
     async def cancel(self, principal: Principal, order_id: str) -> Outcome:
         """The order's customer, or an admin (both with `orders:write`): a pending or confirmed

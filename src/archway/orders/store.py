@@ -60,6 +60,17 @@ order_lines = Table(
     Column("unit_price", BigInteger, nullable=False),
 )
 
+# The HTTP layer's Idempotency-Key store answers retries, but it records the answer in a
+# transaction of its own after the order's: a process that dies in between would let a late
+# retry place the order again. The key is kept with the order, atomically, so it cannot.
+placement_keys = Table(
+    "orders_placement_keys",
+    orders_metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("order_id", String(36), ForeignKey("orders_orders.id"), nullable=False),
+)
+
 orders_outbox = outbox_table(orders_metadata, "orders")
 orders_inbox = inbox_table(orders_metadata, "orders")
 # Commands answer with the position of their order's last event (a consistency token), and the
@@ -127,6 +138,17 @@ class OrderRepository:
              "unit_price": line.unit_price.amount}
             for number, line in enumerate(order.lines)
         ])
+
+    def placed_with(self, customer_id: str, key: str) -> str | None:
+        """The id of the order this customer placed with this Idempotency-Key, if any."""
+        return self._conn.execute(select(placement_keys.c.order_id).where(
+            placement_keys.c.customer_id == customer_id,
+            placement_keys.c.idempotency_key == key,
+        )).scalar_one_or_none()
+
+    def remember_key(self, order: Order, key: str) -> None:
+        self._conn.execute(insert(placement_keys).values(
+            customer_id=order.customer_id, idempotency_key=key, order_id=order.id))
 
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         query = select(orders).where(orders.c.id == order_id)

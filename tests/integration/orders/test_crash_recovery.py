@@ -14,8 +14,8 @@ How the crashes are simulated (no database is mocked):
   - ``handled:<type>``: every consumer committed its effect and inbox row, and the process dies
     before the relay marks the row published (between the effect and its acknowledgement);
   - ``idempotency``: ``POST /orders`` with an ``Idempotency-Key`` committed the order, and the
-    process dies as the middleware would record the key's answer (a known product bug: the
-    retry places a second order; that test is a strict xfail until it is fixed).
+    process dies as the middleware would record the key's answer; the late retry must find the
+    order through the key kept with the order itself and place nothing new.
 
   Nothing in the child gets to clean up: no ``finally``, no shutdown, no pool disposal. The
   test lets the dead process's outbox leases lapse (``expires_at`` in the past, as after
@@ -496,11 +496,6 @@ class SecondOrderPlaced(Exception):
     """The known bug below happened (and only it: any other failure is a failure)."""
 
 
-@pytest.mark.xfail(strict=True, raises=SecondOrderPlaced, reason=(
-    "product bug: the Idempotency-Key is completed in its own transaction after the order "
-    "commits (kernel/http/idempotency.py, Idempotency._run_first); a process that dies in "
-    "between leaves the key in flight, and once its lock lapses the retry places the order "
-    "again"))
 async def test_a_retry_after_a_crash_between_the_order_and_its_idempotency_key_places_once(
     crash_db: str, fresh: list[Monolith], crasher: Crasher
 ) -> None:
