@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -27,11 +27,6 @@ ExpectedVersion = int | frozenset[int] | None
 SKU_MAX, NAME_MAX, DESCRIPTION_MAX, CATEGORY_MAX = 64, 200, 5000, 64
 _SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CATEGORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
-
-def utc_now() -> datetime:
-    """Now, timezone-aware: every catalog timestamp is UTC."""
-    return datetime.now(UTC)
 
 
 class ProductSort(StrEnum):

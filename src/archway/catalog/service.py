@@ -30,10 +30,10 @@ from archway.catalog.domain import (
     new_product,
     release_all,
     reserve_all,
-    utc_now,
 )
 from archway.catalog.store import CatalogRepository, ReservationRecorded
 from archway.kernel.auth.principal import Principal
+from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound, PreconditionFailed
 from archway.kernel.ids import is_valid_id

@@ -10,7 +10,7 @@ where no lock is held.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -49,6 +49,7 @@ from archway.catalog.domain import (
     Reserved,
     Stock,
 )
+from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict, InvalidInput
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
@@ -128,17 +129,12 @@ _SORT_KEYS = {
 }
 
 
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _product(row: Row) -> Product:
     return Product(
         id=row.id, sku=row.sku, name=row.name, description=row.description,
         category=row.category, price=Money(row.price_amount, row.currency),
         active=bool(row.active), version=row.version,
-        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
         stock=Stock(row.on_hand, row.reserved),
     )
 
@@ -369,7 +365,7 @@ def _after(sort: ProductSort, after: tuple[object, ...], descending: bool) -> Co
         if not isinstance(value, str):
             raise _bad_cursor()
         try:
-            key_value = _utc(datetime.fromisoformat(value))
+            key_value = as_utc(datetime.fromisoformat(value))
         except ValueError as exc:
             raise _bad_cursor() from exc
     elif sort is ProductSort.NAME:

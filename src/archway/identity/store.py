@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,6 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from archway.identity.domain import User
+from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
 
@@ -50,15 +49,11 @@ signing_keys = Table(
 )
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _user(row: Row) -> User:
     return User(
         id=row.id, email=row.email, name=row.name, password_hash=row.password_hash,
         roles=frozenset(row.roles.split(",")) if row.roles else frozenset(),
-        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from archway.kernel.errors import Conflict, FieldError, InvalidInput
@@ -23,10 +23,6 @@ from archway.kernel.money import Money
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OrderStatus(StrEnum):

@@ -16,13 +16,14 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.engine import Connection, Row
 
 from archway.kernel.auth.principal import Principal
+from archway.kernel.clock import as_utc
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.orders.domain import Order, OrderLine, OrderStatus
-from archway.orders.store import order_view, utc
+from archway.orders.store import order_view
 
 READ_SCOPE = "orders:read"
 
@@ -100,5 +101,5 @@ def _view(row: Row) -> OrderView:
     return OrderView(
         id=row.order_id, customer_id=row.customer_id, status=OrderStatus(row.status),
         lines=lines, total=Money(row.total, row.currency),
-        rejection_reason=row.rejection_reason, placed_at=utc(row.placed_at),
-        updated_at=utc(row.updated_at))
+        rejection_reason=row.rejection_reason, placed_at=as_utc(row.placed_at),
+        updated_at=as_utc(row.updated_at))

@@ -16,13 +16,14 @@ from sqlalchemy.engine import Connection
 
 from archway.catalog.client import CatalogClient
 from archway.kernel.auth.principal import Principal
+from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import Conflict, NotFound
 from archway.kernel.events.cloudevent import Event, data_of
 from archway.kernel.events.inbox import consume_once
 from archway.kernel.events.outbox import append
 from archway.kernel.ids import is_valid_id, new_id
-from archway.orders.domain import LineRequest, Order, Quote, place, utc_now
+from archway.orders.domain import LineRequest, Order, Quote, place
 from archway.orders.events import drain
 from archway.orders.store import OrderRepository, last_position, orders_inbox, orders_outbox
 

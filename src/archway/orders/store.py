@@ -8,8 +8,6 @@ live in ``orders_metadata`` so the context moves to its own database in one piec
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -28,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Row
 
+from archway.kernel.clock import as_utc
 from archway.kernel.events.tables import inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.orders.domain import Order, OrderLine, OrderStatus
@@ -116,11 +115,6 @@ product_sales = Table(
 )
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class OrderRepository:
     """Orders and their lines on one connection (one transaction)."""
 
@@ -184,6 +178,6 @@ def _order(row: Row, lines: list[Row]) -> Order:
             OrderLine(line.product_id, line.sku, line.name, line.quantity,
                       Money(line.unit_price, row.currency))
             for line in lines),
-        placed_at=utc(row.placed_at), updated_at=utc(row.updated_at),
+        placed_at=as_utc(row.placed_at), updated_at=as_utc(row.updated_at),
         rejection_reason=row.rejection_reason, version=row.version,
     )

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from archway.catalog.client import InProcessCatalogClient, ReservationLine, ReservationResult
-from archway.catalog.domain import Reserved, utc_now
+from archway.catalog.domain import Reserved
 from archway.catalog.service import CatalogService
 from archway.catalog.store import CatalogRepository
+from archway.kernel.clock import utc_now
 from archway.kernel.db import Database
 from tests.integration.catalog.conftest import ADMIN, MakeProduct
 

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Table, and_, exists, func, select
 from sqlalchemy.engine import Connection
 
+from archway.kernel.clock import as_utc
 from archway.kernel.db import UnitsOfWork
 
 _log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class EventMetrics:
                 _drop(self._lag_seconds, watched.consumer)
                 continue
             watched.watermark = max(watched.watermark, watermark)
-            age = (datetime.now(UTC) - _aware(oldest)).total_seconds() if oldest else 0.0
+            age = (datetime.now(UTC) - as_utc(oldest)).total_seconds() if oldest else 0.0
             self._lag_events.labels(watched.consumer).set(behind)
             self._lag_seconds.labels(watched.consumer).set(max(age, 0.0))
 
@@ -167,11 +168,6 @@ def _lag(conn: Connection, watched: _WatchedConsumer) -> tuple[int, datetime | N
     if first is not None:
         watermark = min(watermark, int(first))
     return int(behind), oldest, watermark
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for what was stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _drop(gauge: Gauge, label: str) -> None:
