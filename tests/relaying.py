@@ -7,7 +7,7 @@ relays, which run on the orders and catalog outboxes, never see these events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, Table
@@ -28,13 +28,13 @@ class FlakyBus:
         self.published: list[str] = []
         self.broken = False
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, events: Sequence[Event]) -> None:
         await asyncio.sleep(0)
         if self.broken:
             raise ConnectionError("the bus is down")
-        self.published.append(event.get_id())
+        self.published.extend(event.get_id() for event in events)
 
-    def subscribe(self, event_type: str, consumer_name: str, handler: object) -> None:
+    def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
         raise NotImplementedError
 
 

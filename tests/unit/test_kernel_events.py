@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import pytest
@@ -9,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import MetaData
 
 from archway.kernel.db import Work
-from archway.kernel.events.bus import DeliveryFailed, InProcessBus
+from archway.kernel.events.bus import DeliveryFailed, InProcessBus, PartiallyHandled
 from archway.kernel.events.cloudevent import Event, from_json, handling, make_event, to_json
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.tables import inbox_table, outbox_table
@@ -63,21 +64,54 @@ def test_a_consumer_runs_in_the_trace_of_the_event_it_handles() -> None:
 async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> None:
     bus, seen = InProcessBus(), []
 
-    async def good(event: Event) -> None:
-        seen.append(event.get_id())
+    async def good(events: Sequence[Event]) -> None:
+        seen.extend(event.get_id() for event in events)
 
-    async def bad(event: Event) -> None:
+    async def bad(events: Sequence[Event]) -> None:
         raise RuntimeError("boom")
 
-    bus.subscribe("t.v1", "bad", bad)
-    bus.subscribe("t.v1", "good", good)
+    bus.subscribe("bad", ["t.v1"], bad)
+    bus.subscribe("good", ["t.v1"], good)
     event = make_event("t.v1", "/archway/test", "s", {})
-    with pytest.raises(DeliveryFailed):
-        await bus.publish(event)
+    with pytest.raises(DeliveryFailed) as failed:
+        await bus.publish([event])
+    assert failed.value.delivered == 0
     assert seen == [event.get_id()]  # the failing consumer did not starve the other
-    await bus.publish(make_event("other.v1", "/archway/test", "s", {}))
+    await bus.publish([make_event("other.v1", "/archway/test", "s", {})])
     with pytest.raises(ValueError):
-        bus.subscribe("t.v1", "good", good)
+        bus.subscribe("good", ["t.v1"], good)
+
+
+async def test_a_batch_reaches_each_consumer_filtered_and_in_order() -> None:
+    bus, seen = InProcessBus(), {"a": [], "ab": []}
+
+    def recorder(name: str) -> Callable[[Sequence[Event]], Awaitable[None]]:
+        async def record(events: Sequence[Event]) -> None:
+            seen[name].append([event.get_type() for event in events])
+        return record
+
+    bus.subscribe("a", ["a.v1"], recorder("a"))
+    bus.subscribe("ab", ["a.v1", "b.v1"], recorder("ab"))
+    await bus.publish([make_event(t, "/archway/test", "s", {}) for t in ("a.v1", "b.v1", "a.v1")])
+    assert seen == {"a": [["a.v1", "a.v1"]], "ab": [["a.v1", "b.v1", "a.v1"]]}
+
+
+async def test_a_consumer_failing_midway_limits_the_delivered_prefix() -> None:
+    bus = InProcessBus()
+
+    async def fails_on_second(events: Sequence[Event]) -> None:
+        if len(events) > 1:
+            raise PartiallyHandled(1, "second one failed")
+
+    async def takes_all(events: Sequence[Event]) -> None:
+        return None
+
+    bus.subscribe("partial", ["b.v1"], fails_on_second)
+    bus.subscribe("all", ["a.v1", "b.v1"], takes_all)
+    events = [make_event(t, "/archway/test", "s", {}) for t in ("a.v1", "b.v1", "a.v1", "b.v1")]
+    with pytest.raises(DeliveryFailed) as failed:
+        await bus.publish(events)
+    assert failed.value.delivered == 3  # the partial consumer's second event is the 4th
 
 
 class _DownDatabase:

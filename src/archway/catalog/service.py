@@ -209,19 +209,41 @@ class CatalogService:
             self._forget(*quantities)
         return outcome
 
+    def reserve_within(
+        self, conn: Connection, order_id: str, lines: Sequence[tuple[str, int]]
+    ) -> ReservationOutcome:
+        """:meth:`reserve` inside the caller's transaction (the saga's consumer, whose inbox
+        row and answer commit with it); call :meth:`forget_stock` once it has committed."""
+        quantities = merge_lines(lines)
+        repo = self._repo(conn)
+        try:
+            with conn.begin_nested():  # a lost race rolls back to here, not the whole batch
+                return _hold_or_reject(repo, order_id, quantities, self._clock())[0]
+        except ReservationRecorded:  # a concurrent delivery won: answer as it did
+            return _hold_or_reject(repo, order_id, quantities, self._clock())[0]
+
+    def release_within(self, conn: Connection, order_id: str) -> None:
+        """:meth:`release` inside the caller's transaction; then :meth:`forget_stock`."""
+        try:
+            with conn.begin_nested():
+                _give_back(self._repo(conn), order_id, self._clock())
+        except ReservationRecorded:
+            _give_back(self._repo(conn), order_id, self._clock())
+
+    def forget_stock(self, product_ids: Collection[str] | None) -> None:
+        """After a reservation or release committed: those cached products are stale (all of
+        them, for ``None``)."""
+        if product_ids is None:
+            self._products.clear()
+            self._lists.clear()
+        else:
+            self._forget(*product_ids)
+
     async def release(self, order_id: str) -> None:
         """Other contexts (order cancelled): give back what the order holds. Idempotent; a
         release that arrives before its reserve makes that reserve hold nothing."""
         def give_back(conn: Connection) -> dict[str, int]:
-            """The lines given back (none if the order held nothing)."""
-            repo, now = self._repo(conn), self._clock()
-            lines = repo.held_lines(order_id)
-            if lines is None:
-                repo.record_cancellation(order_id, now)
-                return {}
-            if lines:
-                repo.give_back(order_id, release_all(repo.get_many(lines, lock=True), lines), now)
-            return lines
+            return _give_back(self._repo(conn), order_id, self._clock())
 
         try:
             given_back = await self._db.write(give_back)
@@ -265,6 +287,17 @@ def _locked(repo: Products, product_id: str, expected: ExpectedVersion) -> Produ
     if not product.matches(expected):
         raise PreconditionFailed("The product has changed since you read it.")
     return product
+
+
+def _give_back(repo: Products, order_id: str, now: datetime) -> dict[str, int]:
+    """The lines given back (none if the order held nothing)."""
+    lines = repo.held_lines(order_id)
+    if lines is None:
+        repo.record_cancellation(order_id, now)
+        return {}
+    if lines:
+        repo.give_back(order_id, release_all(repo.get_many(lines, lock=True), lines), now)
+    return lines
 
 
 def _hold_or_reject(

@@ -3,8 +3,8 @@
 Projections subscribe to the bus like any other consumer, so they see exactly what another
 service would see, and can be rebuilt from the event log (the orders outbox keeps every event).
 Each one records the events it applied in the orders inbox, in the same transaction as its
-effect (:func:`consume_once`), so an event delivered twice is applied once: that is what keeps
-counters such as the reports right. The order view also only moves a row forward
+effect (it is a :class:`~archway.kernel.events.inbox.Consumer`), so an event delivered twice
+is applied once: that is what keeps counters such as the reports right. The order view also only moves a row forward
 (``version < event.version``), which keeps it right even outside the inbox.
 
 Every applied event wakes :class:`~archway.orders.consistency.ReadYourWrites`, so a query that
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.cloudevent import Event, data_of, from_json
-from archway.kernel.events.inbox import consume_once
+from archway.kernel.events.inbox import Consumer
 from archway.orders.events import ORDER_EVENT_TYPES, ORDER_PLACED, ORDER_REJECTED
 from archway.orders.store import order_view, orders_inbox, orders_outbox
 
@@ -39,15 +39,12 @@ class Projection:
     def __init__(self, db: UnitsOfWork, *, on_applied: Callable[[], None] = lambda: None) -> None:
         self._db = db
         self._on_applied = on_applied
+        self.handle = Consumer(db, orders_inbox, self.consumer, self.apply,
+                               after_commit=lambda _: on_applied())
+        """The bus handler: applies each event once, however often it is delivered."""
 
     def apply(self, conn: Connection, event: Event) -> None:
         raise NotImplementedError
-
-    async def handle(self, event: Event) -> None:
-        """The bus handler: apply ``event`` once, however often it is delivered."""
-        await consume_once(
-            self._db, orders_inbox, self.consumer, event, lambda conn: self.apply(conn, event))
-        self._on_applied()
 
     async def rebuild(self) -> int:
         """Empty the read model and replay the whole orders log, in one transaction; returns

@@ -20,15 +20,16 @@ from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import Conflict, NotFound
 from archway.kernel.events.cloudevent import Event, data_of
-from archway.kernel.events.inbox import consume_once
+from archway.kernel.events.inbox import Consumer
 from archway.kernel.events.outbox import append
 from archway.kernel.ids import is_valid_id, new_id
 from archway.orders.domain import LineRequest, Order, Quote, place
-from archway.orders.events import drain
+from archway.orders.events import STOCK_REJECTED, STOCK_RESERVED, drain
 from archway.orders.store import OrderRepository, last_position, orders_inbox, orders_outbox
 
 WRITE_SCOPE = "orders:write"
 SAGA_CONSUMER = "orders.saga"
+SAGA_EVENTS = (STOCK_RESERVED, STOCK_REJECTED)
 
 _log = logging.getLogger("archway.orders")
 
@@ -55,6 +56,9 @@ class OrdersService:
         self._catalog = catalog
         self._on_commit = on_commit
         self._clock = clock
+        self.saga = Consumer(
+            db, orders_inbox, SAGA_CONSUMER, self._react, after_commit=lambda _: on_commit())
+        """The saga's consumer of the catalog's answers (:data:`SAGA_EVENTS`)."""
 
     async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
         """See :meth:`place`."""
@@ -141,31 +145,30 @@ class OrdersService:
 
     async def on_stock_reserved(self, event: Event) -> None:
         """The catalog holds every line: a pending order is confirmed."""
-        await self._answer(event, lambda order, now: order.confirm(now))
+        await self.saga.one(event)
 
     async def on_stock_rejected(self, event: Event) -> None:
         """The catalog could not hold every line: a pending order is rejected with its reason."""
-        reason = str(data_of(event).get("reason") or "stock could not be reserved")
-        await self._answer(event, lambda order, now: order.reject(reason, now))
+        await self.saga.one(event)
 
-    async def _answer(self, event: Event, change: Callable[[Order, datetime], None]) -> None:
-        order_id = str(data_of(event).get("order_id") or event.get_subject())
-
-        def apply(conn: Connection) -> None:
-            repo = OrderRepository(conn)
-            order = repo.get(order_id, lock=True)
-            if order is None:
-                _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
-                return
-            if not order.awaits_stock:  # cancelled meanwhile: its release follows
-                return
-            previous = order.version
-            change(order, self._clock())
-            _saved(repo.save(order, previous))
-            append(conn, orders_outbox, drain(order))
-
-        if await consume_once(self._db, orders_inbox, SAGA_CONSUMER, event, apply):
-            self._on_commit()
+    def _react(self, conn: Connection, event: Event) -> None:
+        """One answer of the catalog, in the saga consumer's transaction."""
+        data = data_of(event)
+        order_id = str(data.get("order_id") or event.get_subject())
+        repo = OrderRepository(conn)
+        order = repo.get(order_id, lock=True)
+        if order is None:
+            _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
+            return
+        if not order.awaits_stock:  # cancelled meanwhile: its release follows
+            return
+        previous = order.version
+        if event.get_type() == STOCK_RESERVED:
+            order.confirm(self._clock())
+        else:
+            order.reject(str(data.get("reason") or "stock could not be reserved"), self._clock())
+        _saved(repo.save(order, previous))
+        append(conn, orders_outbox, drain(order))
 
 
 def _saved(written: bool) -> None:

@@ -17,9 +17,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Scope
 
 from archway.catalog.client import InProcessCatalogClient
-from archway.catalog.consumers import ORDER_CANCELLED as CATALOG_HEARS_CANCELLED
-from archway.catalog.consumers import ORDER_PLACED as CATALOG_HEARS_PLACED
-from archway.catalog.consumers import StockReservations
+from archway.catalog.consumers import CONSUMED as CATALOG_CONSUMES
+from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
 from archway.catalog.event_tables import catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
@@ -55,7 +54,7 @@ from archway.orders.report_projections import CustomerSummaryProjection, Product
 from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
-from archway.orders.service import OrdersService
+from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
 from archway.orders.store import orders_inbox, orders_outbox
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
@@ -131,13 +130,10 @@ def build(
     projections: tuple[Projection, ...] = (
         order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
         ProductSalesProjection(db, on_applied=read_your_writes.notify))
-    bus.subscribe(CATALOG_HEARS_PLACED, "catalog.reservations", reservations.on_order_placed)
-    bus.subscribe(CATALOG_HEARS_CANCELLED, "catalog.reservations", reservations.on_order_cancelled)
-    bus.subscribe(order_events.STOCK_RESERVED, "orders.saga", orders.on_stock_reserved)
-    bus.subscribe(order_events.STOCK_REJECTED, "orders.saga", orders.on_stock_rejected)
-    for event_type in order_events.ORDER_EVENT_TYPES:
-        for projection in projections:
-            bus.subscribe(event_type, projection.consumer, projection.handle)
+    bus.subscribe(RESERVATIONS_CONSUMER, CATALOG_CONSUMES, reservations.consumer)
+    bus.subscribe(SAGA_CONSUMER, SAGA_EVENTS, orders.saga)
+    for projection in projections:
+        bus.subscribe(projection.consumer, order_events.ORDER_EVENT_TYPES, projection.handle)
     for projection in projections:  # each read model's lag, read at scrape time
         event_metrics.watch_consumer(
             db, projection.consumer, orders_outbox, orders_inbox, order_events.ORDER_EVENT_TYPES)

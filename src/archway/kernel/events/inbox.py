@@ -1,15 +1,20 @@
-"""Idempotent consumers: the inbox row and the effect commit in one transaction.
+"""Idempotent consumers: the inbox rows and the effects commit in one transaction.
 
 Delivery is at least once, so a consumer may see an event twice (a relay retried, a process
-died after publishing but before marking). :func:`consume_once` runs the effect only for an
-event id its consumer has not recorded, and records it in the same ``db.write``: either both
-happen or neither. The inbox row is inserted first, so on PostgreSQL a concurrent duplicate
-waits on the primary key and then fails instead of running the effect a second time.
+died after publishing but before marking). A :class:`Consumer` applies its effect only to
+events its inbox has not recorded, and records them in the same ``db.write``: either both
+happen or neither. Inbox rows are inserted before the effects, so on PostgreSQL a concurrent
+duplicate waits on the primary key and then fails instead of running an effect a second time.
+
+A batch is applied in **one** transaction: one commit for a hundred events instead of a
+hundred. If the batch fails, it is applied again event by event, so that every event before
+the failing one is kept and the failure points at exactly one event
+(:class:`~archway.kernel.events.bus.PartiallyHandled`); the relay retries from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Table, insert, select
@@ -17,9 +22,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.events.cloudevent import Event
+from archway.kernel.events.bus import PartiallyHandled
+from archway.kernel.events.cloudevent import Event, handling
 
 Effect = Callable[[Connection], object]
+Apply = Callable[[Connection, Event], object]
 
 
 def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
@@ -28,25 +35,96 @@ def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+def record_new(
+    conn: Connection, inbox: Table, consumer: str, events: Sequence[Event]
+) -> list[Event]:
+    """Insert inbox rows for the events ``consumer`` has not recorded yet; return those events,
+    in order (an event twice in ``events`` counts once)."""
+    ids = [event.get_id() for event in events]
+    known = set(conn.execute(select(inbox.c.event_id).where(
+        inbox.c.consumer == consumer, inbox.c.event_id.in_(ids))).scalars())
+    fresh: list[Event] = []
+    for event in events:
+        if event.get_id() not in known:
+            known.add(event.get_id())
+            fresh.append(event)
+    if fresh:
+        now = datetime.now(UTC)
+        conn.execute(insert(inbox), [
+            {"consumer": consumer, "event_id": event.get_id(), "event_type": event.get_type(),
+             "processed_at": now} for event in fresh])
+    return fresh
+
+
 async def consume_once(
     db: UnitsOfWork, inbox: Table, consumer: str, event: Event, effect: Effect
 ) -> bool:
     """Run ``effect`` for ``event`` unless ``consumer`` already did; True if it ran now."""
-    event_id = event.get_id()
+    return bool(await Consumer(db, inbox, consumer, lambda conn, _event: effect(conn)).one(event))
 
-    def once(conn: Connection) -> bool:
-        if seen(conn, inbox, consumer, event_id):
-            return False
-        conn.execute(insert(inbox).values(
-            consumer=consumer, event_id=event_id, event_type=event.get_type(),
-            processed_at=datetime.now(UTC)))
-        effect(conn)
-        return True
 
-    try:
-        return await db.write(once)
-    except IntegrityError:
-        # A concurrent delivery of the same event won the primary key: not an error.
-        if await db.read(lambda conn: seen(conn, inbox, consumer, event_id)):
-            return False
-        raise
+class Consumer:
+    """A durable consumer named ``name``: applies events with ``apply`` (a function of the
+    transaction's connection and one event) exactly once each, recorded in ``inbox``.
+
+    ``after_commit`` is called with the events applied by a committed transaction (never with
+    ones that were skipped as already seen): the place for nudging a relay or dropping caches.
+    It is the bus handler itself: ``bus.subscribe(name, types, consumer)``.
+    """
+
+    def __init__(
+        self,
+        db: UnitsOfWork,
+        inbox: Table,
+        name: str,
+        apply: Apply,
+        *,
+        after_commit: Callable[[Sequence[Event]], None] = lambda applied: None,
+    ) -> None:
+        self.name = name
+        self._db = db
+        self._inbox = inbox
+        self._apply = apply
+        self._after_commit = after_commit
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        try:
+            applied = await self._db.write(lambda conn: self._apply_all(conn, events))
+        except Exception:
+            if len(events) == 1:
+                raise
+            await self._one_by_one(events)
+            return
+        if applied:
+            self._after_commit(applied)
+
+    async def one(self, event: Event) -> bool:
+        """Apply one event in a transaction of its own; True if it was applied now (False if
+        it had been already)."""
+        try:
+            applied = await self._db.write(lambda conn: self._apply_all(conn, [event]))
+        except IntegrityError:
+            # A concurrent delivery of the same event won the primary key: not an error.
+            if await self._db.read(lambda conn: seen(conn, self._inbox, self.name, event.get_id())):
+                return False
+            raise
+        if applied:
+            self._after_commit(applied)
+        return bool(applied)
+
+    async def _one_by_one(self, events: Sequence[Event]) -> None:
+        for index, event in enumerate(events):
+            try:
+                await self.one(event)
+            except Exception as exc:
+                raise PartiallyHandled(
+                    index, f"{self.name} failed on {event.get_type()} {event.get_id()}") from exc
+
+    def _apply_all(self, conn: Connection, events: Sequence[Event]) -> list[Event]:
+        fresh = record_new(conn, self._inbox, self.name, events)
+        for event in fresh:
+            with handling(event):
+                self._apply(conn, event)
+        return fresh

@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.events.bus import EventBus
-from archway.kernel.events.cloudevent import from_json
+from archway.kernel.events.bus import DeliveryFailed, EventBus
+from archway.kernel.events.cloudevent import Event, from_json
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 
@@ -104,31 +104,32 @@ class OutboxRelay:
                 return 0
             self._standby = False
             rows = await self._db.read(self._unpublished)
-            published: list[int] = []
-            failed = False
-            try:
-                for row in rows:
-                    if self._lease is not None and not self._lease.held:
-                        break  # stalled past the lease: leave the rest to whoever holds it now
-                    try:
-                        await self._bus.publish(from_json(row.payload))
-                    except Exception as exc:  # noqa: BLE001 - counted on the row, retried
-                        _log.warning("publishing %s from %s failed (attempt %d)",
-                                     row.event_id, self.name, row.attempts + 1)
-                        await self._db.write(
-                            lambda conn, row=row, exc=exc: self._failed(conn, row.position, exc))
-                        self._failed_once()
-                        failed = True
-                        break
-                    published.append(row.position)
-                    if self._metrics is not None:
-                        self._metrics.published(self.name, row.event_type)
-            finally:
-                if published:
-                    await self._db.write(lambda conn: self._mark_published(conn, published))
-            if not failed:
+            if self._lease is not None and not self._lease.held:
+                return 0  # stalled past the lease: leave the rows to whoever holds it now
+            events, failure = _parsed(rows)
+            delivered = len(events)
+            if events:
+                try:
+                    await self._bus.publish(events)
+                except DeliveryFailed as exc:
+                    delivered, failure = exc.delivered, exc
+                except Exception as exc:  # noqa: BLE001 - counted on the row, retried
+                    delivered, failure = 0, exc
+            published = [row.position for row in rows[:delivered]]
+            failed = rows[delivered] if failure is not None else None
+            if failed is not None:
+                _log.warning("publishing %s from %s failed (attempt %d): %s", failed.event_id,
+                             self.name, failed.attempts + 1, failure)
+            if published or failed is not None:
+                await self._db.write(lambda conn: self._mark(conn, published, failed, failure))
+            if self._metrics is not None:
+                for row in rows[:delivered]:
+                    self._metrics.published(self.name, row.event_type)
+            if failed is None:
                 self._failures = 0
                 self._failing_since = None
+            else:
+                self._failed_once()
             return len(published)
         finally:
             self._busy = False
@@ -224,7 +225,7 @@ class OutboxRelay:
 
     # -- units of work ---------------------------------------------------------------------
 
-    def _unpublished(self, conn: Connection) -> Sequence[object]:
+    def _unpublished(self, conn: Connection) -> Sequence[Row]:
         outbox = self._outbox
         query = select(
             outbox.c.position, outbox.c.event_id, outbox.c.event_type, outbox.c.payload,
@@ -233,16 +234,32 @@ class OutboxRelay:
             self._batch_size)
         return conn.execute(query).all()
 
-    def _mark_published(self, conn: Connection, positions: list[int]) -> None:
+    def _mark(
+        self, conn: Connection, published: list[int], failed: Row | None,
+        failure: BaseException | None,
+    ) -> None:
+        """One transaction for a batch: what went out is published, the event that failed
+        (if one did) has its attempt and error counted."""
         outbox = self._outbox
-        conn.execute(update(outbox).where(outbox.c.position.in_(positions)).values(
-            published_at=datetime.now(UTC), attempts=outbox.c.attempts + 1, last_error=None))
+        if published:
+            conn.execute(update(outbox).where(outbox.c.position.in_(published)).values(
+                published_at=datetime.now(UTC), attempts=outbox.c.attempts + 1,
+                last_error=None))
+        if failed is not None:
+            conn.execute(update(outbox).where(outbox.c.position == failed.position).values(
+                attempts=outbox.c.attempts + 1,
+                last_error=f"{type(failure).__name__}: {failure}"[:_MAX_ERROR]))
 
-    def _failed(self, conn: Connection, position: int, exc: Exception) -> None:
-        outbox = self._outbox
-        conn.execute(update(outbox).where(outbox.c.position == position).values(
-            attempts=outbox.c.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[
-                :_MAX_ERROR]))
+
+def _parsed(rows: Sequence[Row]) -> tuple[list[Event], Exception | None]:
+    """The rows' events, up to the first one that cannot be read (and why it cannot)."""
+    events: list[Event] = []
+    for row in rows:
+        try:
+            events.append(from_json(row.payload))
+        except Exception as exc:  # noqa: BLE001 - a corrupt row is counted and retried
+            return events, exc
+    return events, None
 
 
 class Relays:
