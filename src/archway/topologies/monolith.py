@@ -34,6 +34,7 @@ from archway.kernel.events.bus import EventBus, InProcessBus
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
+from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
@@ -162,6 +163,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                 "run `archway db migrate` first")
         await graph.keys.ensure_key()
         graph.relays.start()
+        freeze_startup_heap()
         try:
             yield
         finally:
