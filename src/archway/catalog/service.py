@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -40,6 +40,7 @@ from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.ttl_cache import TtlCache
 
+T = TypeVar("T")
 WRITE_SCOPE = "catalog:write"
 ListQuery = tuple[ProductFilters, ProductSort, PageRequest]
 
@@ -216,19 +217,13 @@ class CatalogService:
         row and answer commit with it); call :meth:`forget_stock` once it has committed."""
         quantities = merge_lines(lines)
         repo = self._repo(conn)
-        try:
-            with conn.begin_nested():  # a lost race rolls back to here, not the whole batch
-                return _hold_or_reject(repo, order_id, quantities, self._clock())[0]
-        except ReservationRecorded:  # a concurrent delivery won: answer as it did
-            return _hold_or_reject(repo, order_id, quantities, self._clock())[0]
+        return _racing(conn, lambda: _hold_or_reject(
+            repo, order_id, quantities, self._clock())[0])
 
     def release_within(self, conn: Connection, order_id: str) -> None:
         """:meth:`release` inside the caller's transaction; then :meth:`forget_stock`."""
-        try:
-            with conn.begin_nested():
-                _give_back(self._repo(conn), order_id, self._clock())
-        except ReservationRecorded:
-            _give_back(self._repo(conn), order_id, self._clock())
+        repo = self._repo(conn)
+        _racing(conn, lambda: _give_back(repo, order_id, self._clock()))
 
     def forget_stock(self, product_ids: Collection[str] | None) -> None:
         """After a reservation or release committed: those cached products are stale (all of
@@ -287,6 +282,19 @@ def _locked(repo: Products, product_id: str, expected: ExpectedVersion) -> Produ
     if not product.matches(expected):
         raise PreconditionFailed("The product has changed since you read it.")
     return product
+
+
+def _racing(conn: Connection, decide: Callable[[], T]) -> T:
+    """``decide`` in the caller's transaction; if a concurrent transaction recorded the order
+    first, roll back to before it and decide again (which then answers as that one did).
+    Only PostgreSQL runs two writers at once; SQLite serializes them, so no savepoint there."""
+    if conn.dialect.name != "postgresql":
+        return decide()
+    try:
+        with conn.begin_nested():
+            return decide()
+    except ReservationRecorded:
+        return decide()
 
 
 def _give_back(repo: Products, order_id: str, now: datetime) -> dict[str, int]:

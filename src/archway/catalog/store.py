@@ -121,6 +121,20 @@ _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
 # The product page is the hottest read: its statements are built once, not per request.
 _BY_ID = _SELECT_PRODUCT.where(products.c.id == bindparam("product_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=products)
+# So are the saga's (several per order placed): building a statement costs more than running it.
+_MANY = _SELECT_PRODUCT.where(
+    products.c.id.in_(bindparam("product_ids", expanding=True))).order_by(products.c.id)
+_MANY_FOR_UPDATE = _MANY.with_for_update(of=products)
+_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("order_id"))
+_HOLD_LINE = update(stock).where(
+    stock.c.product_id == bindparam("line_product"),
+    stock.c.on_hand - stock.c.reserved >= bindparam("line_quantity"),
+).values(reserved=stock.c.reserved + bindparam("line_quantity"))
+_BUMP_VERSIONS = update(products).where(
+    products.c.id.in_(bindparam("product_ids", expanding=True))).values(
+    version=products.c.version + 1, updated_at=bindparam("now"))
+_INSERT_RESERVATION = insert(reservations)
+_INSERT_RESERVATION_LINES = insert(reservation_lines)
 _SORT_KEYS = {
     ProductSort.CREATED_AT: products.c.created_at,
     ProductSort.NAME: products.c.name,
@@ -170,10 +184,9 @@ class CatalogRepository:
         self, product_ids: Collection[str], *, lock: bool = False
     ) -> dict[str, Product]:
         """The products that exist among ``product_ids``; locked in id order when asked."""
-        query = _SELECT_PRODUCT.where(products.c.id.in_(product_ids)).order_by(products.c.id)
-        if lock:
-            query = query.with_for_update(of=products)
-        return {row.id: _product(row) for row in self._conn.execute(query)}
+        query = _MANY_FOR_UPDATE if lock else _MANY
+        rows = self._conn.execute(query, {"product_ids": list(product_ids)})
+        return {row.id: _product(row) for row in rows}
 
     def add(self, product: Product) -> None:
         try:
@@ -242,8 +255,7 @@ class CatalogRepository:
 
     def reservation(self, order_id: str) -> ReservationOutcome | None:
         """What was decided the first time this order came by, if it did."""
-        row = self._conn.execute(
-            select(reservations).where(reservations.c.order_id == order_id)).first()
+        row = self._conn.execute(_RESERVATION, {"order_id": order_id}).first()
         if row is None:
             return None
         if row.status in (HELD, RELEASED):
@@ -262,17 +274,15 @@ class CatalogRepository:
         ids = list(reserved.quantities)
         savepoint = self._conn.begin_nested()
         for product_id, quantity in reserved.quantities.items():
-            held = self._conn.execute(update(stock).where(
-                stock.c.product_id == product_id,
-                stock.c.on_hand - stock.c.reserved >= quantity,
-            ).values(reserved=stock.c.reserved + quantity))
+            held = self._conn.execute(
+                _HOLD_LINE, {"line_product": product_id, "line_quantity": quantity})
             if not held.rowcount:
                 savepoint.rollback()
                 return product_id
         savepoint.commit()
         self._bump_versions(ids, now)
         self._record(order_id, HELD, None, now)
-        self._conn.execute(insert(reservation_lines), [
+        self._conn.execute(_INSERT_RESERVATION_LINES, [
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
         ])
@@ -311,15 +321,14 @@ class CatalogRepository:
 
     def _record(self, order_id: str, status: str, reason: str | None, now: datetime) -> None:
         try:
-            self._conn.execute(insert(reservations).values(
-                order_id=order_id, status=status, reason=reason, updated_at=now))
+            self._conn.execute(_INSERT_RESERVATION, {
+                "order_id": order_id, "status": status, "reason": reason, "updated_at": now})
         except IntegrityError as exc:  # another transaction recorded this order first
             raise ReservationRecorded(order_id) from exc
 
     def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""
-        self._conn.execute(update(products).where(products.c.id.in_(product_ids)).values(
-            version=products.c.version + 1, updated_at=now))
+        self._conn.execute(_BUMP_VERSIONS, {"product_ids": product_ids, "now": now})
 
 
 def _conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, data_of, from_json
@@ -53,10 +54,14 @@ def counted_change(conn: Connection, event: Event) -> CountedChange | None:
     return CountedChange(sign, placed_data(conn, str(data["order_id"])))
 
 
+_PLACED_PAYLOAD = select(orders_outbox.c.payload).where(
+    orders_outbox.c.subject == bindparam("order_id"),
+    orders_outbox.c.event_type == ORDER_PLACED,
+).limit(1)
+
+
 def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
-    payload = conn.execute(select(orders_outbox.c.payload).where(
-        orders_outbox.c.subject == order_id, orders_outbox.c.event_type == ORDER_PLACED,
-    ).limit(1)).scalar_one_or_none()
+    payload = conn.execute(_PLACED_PAYLOAD, {"order_id": order_id}).scalar_one_or_none()
     if payload is None:  # the log lost an event: a bug to surface, not to count around
         raise LookupError(f"order {order_id} has no {ORDER_PLACED} in the orders log")
     return data_of(from_json(payload))
@@ -101,8 +106,17 @@ def add_to(
 ) -> None:
     """Add ``deltas`` to the row at ``key``, creating it from zero. Portable (no dialect
     upsert); a concurrent creation fails on the key, and the consumer is retried."""
-    where = [table.c[name] == value for name, value in key.items()]
-    changed = conn.execute(update(table).where(*where).values(
-        {table.c[name]: table.c[name] + delta for name, delta in deltas.items()}))
-    if not changed.rowcount:
-        conn.execute(insert(table).values(**key, **deltas))
+    add, create = _adding(table, tuple(key), tuple(deltas))
+    params = {**{f"key_{name}": value for name, value in key.items()},
+              **{f"delta_{name}": delta for name, delta in deltas.items()}}
+    if not conn.execute(add, params).rowcount:
+        conn.execute(create, {**key, **deltas})
+
+
+@cache
+def _adding(table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]) -> tuple[Any, Any]:
+    """The update and the insert of :func:`add_to`, built once per table and shape."""
+    add = update(table).where(*(table.c[name] == bindparam(f"key_{name}") for name in keys))
+    add = add.values({table.c[name]: table.c[name] + bindparam(f"delta_{name}")
+                      for name in deltas})
+    return add, insert(table)

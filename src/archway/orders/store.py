@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -115,6 +116,25 @@ product_sales = Table(
 )
 
 
+# Built once: every order placed and every saga step runs several of these.
+_INSERT_ORDER = insert(orders)
+_INSERT_LINES = insert(order_lines)
+_INSERT_KEY = insert(placement_keys)
+_PLACED_WITH = select(placement_keys.c.order_id).where(
+    placement_keys.c.customer_id == bindparam("customer_id"),
+    placement_keys.c.idempotency_key == bindparam("idempotency_key"))
+_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+_ORDER_FOR_UPDATE = _ORDER.with_for_update()
+_LINES = select(order_lines).where(
+    order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no)
+_SAVE = update(orders).where(
+    orders.c.id == bindparam("order_id"), orders.c.version == bindparam("previous_version"),
+).values(status=bindparam("new_status"), rejection_reason=bindparam("new_reason"),
+         version=bindparam("new_version"), updated_at=bindparam("new_updated_at"))
+_LAST_POSITION = select(func.max(orders_outbox.c.position)).where(
+    orders_outbox.c.subject == bindparam("order_id"))
+
+
 class OrderRepository:
     """Orders and their lines on one connection (one transaction)."""
 
@@ -122,11 +142,12 @@ class OrderRepository:
         self._conn = conn
 
     def add(self, order: Order) -> None:
-        self._conn.execute(insert(orders).values(
-            id=order.id, customer_id=order.customer_id, status=str(order.status),
-            currency=order.total.currency, rejection_reason=order.rejection_reason,
-            version=order.version, placed_at=order.placed_at, updated_at=order.updated_at))
-        self._conn.execute(insert(order_lines), [
+        self._conn.execute(_INSERT_ORDER, {
+            "id": order.id, "customer_id": order.customer_id, "status": str(order.status),
+            "currency": order.total.currency, "rejection_reason": order.rejection_reason,
+            "version": order.version, "placed_at": order.placed_at,
+            "updated_at": order.updated_at})
+        self._conn.execute(_INSERT_LINES, [
             {"order_id": order.id, "line_no": number, "product_id": line.product_id,
              "sku": line.sku, "name": line.name, "quantity": line.quantity,
              "unit_price": line.unit_price.amount}
@@ -135,40 +156,35 @@ class OrderRepository:
 
     def placed_with(self, customer_id: str, key: str) -> str | None:
         """The id of the order this customer placed with this Idempotency-Key, if any."""
-        return self._conn.execute(select(placement_keys.c.order_id).where(
-            placement_keys.c.customer_id == customer_id,
-            placement_keys.c.idempotency_key == key,
-        )).scalar_one_or_none()
+        return self._conn.execute(
+            _PLACED_WITH, {"customer_id": customer_id, "idempotency_key": key},
+        ).scalar_one_or_none()
 
     def remember_key(self, order: Order, key: str) -> None:
-        self._conn.execute(insert(placement_keys).values(
-            customer_id=order.customer_id, idempotency_key=key, order_id=order.id))
+        self._conn.execute(_INSERT_KEY, {
+            "customer_id": order.customer_id, "idempotency_key": key, "order_id": order.id})
 
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.id == order_id)
-        if lock:
-            query = query.with_for_update()
-        row = self._conn.execute(query).first()
+        row = self._conn.execute(
+            _ORDER_FOR_UPDATE if lock else _ORDER, {"order_id": order_id}).first()
         if row is None:
             return None
-        lines = self._conn.execute(select(order_lines).where(
-            order_lines.c.order_id == order_id).order_by(order_lines.c.line_no)).all()
+        lines = self._conn.execute(_LINES, {"order_id": order_id}).all()
         return _order(row, lines)
 
     def save(self, order: Order, previous_version: int) -> bool:
         """Write the order's state if it is still at ``previous_version``."""
-        result = self._conn.execute(update(orders).where(
-            orders.c.id == order.id, orders.c.version == previous_version,
-        ).values(status=str(order.status), rejection_reason=order.rejection_reason,
-                 version=order.version, updated_at=order.updated_at))
+        result = self._conn.execute(_SAVE, {
+            "order_id": order.id, "previous_version": previous_version,
+            "new_status": str(order.status), "new_reason": order.rejection_reason,
+            "new_version": order.version, "new_updated_at": order.updated_at})
         return bool(result.rowcount)
 
 
 def last_position(conn: Connection, order_id: str) -> int:
     """The outbox position of the newest event about ``order_id`` (0 if none): what a command
     hands back as its consistency token, read in the command's own transaction."""
-    query = select(func.max(orders_outbox.c.position)).where(orders_outbox.c.subject == order_id)
-    return int(conn.execute(query).scalar_one() or 0)
+    return int(conn.execute(_LAST_POSITION, {"order_id": order_id}).scalar_one() or 0)
 
 
 def _order(row: Row, lines: list[Row]) -> Order:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Insert, Select, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -35,14 +37,23 @@ def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+@cache
+def _statements(inbox: Table) -> tuple[Select[Any], Insert]:
+    """Which of some events a consumer has seen, and recording more; built once per inbox."""
+    seen_query = select(inbox.c.event_id).where(
+        inbox.c.consumer == bindparam("consumer"),
+        inbox.c.event_id.in_(bindparam("ids", expanding=True)))
+    return seen_query, insert(inbox)
+
+
 def record_new(
     conn: Connection, inbox: Table, consumer: str, events: Sequence[Event]
 ) -> list[Event]:
     """Insert inbox rows for the events ``consumer`` has not recorded yet; return those events,
     in order (an event twice in ``events`` counts once)."""
+    seen_query, record = _statements(inbox)
     ids = [event.get_id() for event in events]
-    known = set(conn.execute(select(inbox.c.event_id).where(
-        inbox.c.consumer == consumer, inbox.c.event_id.in_(ids))).scalars())
+    known = set(conn.execute(seen_query, {"consumer": consumer, "ids": ids}).scalars())
     fresh: list[Event] = []
     for event in events:
         if event.get_id() not in known:
@@ -50,7 +61,7 @@ def record_new(
             fresh.append(event)
     if fresh:
         now = datetime.now(UTC)
-        conn.execute(insert(inbox), [
+        conn.execute(record, [
             {"consumer": consumer, "event_id": event.get_id(), "event_type": event.get_type(),
              "processed_at": now} for event in fresh])
     return fresh

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, to_json
+
+
+@cache
+def _insert(outbox: Table) -> Insert:
+    return insert(outbox)  # built once per outbox: it runs for every command and reaction
 
 
 def append(conn: Connection, outbox: Table, events: Iterable[Event]) -> int:
@@ -31,5 +37,5 @@ def append(conn: Connection, outbox: Table, events: Iterable[Event]) -> int:
         for event in events
     ]
     if rows:
-        conn.execute(insert(outbox), rows)
+        conn.execute(_insert(outbox), rows)
     return len(rows)
