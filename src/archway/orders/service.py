@@ -18,7 +18,7 @@ from archway.catalog.client import CatalogClient
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.errors import Conflict, NotFound
+from archway.kernel.errors import Conflict, InvalidInput, NotFound
 from archway.kernel.events.cloudevent import Event, data_of
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.events.outbox import append
@@ -80,24 +80,31 @@ class OrdersService:
         One order per `Idempotency-Key` and customer: placing again with the same key answers
         with the order placed the first time, in whatever state it is now."""
         principal.require_scope(WRITE_SCOPE)
-        if idempotency_key is not None:
-            earlier = await self._db.read(lambda conn: self._placed(conn, principal, idempotency_key))
-            if earlier is not None:
-                return earlier
+        # A retry is recognised in the transaction below, not by a read before it: most
+        # placements are first tries, and a read would cost them a round trip each.
         wanted = {line.product_id for line in lines if is_valid_id(line.product_id)}
         prices = await self._catalog.get_prices(wanted) if wanted else {}
         quotes = {
             product_id: Quote(p.product_id, p.sku, p.name, p.price, p.active)
             for product_id, p in prices.items()
         }
-        order = place(new_id(), principal.subject, lines, quotes, self._clock())
+        try:
+            order = place(new_id(), principal.subject, lines, quotes, self._clock())
+        except InvalidInput:
+            # A retry answers with its order even if the products changed since it was placed.
+            if idempotency_key is not None:
+                earlier = await self._db.read(
+                    lambda conn: self._placed(conn, principal, idempotency_key))
+                if earlier is not None:
+                    return earlier
+            raise
         events = drain(order)
 
         def record(conn: Connection) -> Outcome | int:
             repo = OrderRepository(conn)
             if idempotency_key is not None:
                 earlier = self._placed(conn, principal, idempotency_key)
-                if earlier is not None:  # placed meanwhile by a concurrent retry
+                if earlier is not None:  # a retry, or placed meanwhile by a concurrent one
                     return earlier
             repo.add(order)
             if idempotency_key is not None:

@@ -7,13 +7,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from archway.catalog.consumers import STOCK_RESERVED
 from archway.catalog.event_tables import catalog_outbox
+from archway.catalog.store import products
+from archway.kernel.auth.principal import Principal
+from archway.kernel.errors import InvalidInput
 from archway.kernel.events.cloudevent import from_json, make_event
 from archway.kernel.ids import new_id
+from archway.orders.domain import LineRequest
 from archway.orders.events import ORDER_CONFIRMED, ORDER_PLACED, SOURCE
 from archway.orders.store import orders_outbox
 from archway.topologies.monolith import Monolith
@@ -176,3 +180,22 @@ async def test_the_order_view_can_be_rebuilt_from_the_event_log(
     before = await settled(client, alice, order["id"])
     assert await graph.order_view.rebuild() == 2
     assert (await client.get(f"/api/v1/orders/{order['id']}", headers=alice)).json() == before
+
+
+async def test_a_retry_with_its_key_answers_with_its_order_after_the_product_went_off_sale(
+    graph: Monolith,
+) -> None:
+    """The key is checked in the placing transaction, and also when the order is refused:
+    a product withdrawn since the first try must not turn the retry into a 422."""
+    beans = await stocked_product(graph, "BEAN-7", on_hand=3)
+    customer = Principal("retrying-customer", scopes=frozenset({"orders:write"}),
+                         roles=frozenset({"customer"}))
+    first = await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-1")
+    await graph.db.write(lambda conn: conn.execute(
+        update(products).where(products.c.id == beans).values(active=False)))
+    graph.catalog.forget_stock(None)
+
+    again = await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-1")
+    assert again.order.id == first.order.id
+    with pytest.raises(InvalidInput):  # a new key is a new order, refused
+        await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-2")
