@@ -175,5 +175,5 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get(_BEGIN_MODE)
-        if mode:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode:  # straight to the driver: the statement needs none of SQLAlchemy's machinery
+            conn.connection.dbapi_connection.execute(f"BEGIN {mode}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +32,16 @@ _REPLAYED_HEADERS = {"content-type", "location", "etag", "consistency-token", "c
 IN_FLIGHT_LOCK_SECONDS = 60
 
 OwnerOf = Callable[[Scope], Awaitable[str]]
+
+# Built once: every POST with a key runs two of these.
+_ROW = select(idempotency_keys).where(
+    idempotency_keys.c.owner == bindparam("b_owner"), idempotency_keys.c.key == bindparam("b_key"))
+_INSERT = insert(idempotency_keys)
+_RECLAIM = update(idempotency_keys).where(
+    idempotency_keys.c.owner == bindparam("b_owner"), idempotency_keys.c.key == bindparam("b_key"))
+_COMPLETE = _RECLAIM.values(
+    state="done", status_code=bindparam("b_status"), response_headers=bindparam("b_headers"),
+    response_body=bindparam("b_body"))
 
 
 class ClaimOutcome(Enum):
@@ -68,22 +78,20 @@ class IdempotencyStore:
     def _claim(
         self, conn: Connection, owner: str, key: str, request_hash: str, now: int
     ) -> tuple[ClaimOutcome, StoredResponse | None]:
-        table = idempotency_keys
-        row = conn.execute(
-            select(table).where(table.c.owner == owner, table.c.key == key)).first()
+        where = {"b_owner": owner, "b_key": key}
+        row = conn.execute(_ROW, where).first()
         fresh = {
             "request_hash": request_hash, "state": "in_flight",
             "locked_until": now + IN_FLIGHT_LOCK_SECONDS, "expires_at": now + self._ttl,
             "status_code": None, "response_headers": None, "response_body": None,
         }
         if row is None:
-            conn.execute(insert(table).values(owner=owner, key=key, **fresh))
+            conn.execute(_INSERT, {"owner": owner, "key": key, **fresh})
             return ClaimOutcome.CLAIMED, None
         abandoned = (row.state == "in_flight" and row.locked_until <= now
                      and row.request_hash == request_hash)
         if row.expires_at <= now or abandoned:
-            conn.execute(update(table).where(
-                table.c.owner == owner, table.c.key == key).values(**fresh))
+            conn.execute(_RECLAIM.values(**fresh), where)
             return ClaimOutcome.CLAIMED, None
         if row.request_hash != request_hash:
             return ClaimOutcome.MISMATCH, None
@@ -94,13 +102,9 @@ class IdempotencyStore:
             row.status_code, headers, row.response_body or b"")
 
     async def complete(self, owner: str, key: str, response: StoredResponse) -> None:
-        await self._db.write(lambda conn: conn.execute(update(idempotency_keys).where(
-            idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
-        ).values(
-            state="done", status_code=response.status,
-            response_headers=orjson.dumps(response.headers).decode(),
-            response_body=response.body,
-        )))
+        await self._db.write(lambda conn: conn.execute(_COMPLETE, {
+            "b_owner": owner, "b_key": key, "b_status": response.status,
+            "b_headers": orjson.dumps(response.headers).decode(), "b_body": response.body}))
 
     async def release(self, owner: str, key: str) -> None:
         await self._db.write(lambda conn: conn.execute(delete(idempotency_keys).where(
