@@ -9,13 +9,14 @@ and list pages (v1 ``{items, total, limit, offset}``; v2 ``{data, next_cursor}``
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import Query, Request
 from starlette.responses import Response
 
+from archway.kernel.clock import rfc3339
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import format_minor_units
 from archway.kernel.pagination import (
@@ -37,7 +38,7 @@ class JsonResponse(Response):
 
 def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, the one timestamp form of every API version."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(value)
 
 
 def money(version: ApiVersion, field: str, amount: int, currency: str) -> dict[str, Any]:
