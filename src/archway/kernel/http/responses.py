@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -44,8 +45,13 @@ def timestamp(value: datetime) -> str:
 def money(version: ApiVersion, field: str, amount: int, currency: str) -> dict[str, Any]:
     """The fields that show an amount named ``field`` in the version's money form."""
     if version is ApiVersion.V1:
-        return {field: format_minor_units(amount, currency), "currency": currency}
+        return {field: _decimal(amount, currency), "currency": currency}
     return {field: {"amount": amount, "currency": currency}}
+
+
+# A page shows the same few prices over and over: formatting each once saves most of a v1 page's
+# rendering. Bounded, and keyed by exact values (amounts are ints), so it cannot go stale.
+_decimal = lru_cache(maxsize=8192)(format_minor_units)
 
 
 def page_request_dependency(
