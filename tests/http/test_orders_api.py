@@ -201,6 +201,36 @@ async def test_v2_lists_in_cursor_pages_with_a_next_link(
     assert pointers(bad) == ["cursor"]
 
 
+async def test_the_read_model_shows_what_the_command_answered_in_both_versions(
+    client: httpx.AsyncClient, alice: Headers, coffee: str
+) -> None:
+    for version in (1, 2):
+        order = await place(client, alice, coffee, 2, version=version)
+        shown = await settled(client, alice, order["id"], version)
+        assert shown == {**order, "status": "confirmed", "updated_at": shown["updated_at"]}
+        assert shown["updated_at"] >= order["placed_at"] == shown["placed_at"]
+        listed = (await client.get(f"/api/v{version}/orders?limit=1", headers=alice)).json()
+        assert listed["items" if version == 1 else "data"] == [shown]
+
+
+async def test_pages_past_the_end_still_count_and_admins_page_by_cursor(
+    client: httpx.AsyncClient, alice: Headers, bob: Headers, admin: Headers, coffee: str
+) -> None:
+    orders = [await place(client, who, coffee) for who in (alice, bob, alice)]
+    for order in orders:
+        await settled(client, admin, order["id"])
+    past = (await client.get("/api/v1/orders?offset=5", headers=alice)).json()
+    assert (past["items"], past["total"], past["offset"]) == ([], 2, 5)
+    last = (await client.get("/api/v1/orders?offset=1", headers=alice)).json()
+    assert ([o["id"] for o in last["items"]], last["total"]) == ([orders[0]["id"]], 2)
+    seen, path = [], "/api/v2/orders?limit=2"
+    while path:
+        response = await client.get(path, headers=admin)
+        seen += [o["id"] for o in response.json()["data"]]
+        path = response.links.get("next", {}).get("url", "")
+    assert seen == [order["id"] for order in reversed(orders)]
+
+
 # -- cancel --------------------------------------------------------------------------------
 
 

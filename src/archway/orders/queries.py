@@ -7,44 +7,57 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Select, String, bindparam, func, select, type_coerce
 from sqlalchemy.engine import Connection, Row
 
 from archway.kernel.auth.principal import Principal
-from archway.kernel.clock import as_utc
+from archway.kernel.clock import as_utc, rfc3339
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
-from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
-from archway.orders.domain import Order, OrderLine, OrderStatus
+from archway.orders.domain import Order
+from archway.orders.events import line_data
 from archway.orders.store import order_view
 
 READ_SCOPE = "orders:read"
 
 
-@dataclass(frozen=True, slots=True)
-class OrderView:
+class LineView(TypedDict):
+    """One order line as ``order_placed`` carried it; ``unit_price`` in the order's minor units."""
+
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+
+
+class OrderView(NamedTuple):
+    """An order as the read side answers it: plain values, ready to render. Amounts are minor
+    units of ``currency``, times RFC 3339 in UTC (``...Z``), as every API version shows them."""
+
     id: str
     customer_id: str
-    status: OrderStatus
-    lines: tuple[OrderLine, ...]
-    total: Money
+    status: str
+    currency: str
+    total: int
+    lines: list[LineView]
     rejection_reason: str | None
-    placed_at: datetime
-    updated_at: datetime
+    placed_at: str
+    updated_at: str
 
 
 def view_of(order: Order) -> OrderView:
     """A command's answer in the read side's shape, so both render alike."""
     return OrderView(
-        order.id, order.customer_id, order.status, order.lines, order.total,
-        order.rejection_reason, order.placed_at, order.updated_at)
+        order.id, order.customer_id, str(order.status), order.total.currency,
+        order.total.amount, [line_data(line) for line in order.lines],  # type: ignore[misc]
+        order.rejection_reason, rfc3339(order.placed_at), rfc3339(order.updated_at))
 
 
 class OrderQueries:
@@ -57,49 +70,99 @@ class OrderQueries:
         principal.require_scope(READ_SCOPE)
         row = None
         if is_valid_id(order_id):
-            row = await self._db.read(lambda conn: conn.execute(select(order_view).where(
-                order_view.c.order_id == order_id)).first())
-        if row is None or not (principal.is_admin or row.customer_id == principal.subject):
+            row = await self._db.read(
+                lambda conn: conn.execute(_ONE, {"order_id": order_id}).first())
+        if row is None or not (principal.is_admin or row[1] == principal.subject):
             raise NotFound("No such order.")
         return _view(row)
 
     async def list_orders(self, principal: Principal, page: PageRequest) -> Page[OrderView]:
         """Customers with `orders:read` see their own orders, admins everyone's; newest first."""
         principal.require_scope(READ_SCOPE)
-        conditions: list[ColumnElement[bool]] = []
-        if not principal.is_admin:
-            conditions.append(order_view.c.customer_id == principal.subject)
-        return await self._db.read(lambda conn: _page(conn, conditions, page))
+        owner = None if principal.is_admin else principal.subject
+        if page.wants_cursor:
+            after = None
+            if page.after is not None:
+                (after,) = page.after
+                if not isinstance(after, str):
+                    raise InvalidInput.field("cursor", "is not a cursor this API returned")
+            return await self._db.read(lambda conn: _cursor_page(conn, owner, page.limit, after))
+        return await self._db.read(
+            lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))
 
 
-def _page(
-    conn: Connection, conditions: Sequence[ColumnElement[bool]], page: PageRequest
+# The statements are built once: a page is one query (plus a count only past the last page),
+# its columns read as the driver gives them. Ids are UUIDv7, so ordering by id is ordering by
+# time placed, and a unique cursor key.
+_COLUMNS = (
+    order_view.c.order_id, order_view.c.customer_id, order_view.c.status, order_view.c.currency,
+    order_view.c.total, order_view.c.lines, order_view.c.rejection_reason,
+    # SQLite's stored text is rewritten as RFC 3339 without parsing it (see _time).
+    type_coerce(order_view.c.placed_at, String), type_coerce(order_view.c.updated_at, String),
+)
+_MINE = order_view.c.customer_id == bindparam("owner")
+_NEWEST_FIRST = order_view.c.order_id.desc()
+_LIMIT, _OFFSET = bindparam("limit"), bindparam("offset")
+
+
+def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
+    count = select(func.count()).select_from(order_view)
+    if mine:
+        count = count.where(_MINE)
+    page = select(*_COLUMNS, count.scalar_subquery())
+    if mine:
+        page = page.where(_MINE)
+    return page.order_by(_NEWEST_FIRST).limit(_LIMIT).offset(_OFFSET), count
+
+
+def _after(mine: bool, after: bool) -> Select[Any]:
+    query = select(*_COLUMNS)
+    if mine:
+        query = query.where(_MINE)
+    if after:
+        query = query.where(order_view.c.order_id < bindparam("after"))
+    return query.order_by(_NEWEST_FIRST).limit(_LIMIT)
+
+
+_ONE = select(*_COLUMNS).where(order_view.c.order_id == bindparam("order_id"))
+_OFFSET_PAGES = {mine: _counted(mine) for mine in (False, True)}
+_CURSOR_PAGES = {(mine, after): _after(mine, after) for mine in (False, True)
+                 for after in (False, True)}
+
+
+def _offset_page(conn: Connection, owner: str | None, limit: int, offset: int) -> Page[OrderView]:
+    query, count = _OFFSET_PAGES[owner is not None]
+    rows = conn.execute(query, {"owner": owner, "limit": limit, "offset": offset}).all()
+    if rows:
+        return Page([_view(row) for row in rows], total=rows[0][-1])
+    total = conn.execute(count, {"owner": owner}).scalar_one() if offset else 0
+    return Page([], total=total)
+
+
+def _cursor_page(
+    conn: Connection, owner: str | None, limit: int, after: str | None
 ) -> Page[OrderView]:
-    # Ids are UUIDv7: ordering by id is ordering by time placed, and a unique cursor key.
-    query = select(order_view).where(*conditions).order_by(order_view.c.order_id.desc())
-    if not page.wants_cursor:
-        total = conn.execute(
-            select(func.count()).select_from(order_view).where(*conditions)).scalar_one()
-        rows = conn.execute(query.limit(page.limit).offset(page.offset)).all()
-        return Page([_view(row) for row in rows], total=total)
-    if page.after is not None:
-        (last_id,) = page.after
-        if not isinstance(last_id, str):
-            raise InvalidInput.field("cursor", "is not a cursor this API returned")
-        query = query.where(order_view.c.order_id < last_id)
-    rows = conn.execute(query.limit(page.limit + 1)).all()
-    items = [_view(row) for row in rows[: page.limit]]
-    more = len(rows) > page.limit
+    query = _CURSOR_PAGES[owner is not None, after is not None]
+    rows = conn.execute(query, {"owner": owner, "after": after, "limit": limit + 1}).all()
+    items = [_view(row) for row in rows[:limit]]
+    more = len(rows) > limit
     return Page(items, next_after=(items[-1].id,) if more else None)
 
 
-def _view(row: Row) -> OrderView:
-    lines = tuple(
-        OrderLine(line["product_id"], line["sku"], line["name"], line["quantity"],
-                  Money(line["unit_price"], row.currency))
-        for line in orjson.loads(row.lines))
+def _view(row: Row[Any]) -> OrderView:
     return OrderView(
-        id=row.order_id, customer_id=row.customer_id, status=OrderStatus(row.status),
-        lines=lines, total=Money(row.total, row.currency),
-        rejection_reason=row.rejection_reason, placed_at=as_utc(row.placed_at),
-        updated_at=as_utc(row.updated_at))
+        row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]), row[6],
+        _time(row[7]), _time(row[8]))
+
+
+def _time(stored: str | datetime) -> str:
+    """A stored time in RFC 3339, exactly as :func:`rfc3339` writes it. SQLite gives the text
+    SQLAlchemy stored, ``2024-05-01 12:00:00.250000`` (UTC): rewritten, not parsed; other
+    drivers give datetimes."""
+    if isinstance(stored, str):
+        if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+            if stored.endswith(".000000"):
+                return f"{stored[:10]}T{stored[11:19]}Z"
+            return f"{stored[:10]}T{stored[11:]}Z"
+        stored = datetime.fromisoformat(stored)
+    return rfc3339(as_utc(stored))

@@ -18,7 +18,6 @@ from archway.kernel.http.responses import (
     money,
     page_request_dependency,
     page_response,
-    timestamp,
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
@@ -66,21 +65,21 @@ def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
-    currency = order.total.currency
+    currency = order.currency
     return {
-        "id": order.id, "customer_id": order.customer_id, "status": str(order.status),
+        "id": order.id, "customer_id": order.customer_id, "status": order.status,
         "lines": [
             {
-                "product_id": line.product_id, "sku": line.sku, "name": line.name,
-                "quantity": line.quantity,
-                **money(version, "unit_price", line.unit_price.amount, currency),
-                **money(version, "line_total", line.total.amount, currency),
+                "product_id": line["product_id"], "sku": line["sku"], "name": line["name"],
+                "quantity": line["quantity"],
+                **money(version, "unit_price", line["unit_price"], currency),
+                **money(version, "line_total", line["unit_price"] * line["quantity"], currency),
             }
             for line in order.lines
         ],
-        **money(version, "total", order.total.amount, currency),
+        **money(version, "total", order.total, currency),
         "rejection_reason": order.rejection_reason,
-        "placed_at": timestamp(order.placed_at), "updated_at": timestamp(order.updated_at),
+        "placed_at": order.placed_at, "updated_at": order.updated_at,
     }
 
 

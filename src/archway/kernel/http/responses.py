@@ -9,13 +9,15 @@ and list pages (v1 ``{items, total, limit, offset}``; v2 ``{data, next_cursor}``
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from fastapi import Query, Request
 from starlette.responses import Response
 
+from archway.kernel.clock import rfc3339
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import format_minor_units
 from archway.kernel.pagination import (
@@ -37,14 +39,19 @@ class JsonResponse(Response):
 
 def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, the one timestamp form of every API version."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(value)
 
 
 def money(version: ApiVersion, field: str, amount: int, currency: str) -> dict[str, Any]:
     """The fields that show an amount named ``field`` in the version's money form."""
     if version is ApiVersion.V1:
-        return {field: format_minor_units(amount, currency), "currency": currency}
+        return {field: _decimal(amount, currency), "currency": currency}
     return {field: {"amount": amount, "currency": currency}}
+
+
+# A page shows the same few prices over and over: formatting each once saves most of a v1 page's
+# rendering. Bounded, and keyed by exact values (amounts are ints), so it cannot go stale.
+_decimal = lru_cache(maxsize=8192)(format_minor_units)
 
 
 def page_request_dependency(
