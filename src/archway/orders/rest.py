@@ -4,9 +4,11 @@
 """
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
@@ -64,6 +66,32 @@ def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": meanings[status]} for status in statuses}
 
 
+class RenderedOrders:
+    """Orders as JSON, each state rendered once per API version.
+
+    An order's ``(id, version)`` names exactly one state, so what was rendered for it never
+    goes stale; a list page mostly shows orders that have not changed since the last time it
+    was read, and rendering them was most of its cost. Bounded: least recently used first out.
+    """
+
+    def __init__(self, api_version: ApiVersion, max_entries: int = 20_000) -> None:
+        self._api_version = api_version
+        self._max_entries = max_entries
+        self._rendered: OrderedDict[tuple[str, int], orjson.Fragment] = OrderedDict()
+
+    def __call__(self, order: OrderView) -> orjson.Fragment:
+        key = (order.id, order.version)
+        rendered = self._rendered.get(key)
+        if rendered is not None:
+            self._rendered.move_to_end(key)
+            return rendered
+        rendered = orjson.Fragment(orjson.dumps(order_body(self._api_version, order)))
+        self._rendered[key] = rendered
+        if len(self._rendered) > self._max_entries:
+            self._rendered.popitem(last=False)
+        return rendered
+
+
 def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
     currency = order.currency
     return {
@@ -97,6 +125,7 @@ def build_router(
     page_model = OrderPageV1 if v1 else OrderPageV2
     page_params = page_request_dependency(version, cursor_arity=1)
     Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
+    rendered = RenderedOrders(version)
 
     def command_headers(order_id: str, position: int) -> dict[str, str]:
         return {"Location": f"{version.prefix}/orders/{order_id}",
@@ -110,7 +139,7 @@ def build_router(
         body: PlaceOrder, caller: Caller, idempotency_key: IdempotencyKey = None
     ) -> Response:
         done = await service.place(caller, body.requested(), idempotency_key)
-        return JsonResponse(order_body(version, view_of(done.order)), 202,
+        return JsonResponse(rendered(view_of(done.order)), 202,
                             headers=command_headers(done.order.id, done.position))
 
     @router.post(
@@ -120,7 +149,7 @@ def build_router(
     )
     async def cancel_order(order_id: str, caller: Caller) -> Response:
         done = await service.cancel(caller, order_id)
-        return JsonResponse(order_body(version, view_of(done.order)), 202,
+        return JsonResponse(rendered(view_of(done.order)), 202,
                             headers=command_headers(done.order.id, done.position))
 
     @router.get(
@@ -133,7 +162,7 @@ def build_router(
         fresh: Fresh,
     ) -> Response:
         result = await queries.list_orders(caller, page)
-        items = [order_body(version, order) for order in result.items]
+        items = [rendered(order) for order in result.items]
         response = page_response(version, request, result, page, items)
         response.headers.update(fresh)
         return response
@@ -145,6 +174,6 @@ def build_router(
     )
     async def get_order(order_id: str, caller: Caller, fresh: Fresh) -> Response:
         order = await queries.get_order(caller, order_id)
-        return JsonResponse(order_body(version, order), headers=fresh)
+        return JsonResponse(rendered(order), headers=fresh)
 
     return router
