@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     product_cache_max_age_seconds: int = Field(default=60, ge=0)
+    fast_lane: bool = Field(
+        default=True,
+        description="Serve the plain case of the hottest GET routes without FastAPI's "
+        "per-request machinery (same answers; see kernel/http/fast_lane.py).")
     read_cache_ttl_seconds: float = Field(
         default=1.0, ge=0, le=60,
         description="How long a process may answer a hot read (a product, a page of products, "

@@ -19,6 +19,7 @@ from archway.catalog.rest_models import StockCount, StockOut, VersionModels, mod
 from archway.catalog.service import CatalogService
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.conditional import entity_tag, if_match_versions, none_match
+from archway.kernel.http.fast_lane import FastRoute, plain_query
 from archway.kernel.http.guard import (
     accepts_token,
     current_principal,
@@ -27,15 +28,16 @@ from archway.kernel.http.guard import (
 )
 from archway.kernel.http.responses import (
     JsonResponse,
+    RenderedStates,
     money,
     page_request_dependency,
     page_response,
+    plain_page,
     timestamp,
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
 
-RENDERED_MAX = 10_000
 Caller = Annotated[Principal, Depends(current_principal)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
 IfMatch = Annotated[str | None, Header(
@@ -85,24 +87,19 @@ def build_router(
     route_class: type[APIRoute],
     *,
     max_age: int = 60,
+    fast_routes: list[FastRoute] | None = None,
 ) -> APIRouter:
-    """The catalog routes of one API version; it carries its version prefix."""
+    """The catalog routes of one API version; it carries its version prefix. The hot public
+    reads also get fast handlers (see :mod:`archway.kernel.http.fast_lane`), added to
+    ``fast_routes`` when a list is given."""
     router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["products"])
     models: VersionModels = models_for(version)
     page_params = page_request_dependency(version, cursor_arity=2)
     cache_control = f"public, max-age={max_age}"
-    bodies: dict[tuple[str, int], dict[str, Any]] = {}
-
-    def rendered(product: Product) -> dict[str, Any]:
-        """The public reads' representation of each product version, built once: the hottest
-        routes then only serialize (a new version is a new key; the map is bounded)."""
-        key = (product.id, product.version)
-        body = bodies.get(key)
-        if body is None:
-            if len(bodies) >= RENDERED_MAX:
-                bodies.clear()
-            body = bodies[key] = product_body(version, product)
-        return body
+    # The public reads' representation of each product version, rendered once: the hottest
+    # routes then only copy bytes (a change of the product or its stock is a new version).
+    rendered = RenderedStates(lambda product: product_body(version, product),
+                              lambda product: (product.id, product.version))
 
     def product_response(product: Product, status: int = 200, **headers: str) -> Response:
         return JsonResponse(
@@ -129,6 +126,11 @@ def build_router(
             description="`-` sorts descending; ties go by creation.")] = ProductSort.CREATED_AT,
     ) -> Response:
         filters = ProductFilters(q=q, category=category, min_price=prices[0], max_price=prices[1])
+        return await product_list(request, filters, sort, page)
+
+    async def product_list(
+        request: Request, filters: ProductFilters, sort: ProductSort, page: PageRequest
+    ) -> Response:
         result = await service.list_products(filters, sort, page)
         items = [rendered(product) for product in result.items]
         return page_response(version, request, result, page, items)
@@ -139,6 +141,11 @@ def build_router(
         **accepts_token("catalog:write"),
     )
     async def get_product(product_id: str, request: Request, caller: MaybeCaller) -> Response:
+        return await product_page(product_id, request, caller)
+
+    async def product_page(
+        product_id: str, request: Request, caller: Principal | None
+    ) -> Response:
         product = await service.get_product(product_id, caller)
         etag = entity_tag(product.version, version)
         # What a token holder sees may differ (an admin sees products off sale): not shared.
@@ -199,4 +206,18 @@ def build_router(
     async def get_stock(product_id: str, caller: Caller) -> Response:
         return stock_response(await service.get_stock(caller, product_id))
 
+    async def fast_product(request: Request, params: dict[str, str]) -> Response | None:
+        if "authorization" in request.headers or plain_query(request, ()) is None:
+            return None
+        return await product_page(params["product_id"], request, None)
+
+    async def fast_list(request: Request, _params: dict[str, str]) -> Response | None:
+        page = plain_page(version, request, cursor_arity=2)
+        if page is None:
+            return None
+        return await product_list(request, ProductFilters(), ProductSort.CREATED_AT, page)
+
+    if fast_routes is not None:
+        fast_routes += [FastRoute(f"{version.prefix}/products", fast_list),
+                        FastRoute(f"{version.prefix}/products/{{product_id}}", fast_product)]
     return router

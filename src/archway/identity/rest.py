@@ -15,7 +15,8 @@ from starlette.responses import Response
 from archway.identity.domain import User
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
-from archway.kernel.http.guard import current_principal, requires
+from archway.kernel.http.fast_lane import FastRoute, plain_query
+from archway.kernel.http.guard import admitted, current_principal, requires
 from archway.kernel.http.responses import (
     JsonResponse,
     page_request_dependency,
@@ -73,8 +74,14 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def build_router(
-    version: ApiVersion, service: IdentityService, route_class: type[APIRoute]
+    version: ApiVersion,
+    service: IdentityService,
+    route_class: type[APIRoute],
+    *,
+    fast_routes: list[FastRoute] | None = None,
 ) -> APIRouter:
+    """The user routes of one API version; ``GET /users/me`` also gets a fast handler (see
+    :mod:`archway.kernel.http.fast_lane`), added to ``fast_routes`` when a list is given."""
     router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["users"])
     page_params = page_request_dependency(version, cursor_arity=1)
 
@@ -89,6 +96,12 @@ def build_router(
     @router.get("/users/me", response_model=UserOut, summary="Your own user", **requires("profile"))
     async def me(caller: Caller) -> Response:
         return JsonResponse(user_body(await service.me(caller)))
+
+    async def fast_me(request: Request, _params: dict[str, str]) -> Response | None:
+        caller = await admitted(route_class, request, "profile")
+        if caller is None or plain_query(request, ()) is None:
+            return None
+        return await me(caller)
 
     @router.get(
         "/users", response_model=UserPageV1 if version is ApiVersion.V1 else UserPageV2,
@@ -117,4 +130,6 @@ def build_router(
         await service.delete_user(caller, user_id)
         return Response(status_code=204)
 
+    if fast_routes is not None:
+        fast_routes.append(FastRoute(f"{version.prefix}/users/me", fast_me))
     return router

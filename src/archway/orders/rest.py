@@ -4,22 +4,23 @@
 """
 
 import inspect
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from archway.kernel.auth.principal import Principal
-from archway.kernel.http.guard import current_principal, requires
+from archway.kernel.http.fast_lane import FastRoute
+from archway.kernel.http.guard import admitted, current_principal, requires
 from archway.kernel.http.responses import (
     JsonResponse,
+    RenderedStates,
     money,
     page_request_dependency,
     page_response,
+    plain_page,
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
@@ -66,32 +67,6 @@ def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": meanings[status]} for status in statuses}
 
 
-class RenderedOrders:
-    """Orders as JSON, each state rendered once per API version.
-
-    An order's ``(id, version)`` names exactly one state, so what was rendered for it never
-    goes stale; a list page mostly shows orders that have not changed since the last time it
-    was read, and rendering them was most of its cost. Bounded: least recently used first out.
-    """
-
-    def __init__(self, api_version: ApiVersion, max_entries: int = 20_000) -> None:
-        self._api_version = api_version
-        self._max_entries = max_entries
-        self._rendered: OrderedDict[tuple[str, int], orjson.Fragment] = OrderedDict()
-
-    def __call__(self, order: OrderView) -> orjson.Fragment:
-        key = (order.id, order.version)
-        rendered = self._rendered.get(key)
-        if rendered is not None:
-            self._rendered.move_to_end(key)
-            return rendered
-        rendered = orjson.Fragment(orjson.dumps(order_body(self._api_version, order)))
-        self._rendered[key] = rendered
-        if len(self._rendered) > self._max_entries:
-            self._rendered.popitem(last=False)
-        return rendered
-
-
 def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
     currency = order.currency
     return {
@@ -117,15 +92,21 @@ def build_router(
     queries: OrderQueries,
     route_class: type[APIRoute],
     freshness: ReadYourWrites,
+    *,
+    fast_routes: list[FastRoute] | None = None,
 ) -> APIRouter:
-    """The order routes of one API version; it carries its version prefix."""
+    """The order routes of one API version; it carries its version prefix. Listing one's
+    orders also gets a fast handler (see :mod:`archway.kernel.http.fast_lane`), added to
+    ``fast_routes`` when a list is given."""
     router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["orders"])
     v1 = version is ApiVersion.V1
     order_model = OrderV1 if v1 else OrderV2
     page_model = OrderPageV1 if v1 else OrderPageV2
     page_params = page_request_dependency(version, cursor_arity=1)
     Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
-    rendered = RenderedOrders(version)
+    # (id, version) names one state of an order: each is rendered once per API version.
+    rendered = RenderedStates(lambda order: order_body(version, order),
+                              lambda order: (order.id, order.version))
 
     def command_headers(order_id: str, position: int) -> dict[str, str]:
         return {"Location": f"{version.prefix}/orders/{order_id}",
@@ -161,11 +142,23 @@ def build_router(
         request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)],
         fresh: Fresh,
     ) -> Response:
-        result = await queries.list_orders(caller, page)
-        items = [rendered(order) for order in result.items]
-        response = page_response(version, request, result, page, items)
+        response = await order_list(request, caller, page)
         response.headers.update(fresh)
         return response
+
+    async def order_list(request: Request, caller: Principal, page: PageRequest) -> Response:
+        result = await queries.list_orders(caller, page)
+        items = [rendered(order) for order in result.items]
+        return page_response(version, request, result, page, items)
+
+    async def fast_list(request: Request, _params: dict[str, str]) -> Response | None:
+        if TOKEN_HEADER.lower() in request.headers:  # waiting for a command: the route's way
+            return None
+        caller = await admitted(route_class, request, "orders:read")
+        page = plain_page(version, request, cursor_arity=1)
+        if caller is None or page is None:
+            return None
+        return await order_list(request, caller, page)
 
     @router.get(
         "/orders/{order_id}", response_model=order_model, summary="An order",
@@ -176,4 +169,6 @@ def build_router(
         order = await queries.get_order(caller, order_id)
         return JsonResponse(rendered(order), headers=fresh)
 
+    if fast_routes is not None:
+        fast_routes.append(FastRoute(f"{version.prefix}/orders", fast_list))
     return router

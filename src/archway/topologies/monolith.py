@@ -37,6 +37,7 @@ from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
+from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency import Idempotency, IdempotencyStore
 from archway.kernel.http.openapi import versioned_openapi
@@ -177,16 +178,21 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
     add_routes(app, build_ops_router(
         graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
+    fast: list[FastRoute] = []
     for version in ApiVersion:
         add_routes(app, catalog_router(
-            version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds))
-        add_routes(app, identity_router(version, graph.identity, route_class))
+            version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds,
+            fast_routes=fast))
+        add_routes(app, identity_router(version, graph.identity, route_class, fast_routes=fast))
         add_routes(app, orders_router(
-            version, graph.orders, graph.order_queries, route_class, graph.read_your_writes))
+            version, graph.orders, graph.order_queries, route_class, graph.read_your_writes,
+            fast_routes=fast))
         add_routes(app, reports_router(
             version, graph.report_queries, route_class, graph.read_your_writes))
     _install_public_endpoints(app, graph)
 
+    if settings.fast_lane:  # innermost: inside every policy, in front of FastAPI's routing
+        app.add_middleware(FastLane, routes=fast, declared=app.routes)
     app.add_middleware(Idempotency, store=IdempotencyStore(
         graph.db, settings.idempotency_ttl_seconds), owner_of=_owner_of(graph.verifier))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -9,7 +9,7 @@ when its body is invalid.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -44,6 +44,8 @@ def accepts_token(*scopes: str) -> dict[str, Any]:
 
 def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     class GuardedRoute(APIRoute):
+        guard: ClassVar[Authenticator] = authenticator
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
             security = (self.openapi_extra or {}).get("security")
@@ -66,6 +68,21 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
             return guarded
 
     return GuardedRoute
+
+
+async def admitted(
+    route_class: type[APIRoute], request: Request, *scopes: str
+) -> Principal | None:
+    """For fast handlers (:mod:`archway.kernel.http.fast_lane`): the caller when its token is
+    valid and carries every one of ``scopes``; ``None`` otherwise, including for any error,
+    which the guarded route then reports."""
+    authenticator: Authenticator | None = getattr(route_class, "guard", None)
+    if authenticator is None:
+        return None
+    principal = await authenticator.authenticate(request)
+    if principal is None or not all(scope in principal.scopes for scope in scopes):
+        return None
+    return principal
 
 
 async def current_principal(request: Request) -> Principal:

@@ -8,16 +8,18 @@ and list pages (v1 ``{items, total, limit, offset}``; v2 ``{data, next_cursor}``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query, Request
 from starlette.responses import Response
 
 from archway.kernel.clock import rfc3339
+from archway.kernel.http.fast_lane import plain_int, plain_query
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import format_minor_units
 from archway.kernel.pagination import (
@@ -29,12 +31,49 @@ from archway.kernel.pagination import (
     encode_cursor,
 )
 
+T = TypeVar("T")
+
 
 class JsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class RenderedStates(Generic[T]):
+    """The JSON of each state of an entity, rendered once.
+
+    ``state_of`` names a state, typically ``(id, version)``: what was rendered for it never
+    goes stale, since a change makes a new version. The hot reads (a product, a page of
+    products or orders) mostly show states they showed before, and rendering them was most of
+    their cost; a rendered state goes into a response as an ``orjson.Fragment``. Bounded:
+    least recently used first out.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[T], Any],
+        state_of: Callable[[T], Hashable],
+        *,
+        max_entries: int = 20_000,
+    ) -> None:
+        self._render = render
+        self._state_of = state_of
+        self._max_entries = max_entries
+        self._rendered: OrderedDict[Hashable, orjson.Fragment] = OrderedDict()
+
+    def __call__(self, item: T) -> orjson.Fragment:
+        key = self._state_of(item)
+        rendered = self._rendered.get(key)
+        if rendered is not None:
+            self._rendered.move_to_end(key)
+            return rendered
+        rendered = orjson.Fragment(orjson.dumps(self._render(item)))
+        self._rendered[key] = rendered
+        if len(self._rendered) > self._max_entries:
+            self._rendered.popitem(last=False)
+        return rendered
 
 
 def timestamp(value: datetime) -> str:
@@ -78,6 +117,28 @@ def page_request_dependency(
         return PageRequest(limit=limit, after=after)
 
     return v2_page
+
+
+def plain_page(version: ApiVersion, request: Request, cursor_arity: int) -> PageRequest | None:
+    """A fast handler's paging (see :mod:`archway.kernel.http.fast_lane`): the version's
+    ``limit`` and ``offset`` or ``cursor`` when the query holds nothing else, each in its plain
+    valid form; ``None`` for anything else, which the route's own parameters then judge."""
+    second = "offset" if version is ApiVersion.V1 else "cursor"
+    query = plain_query(request, ("limit", second))
+    if query is None:
+        return None
+    limit = plain_int(query.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
+    if limit is None:
+        return None
+    if version is ApiVersion.V1:
+        offset = plain_int(query.get("offset"), 0, 0, 1_000_000)
+        return None if offset is None else PageRequest(limit=limit, offset=offset)
+    cursor = query.get("cursor")
+    if cursor is None:
+        return PageRequest(limit=limit)
+    if not cursor or len(cursor) > 512:
+        return None
+    return PageRequest(limit=limit, after=decode_cursor(cursor, cursor_arity))
 
 
 def page_response(

@@ -1,15 +1,21 @@
-"""Orders rendered once per state: ``(id, version)`` names the state, so a render is reused."""
+"""States rendered once: ``(id, version)`` names a state, so its JSON is reused (orders here)."""
 
 from __future__ import annotations
 
 import orjson
 
+from archway.kernel.http.responses import RenderedStates
 from archway.kernel.http.versioning import ApiVersion
 from archway.orders.queries import OrderView
-from archway.orders.rest import RenderedOrders, order_body
+from archway.orders.rest import order_body
 
 LINES = orjson.dumps([{"product_id": "p", "sku": "S-1", "name": "Beans", "quantity": 2,
                        "unit_price": 1250}])
+
+
+def orders(version: ApiVersion, max_entries: int = 100) -> RenderedStates[OrderView]:
+    return RenderedStates(lambda order: order_body(version, order),
+                          lambda order: (order.id, order.version), max_entries=max_entries)
 
 
 def view(order_id: str = "o-1", version: int = 1, status: str = "pending") -> OrderView:
@@ -18,7 +24,7 @@ def view(order_id: str = "o-1", version: int = 1, status: str = "pending") -> Or
 
 
 def test_a_state_is_rendered_once_and_reads_back_as_its_body() -> None:
-    rendered = RenderedOrders(ApiVersion.V1)
+    rendered = orders(ApiVersion.V1)
     first = rendered(view())
     assert rendered(view()) is first
     assert orjson.loads(orjson.dumps({"items": [first]}))["items"] == [
@@ -27,7 +33,7 @@ def test_a_state_is_rendered_once_and_reads_back_as_its_body() -> None:
 
 
 def test_a_new_version_is_rendered_anew() -> None:
-    rendered = RenderedOrders(ApiVersion.V2)
+    rendered = orders(ApiVersion.V2)
     pending = rendered(view(version=1))
     confirmed = rendered(view(version=2, status="confirmed"))
     assert confirmed is not pending
@@ -36,7 +42,7 @@ def test_a_new_version_is_rendered_anew() -> None:
 
 
 def test_the_memory_is_bounded_least_recently_used_first_out() -> None:
-    rendered = RenderedOrders(ApiVersion.V1, max_entries=2)
+    rendered = orders(ApiVersion.V1, max_entries=2)
     a, b = rendered(view("a")), rendered(view("b"))
     assert rendered(view("a")) is a  # a is now the most recent
     rendered(view("c"))  # b goes
