@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from archway.kernel.db import UnitsOfWork
@@ -92,22 +92,31 @@ class OrderViewProjection(Projection):
         apply_to_order_view(conn, event)
 
 
+# Built once: two of these run for every order placed and settled.
+_VIEW_EXISTS = select(order_view.c.order_id).where(order_view.c.order_id == bindparam("b_order"))
+_VIEW_INSERT = insert(order_view)
+_VIEW_MOVE = update(order_view).where(
+    order_view.c.order_id == bindparam("b_order"), order_view.c.version < bindparam("b_version"),
+).values(status=bindparam("b_status"), version=bindparam("b_version"),
+         updated_at=bindparam("b_updated_at"))
+_VIEW_REJECT = _VIEW_MOVE.values(rejection_reason=bindparam("b_reason"))
+
+
 def apply_to_order_view(conn: Connection, event: Event) -> None:
     data = data_of(event)
     if event.get_type() == ORDER_PLACED:
-        exists = conn.execute(select(order_view.c.order_id).where(
-            order_view.c.order_id == data["order_id"])).first()
-        if exists is None:
-            conn.execute(insert(order_view).values(**_placed_row(data)))
+        if conn.execute(_VIEW_EXISTS, {"b_order": data["order_id"]}).first() is None:
+            conn.execute(_VIEW_INSERT, _placed_row(data))
         return
     changes: dict[str, Any] = {
-        "status": data["status"], "version": data["version"], "updated_at": _time(data["at"]),
+        "b_order": data["order_id"], "b_status": data["status"], "b_version": data["version"],
+        "b_updated_at": _time(data["at"]),
     }
     if event.get_type() == ORDER_REJECTED:
-        changes["rejection_reason"] = data.get("reason")
-    conn.execute(update(order_view).where(
-        order_view.c.order_id == data["order_id"], order_view.c.version < data["version"],
-    ).values(**changes))
+        changes["b_reason"] = data.get("reason")
+        conn.execute(_VIEW_REJECT, changes)
+    else:
+        conn.execute(_VIEW_MOVE, changes)
 
 
 def _placed_row(data: dict[str, Any]) -> dict[str, Any]:
