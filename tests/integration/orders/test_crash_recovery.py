@@ -5,12 +5,14 @@ How the crashes are simulated (no database is mocked):
 * **Real crashes** (:func:`test_a_process_killed_at_a_crash_point_recovers_with_one_effect`):
   a child process (``python -c``) builds the real monolith graph over its own database, starts
   its relay(s) and places (or cancels) an order; a thin wrapper around the real in-process bus,
-  or around the catalog's ``reserve``, sends the process ``SIGKILL`` at one crash point:
+  or around the catalog's cache drop after its commit, sends the process ``SIGKILL`` at one
+  crash point:
 
   - ``publish:<type>``: the command committed the change and its outbox row, and the process
     dies as the relay is about to publish it (between commit and publish);
-  - ``reserve``: the catalog committed the stock reservation and dies before it records the
-    event in its inbox with its answer (an effect that cannot share the inbox transaction);
+  - ``reserve``: the catalog committed the stock reservation with its answer and inbox row
+    (one transaction), and dies before any other consumer ran and before the relay marked the
+    event published;
   - ``handled:<type>``: every consumer committed its effect and inbox row, and the process dies
     before the relay marks the row published (between the effect and its acknowledgement);
   - ``idempotency``: ``POST /orders`` with an ``Idempotency-Key`` committed the order, and the
