@@ -118,9 +118,11 @@ def build(
     bus = bus or InProcessBus(event_metrics)
     orders_relay = OutboxRelay(
         db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
         lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics)
     catalog_relay = OutboxRelay(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
         lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
     orders = OrdersService(db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge)
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
