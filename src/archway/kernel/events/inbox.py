@@ -27,7 +27,6 @@ from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.bus import PartiallyHandled
 from archway.kernel.events.cloudevent import Event, handling
 
-Effect = Callable[[Connection], object]
 Apply = Callable[[Connection, Event], object]
 
 
@@ -65,13 +64,6 @@ def record_new(
             {"consumer": consumer, "event_id": event.get_id(), "event_type": event.get_type(),
              "processed_at": now} for event in fresh])
     return fresh
-
-
-async def consume_once(
-    db: UnitsOfWork, inbox: Table, consumer: str, event: Event, effect: Effect
-) -> bool:
-    """Run ``effect`` for ``event`` unless ``consumer`` already did; True if it ran now."""
-    return bool(await Consumer(db, inbox, consumer, lambda conn, _event: effect(conn)).one(event))
 
 
 class Consumer:
