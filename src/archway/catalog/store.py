@@ -53,6 +53,7 @@ from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict, InvalidInput
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.statements import DriverWrite
 
 catalog_metadata = MetaData()
 
@@ -126,15 +127,15 @@ _MANY = _SELECT_PRODUCT.where(
     products.c.id.in_(bindparam("product_ids", expanding=True))).order_by(products.c.id)
 _MANY_FOR_UPDATE = _MANY.with_for_update(of=products)
 _RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("order_id"))
-_HOLD_LINE = update(stock).where(
+_HOLD_LINE = DriverWrite(update(stock).where(
     stock.c.product_id == bindparam("line_product"),
     stock.c.on_hand - stock.c.reserved >= bindparam("line_quantity"),
-).values(reserved=stock.c.reserved + bindparam("line_quantity"))
+).values(reserved=stock.c.reserved + bindparam("line_quantity")))
 _BUMP_VERSIONS = update(products).where(
     products.c.id.in_(bindparam("product_ids", expanding=True))).values(
     version=products.c.version + 1, updated_at=bindparam("now"))
-_INSERT_RESERVATION = insert(reservations)
-_INSERT_RESERVATION_LINES = insert(reservation_lines)
+_INSERT_RESERVATION = DriverWrite(insert(reservations))
+_INSERT_RESERVATION_LINES = DriverWrite(insert(reservation_lines))
 _SORT_KEYS = {
     ProductSort.CREATED_AT: products.c.created_at,
     ProductSort.NAME: products.c.name,
@@ -274,15 +275,15 @@ class CatalogRepository:
         ids = list(reserved.quantities)
         savepoint = self._conn.begin_nested()
         for product_id, quantity in reserved.quantities.items():
-            held = self._conn.execute(
-                _HOLD_LINE, {"line_product": product_id, "line_quantity": quantity})
-            if not held.rowcount:
+            held = _HOLD_LINE.execute(
+                self._conn, {"line_product": product_id, "line_quantity": quantity})
+            if not held:
                 savepoint.rollback()
                 return product_id
         savepoint.commit()
         self._bump_versions(ids, now)
         self._record(order_id, HELD, None, now)
-        self._conn.execute(_INSERT_RESERVATION_LINES, [
+        _INSERT_RESERVATION_LINES.execute(self._conn, [
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
         ])
@@ -321,7 +322,7 @@ class CatalogRepository:
 
     def _record(self, order_id: str, status: str, reason: str | None, now: datetime) -> None:
         try:
-            self._conn.execute(_INSERT_RESERVATION, {
+            _INSERT_RESERVATION.execute(self._conn, {
                 "order_id": order_id, "status": status, "reason": reason, "updated_at": now})
         except IntegrityError as exc:  # another transaction recorded this order first
             raise ReservationRecorded(order_id) from exc

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.cloudevent import Event, data_of, from_json
 from archway.kernel.events.inbox import Consumer
+from archway.kernel.statements import DriverWrite
 from archway.orders.events import ORDER_EVENT_TYPES, ORDER_PLACED, ORDER_REJECTED
 from archway.orders.store import order_view, orders_inbox, orders_outbox
 
@@ -94,19 +95,20 @@ class OrderViewProjection(Projection):
 
 # Built once: two of these run for every order placed and settled.
 _VIEW_EXISTS = select(order_view.c.order_id).where(order_view.c.order_id == bindparam("b_order"))
-_VIEW_INSERT = insert(order_view)
-_VIEW_MOVE = update(order_view).where(
+_VIEW_INSERT = DriverWrite(insert(order_view))
+_VIEW_MOVING = update(order_view).where(
     order_view.c.order_id == bindparam("b_order"), order_view.c.version < bindparam("b_version"),
 ).values(status=bindparam("b_status"), version=bindparam("b_version"),
          updated_at=bindparam("b_updated_at"))
-_VIEW_REJECT = _VIEW_MOVE.values(rejection_reason=bindparam("b_reason"))
+_VIEW_MOVE = DriverWrite(_VIEW_MOVING)
+_VIEW_REJECT = DriverWrite(_VIEW_MOVING.values(rejection_reason=bindparam("b_reason")))
 
 
 def apply_to_order_view(conn: Connection, event: Event) -> None:
     data = data_of(event)
     if event.get_type() == ORDER_PLACED:
         if conn.execute(_VIEW_EXISTS, {"b_order": data["order_id"]}).first() is None:
-            conn.execute(_VIEW_INSERT, _placed_row(data))
+            _VIEW_INSERT.execute(conn, _placed_row(data))
         return
     changes: dict[str, Any] = {
         "b_order": data["order_id"], "b_status": data["status"], "b_version": data["version"],
@@ -114,9 +116,9 @@ def apply_to_order_view(conn: Connection, event: Event) -> None:
     }
     if event.get_type() == ORDER_REJECTED:
         changes["b_reason"] = data.get("reason")
-        conn.execute(_VIEW_REJECT, changes)
+        _VIEW_REJECT.execute(conn, changes)
     else:
-        conn.execute(_VIEW_MOVE, changes)
+        _VIEW_MOVE.execute(conn, changes)
 
 
 def _placed_row(data: dict[str, Any]) -> dict[str, Any]:

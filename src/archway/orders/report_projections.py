@@ -26,6 +26,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, data_of, from_json
+from archway.kernel.statements import DriverWrite
 from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
 from archway.orders.projections import Projection
 from archway.orders.store import customer_summary, orders_outbox, product_sales
@@ -109,14 +110,16 @@ def add_to(
     add, create = _adding(table, tuple(key), tuple(deltas))
     params = {**{f"key_{name}": value for name, value in key.items()},
               **{f"delta_{name}": delta for name, delta in deltas.items()}}
-    if not conn.execute(add, params).rowcount:
-        conn.execute(create, {**key, **deltas})
+    if not add.execute(conn, params):
+        create.execute(conn, {**key, **deltas})
 
 
 @cache
-def _adding(table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]) -> tuple[Any, Any]:
+def _adding(
+    table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]
+) -> tuple[DriverWrite, DriverWrite]:
     """The update and the insert of :func:`add_to`, built once per table and shape."""
     add = update(table).where(*(table.c[name] == bindparam(f"key_{name}") for name in keys))
     add = add.values({table.c[name]: table.c[name] + bindparam(f"delta_{name}")
                       for name in deltas})
-    return add, insert(table)
+    return DriverWrite(add), DriverWrite(insert(table))

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Row
 from archway.kernel.clock import as_utc
 from archway.kernel.events.tables import inbox_table, outbox_table
 from archway.kernel.money import Money
+from archway.kernel.statements import DriverWrite
 from archway.orders.domain import Order, OrderLine, OrderStatus
 
 orders_metadata = MetaData()
@@ -117,9 +118,9 @@ product_sales = Table(
 
 
 # Built once: every order placed and every saga step runs several of these.
-_INSERT_ORDER = insert(orders)
-_INSERT_LINES = insert(order_lines)
-_INSERT_KEY = insert(placement_keys)
+_INSERT_ORDER = DriverWrite(insert(orders))
+_INSERT_LINES = DriverWrite(insert(order_lines))
+_INSERT_KEY = DriverWrite(insert(placement_keys))
 _PLACED_WITH = select(placement_keys.c.order_id).where(
     placement_keys.c.customer_id == bindparam("customer_id"),
     placement_keys.c.idempotency_key == bindparam("idempotency_key"))
@@ -127,10 +128,10 @@ _ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
 _ORDER_FOR_UPDATE = _ORDER.with_for_update()
 _LINES = select(order_lines).where(
     order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no)
-_SAVE = update(orders).where(
+_SAVE = DriverWrite(update(orders).where(
     orders.c.id == bindparam("order_id"), orders.c.version == bindparam("previous_version"),
 ).values(status=bindparam("new_status"), rejection_reason=bindparam("new_reason"),
-         version=bindparam("new_version"), updated_at=bindparam("new_updated_at"))
+         version=bindparam("new_version"), updated_at=bindparam("new_updated_at")))
 _LAST_POSITION = select(func.max(orders_outbox.c.position)).where(
     orders_outbox.c.subject == bindparam("order_id"))
 
@@ -142,12 +143,12 @@ class OrderRepository:
         self._conn = conn
 
     def add(self, order: Order) -> None:
-        self._conn.execute(_INSERT_ORDER, {
+        _INSERT_ORDER.execute(self._conn, {
             "id": order.id, "customer_id": order.customer_id, "status": str(order.status),
             "currency": order.total.currency, "rejection_reason": order.rejection_reason,
             "version": order.version, "placed_at": order.placed_at,
             "updated_at": order.updated_at})
-        self._conn.execute(_INSERT_LINES, [
+        _INSERT_LINES.execute(self._conn, [
             {"order_id": order.id, "line_no": number, "product_id": line.product_id,
              "sku": line.sku, "name": line.name, "quantity": line.quantity,
              "unit_price": line.unit_price.amount}
@@ -161,7 +162,7 @@ class OrderRepository:
         ).scalar_one_or_none()
 
     def remember_key(self, order: Order, key: str) -> None:
-        self._conn.execute(_INSERT_KEY, {
+        _INSERT_KEY.execute(self._conn, {
             "customer_id": order.customer_id, "idempotency_key": key, "order_id": order.id})
 
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
@@ -174,11 +175,11 @@ class OrderRepository:
 
     def save(self, order: Order, previous_version: int) -> bool:
         """Write the order's state if it is still at ``previous_version``."""
-        result = self._conn.execute(_SAVE, {
+        written = _SAVE.execute(self._conn, {
             "order_id": order.id, "previous_version": previous_version,
             "new_status": str(order.status), "new_reason": order.rejection_reason,
             "new_version": order.version, "new_updated_at": order.updated_at})
-        return bool(result.rowcount)
+        return bool(written)
 
 
 def last_position(conn: Connection, order_id: str) -> int:

@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.bus import PartiallyHandled
 from archway.kernel.events.cloudevent import Event, handling
+from archway.kernel.statements import DriverWrite
 
 Apply = Callable[[Connection, Event], object]
 
@@ -37,12 +38,12 @@ def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
 
 
 @cache
-def _statements(inbox: Table) -> tuple[Select[Any], Insert]:
+def _statements(inbox: Table) -> tuple[Select[Any], DriverWrite]:
     """Which of some events a consumer has seen, and recording more; built once per inbox."""
     seen_query = select(inbox.c.event_id).where(
         inbox.c.consumer == bindparam("consumer"),
         inbox.c.event_id.in_(bindparam("ids", expanding=True)))
-    return seen_query, insert(inbox)
+    return seen_query, DriverWrite(insert(inbox))
 
 
 def record_new(
@@ -60,7 +61,7 @@ def record_new(
             fresh.append(event)
     if fresh:
         now = datetime.now(UTC)
-        conn.execute(record, [
+        record.execute(conn, [
             {"consumer": consumer, "event_id": event.get_id(), "event_type": event.get_type(),
              "processed_at": now} for event in fresh])
     return fresh

@@ -10,15 +10,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, to_json
+from archway.kernel.statements import DriverWrite
 
 
 @cache
-def _insert(outbox: Table) -> Insert:
-    return insert(outbox)  # built once per outbox: it runs for every command and reaction
+def _insert(outbox: Table) -> DriverWrite:
+    return DriverWrite(insert(outbox))  # once per outbox: it runs for every command and reaction
 
 
 def append(conn: Connection, outbox: Table, events: Iterable[Event]) -> int:
@@ -37,5 +38,5 @@ def append(conn: Connection, outbox: Table, events: Iterable[Event]) -> int:
         for event in events
     ]
     if rows:
-        conn.execute(_insert(outbox), rows)
+        _insert(outbox).execute(conn, rows)
     return len(rows)

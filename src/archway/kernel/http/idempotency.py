@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archway.kernel.db import Database
 from archway.kernel.errors import BadRequest, Conflict, InvalidInput
 from archway.kernel.http.problems import error_response
+from archway.kernel.statements import DriverWrite
 from archway.kernel.tables import idempotency_keys
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -36,12 +37,12 @@ OwnerOf = Callable[[Scope], Awaitable[str]]
 # Built once: every POST with a key runs two of these.
 _ROW = select(idempotency_keys).where(
     idempotency_keys.c.owner == bindparam("b_owner"), idempotency_keys.c.key == bindparam("b_key"))
-_INSERT = insert(idempotency_keys)
+_INSERT = DriverWrite(insert(idempotency_keys))
 _RECLAIM = update(idempotency_keys).where(
     idempotency_keys.c.owner == bindparam("b_owner"), idempotency_keys.c.key == bindparam("b_key"))
-_COMPLETE = _RECLAIM.values(
+_COMPLETE = DriverWrite(_RECLAIM.values(
     state="done", status_code=bindparam("b_status"), response_headers=bindparam("b_headers"),
-    response_body=bindparam("b_body"))
+    response_body=bindparam("b_body")))
 
 
 class ClaimOutcome(Enum):
@@ -86,7 +87,7 @@ class IdempotencyStore:
             "status_code": None, "response_headers": None, "response_body": None,
         }
         if row is None:
-            conn.execute(_INSERT, {"owner": owner, "key": key, **fresh})
+            _INSERT.execute(conn, {"owner": owner, "key": key, **fresh})
             return ClaimOutcome.CLAIMED, None
         abandoned = (row.state == "in_flight" and row.locked_until <= now
                      and row.request_hash == request_hash)
@@ -102,7 +103,7 @@ class IdempotencyStore:
             row.status_code, headers, row.response_body or b"")
 
     async def complete(self, owner: str, key: str, response: StoredResponse) -> None:
-        await self._db.write(lambda conn: conn.execute(_COMPLETE, {
+        await self._db.write(lambda conn: _COMPLETE.execute(conn, {
             "b_owner": owner, "b_key": key, "b_status": response.status,
             "b_headers": orjson.dumps(response.headers).decode(), "b_body": response.body}))
 
