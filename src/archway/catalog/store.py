@@ -131,9 +131,9 @@ _HOLD_LINE = DriverWrite(update(stock).where(
     stock.c.product_id == bindparam("line_product"),
     stock.c.on_hand - stock.c.reserved >= bindparam("line_quantity"),
 ).values(reserved=stock.c.reserved + bindparam("line_quantity")))
-_BUMP_VERSIONS = update(products).where(
-    products.c.id.in_(bindparam("product_ids", expanding=True))).values(
-    version=products.c.version + 1, updated_at=bindparam("now"))
+_BUMP_VERSION = DriverWrite(update(products).where(
+    products.c.id == bindparam("b_product")).values(
+    version=products.c.version + 1, updated_at=bindparam("b_now")))
 _INSERT_RESERVATION = DriverWrite(insert(reservations))
 _INSERT_RESERVATION_LINES = DriverWrite(insert(reservation_lines))
 _SORT_KEYS = {
@@ -329,7 +329,8 @@ class CatalogRepository:
 
     def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""
-        self._conn.execute(_BUMP_VERSIONS, {"product_ids": product_ids, "now": now})
+        _BUMP_VERSION.execute(
+            self._conn, [{"b_product": product_id, "b_now": now} for product_id in product_ids])
 
 
 def _conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:
