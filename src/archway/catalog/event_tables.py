@@ -1,12 +1,12 @@
 """The catalog's outbox and inbox, in the catalog's own metadata (and so its own database).
 
-Kept apart from :mod:`archway.catalog.store` so that the event plumbing and the product tables
+Kept apart from :mod:`archway.catalog.tables` so that the event plumbing and the product tables
 change independently; both register on ``catalog_metadata``, which migrations compare against.
 """
 
 from __future__ import annotations
 
-from archway.catalog.store import catalog_metadata
+from archway.catalog.tables import catalog_metadata
 from archway.kernel.events.tables import inbox_table, outbox_table
 
 catalog_outbox = outbox_table(catalog_metadata, "catalog")

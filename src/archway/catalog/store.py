@@ -1,4 +1,6 @@
-"""Catalog persistence: SQLAlchemy Core tables, row ↔ domain mapping, conditional writes.
+"""Catalog persistence: row ↔ domain mapping and conditional writes over the catalog's tables
+(:mod:`archway.catalog.tables`); the list's filters and cursors are in
+:mod:`archway.catalog.listing`.
 
 Writers lock product rows first (``FOR UPDATE`` on PostgreSQL; SQLite serializes writers
 anyway), always in id order, and only then touch stock rows, so no two writers wait on each
@@ -12,34 +14,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    ColumnElement,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
+from archway.catalog import listing
 from archway.catalog.domain import (
     Product,
     ProductFilters,
@@ -49,72 +28,21 @@ from archway.catalog.domain import (
     Reserved,
     Stock,
 )
+from archway.catalog.tables import (
+    CANCELLED,
+    HELD,
+    REJECTED,
+    RELEASED,
+    products,
+    reservation_lines,
+    reservations,
+    stock,
+)
 from archway.kernel.clock import as_utc
-from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.errors import Conflict
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.statements import DriverWrite
-
-catalog_metadata = MetaData()
-
-products = Table(
-    "catalog_products",
-    catalog_metadata,
-    Column("id", String(36), primary_key=True),
-    Column("sku", String(64), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("description", Text, nullable=False),
-    Column("category", String(64), nullable=False),
-    Column("price_amount", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("sku", name="uq_catalog_products_sku"),
-    Index("ix_catalog_products_category", "category"),
-    Index("ix_catalog_products_name_id", "name", "id"),
-    Index("ix_catalog_products_price_id", "price_amount", "id"),
-    Index("ix_catalog_products_created_at_id", "created_at", "id"),
-)
-
-stock = Table(
-    "catalog_stock",
-    catalog_metadata,
-    Column(
-        "product_id", String(36),
-        ForeignKey("catalog_products.id", ondelete="CASCADE"), primary_key=True,
-    ),
-    Column("on_hand", Integer, nullable=False),
-    Column("reserved", Integer, nullable=False),
-    CheckConstraint("on_hand >= 0", name="ck_catalog_stock_on_hand"),
-    CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_catalog_stock_reserved"),
-)
-
-# One row per order the catalog has heard of, so a redelivered reserve or release (events come
-# at least once, and a cancel may overtake its reserve) replays the first outcome instead of
-# holding or giving back stock twice.
-reservations = Table(
-    "catalog_reservations",
-    catalog_metadata,
-    Column("order_id", String(36), primary_key=True),
-    Column("status", String(16), nullable=False),  # held | released | rejected | cancelled
-    Column("reason", String(500), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-reservation_lines = Table(
-    "catalog_reservation_lines",
-    catalog_metadata,
-    Column(
-        "order_id", String(36),
-        ForeignKey("catalog_reservations.order_id", ondelete="CASCADE"), primary_key=True,
-    ),
-    Column("product_id", String(36), primary_key=True),
-    Column("quantity", Integer, nullable=False),
-)
-
-HELD, RELEASED, REJECTED, CANCELLED = "held", "released", "rejected", "cancelled"
 
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
@@ -139,12 +67,7 @@ _GIVE_BACK_LINE = DriverWrite(update(stock).where(
 ).values(reserved=stock.c.reserved - bindparam("line_quantity")))
 _INSERT_RESERVATION = DriverWrite(insert(reservations))
 _INSERT_RESERVATION_LINES = DriverWrite(insert(reservation_lines))
-_SORT_KEYS = {
-    ProductSort.CREATED_AT: products.c.created_at,
-    ProductSort.NAME: products.c.name,
-    ProductSort.PRICE: products.c.price_amount,
-    ProductSort.PRICE_DESC: products.c.price_amount,
-}
+
 
 
 def _product(row: Row) -> Product:
@@ -238,22 +161,22 @@ class CatalogRepository:
     def list(
         self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
     ) -> Page[Product]:
-        conditions = _conditions(filters, active_only)
-        key = _SORT_KEYS[sort]
+        where = listing.conditions(filters, active_only)
+        key = listing.SORT_KEYS[sort]
         descending = sort is ProductSort.PRICE_DESC
         order = (key.desc(), products.c.id.desc()) if descending else (key, products.c.id)
-        query = _SELECT_PRODUCT.where(*conditions).order_by(*order)
+        query = _SELECT_PRODUCT.where(*where).order_by(*order)
         if not page.wants_cursor:
             total = self._conn.execute(
-                select(func.count()).select_from(products).where(*conditions)).scalar_one()
+                select(func.count()).select_from(products).where(*where)).scalar_one()
             rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
             return Page([_product(row) for row in rows], total=total)
         if page.after is not None:
-            query = query.where(_after(sort, page.after, descending))
+            query = query.where(listing.past_cursor(sort, page.after, descending))
         rows = self._conn.execute(query.limit(page.limit + 1)).all()
         items = [_product(row) for row in rows[: page.limit]]
         more = len(rows) > page.limit
-        return Page(items, next_after=_sort_value(sort, items[-1]) if more else None)
+        return Page(items, next_after=listing.cursor_of(sort, items[-1]) if more else None)
 
     # -- reservations ---------------------------------------------------------------------
 
@@ -334,68 +257,3 @@ class CatalogRepository:
         """A change of stock is a change of the product: its ETag must change too."""
         _BUMP_VERSION.execute(
             self._conn, [{"b_product": product_id, "b_now": now} for product_id in product_ids])
-
-
-def _conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if active_only:
-        conditions.append(products.c.active.is_(True))
-    if filters.q:
-        pattern = "%" + _escape_like(filters.q) + "%"
-        conditions.append(or_(
-            products.c.name.ilike(pattern, escape="\\"),
-            products.c.description.ilike(pattern, escape="\\"),
-        ))
-    if filters.category is not None:
-        conditions.append(products.c.category == filters.category)
-    if filters.min_price is not None:
-        conditions.append(products.c.price_amount >= filters.min_price)
-    if filters.max_price is not None:
-        conditions.append(products.c.price_amount <= filters.max_price)
-    return conditions
-
-
-def _escape_like(text: str) -> str:
-    """``%`` and ``_`` in a search are literal characters, not wildcards."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _sort_value(sort: ProductSort, product: Product) -> tuple[str | int, str]:
-    """The cursor of a row: its sort key (JSON-friendly) and its id as the tie-breaker."""
-    if sort is ProductSort.NAME:
-        return product.name, product.id
-    if sort is ProductSort.CREATED_AT:
-        return product.created_at.isoformat(), product.id
-    return product.price.amount, product.id
-
-
-def _after(sort: ProductSort, after: tuple[object, ...], descending: bool) -> ColumnElement[bool]:
-    """Rows strictly past the cursor, in the list's order: one index seek, no OFFSET."""
-    value, last_id = after
-    if not isinstance(last_id, str):
-        raise _bad_cursor()
-    key_value: object
-    if sort is ProductSort.CREATED_AT:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        try:
-            key_value = as_utc(datetime.fromisoformat(value))
-        except ValueError as exc:
-            raise _bad_cursor() from exc
-    elif sort is ProductSort.NAME:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        key_value = value
-    else:
-        if not isinstance(value, int):
-            raise _bad_cursor()
-        key_value = value
-    column = _SORT_KEYS[sort]
-    key = tuple_(column, products.c.id)
-    bound = tuple_(literal(key_value, column.type), literal(last_id, products.c.id.type))
-    return key < bound if descending else key > bound
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
-

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from archway.catalog.consumers import STOCK_RESERVED
 from archway.catalog.event_tables import catalog_outbox
-from archway.catalog.store import products
+from archway.catalog.tables import products
 from archway.kernel.auth.principal import Principal
 from archway.kernel.errors import InvalidInput
 from archway.kernel.events.cloudevent import from_json, make_event

@@ -1,0 +1,91 @@
+"""The product list's query: filters, sorts, and keyset cursors past a page.
+
+A cursor is the last row's sort key and id; the next page is one index seek past it
+(``(key, id) > (:key, :id)``), never an ``OFFSET``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, literal, or_, tuple_
+
+from archway.catalog.domain import Product, ProductFilters, ProductSort
+from archway.catalog.tables import products
+from archway.kernel.clock import as_utc
+from archway.kernel.errors import InvalidInput
+
+SORT_KEYS = {
+    ProductSort.CREATED_AT: products.c.created_at,
+    ProductSort.NAME: products.c.name,
+    ProductSort.PRICE: products.c.price_amount,
+    ProductSort.PRICE_DESC: products.c.price_amount,
+}
+
+
+def conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:
+    """What a product must satisfy to be listed: on sale (unless an admin lists), and filters."""
+    found: list[ColumnElement[bool]] = []
+    if active_only:
+        found.append(products.c.active.is_(True))
+    if filters.q:
+        pattern = "%" + _escape_like(filters.q) + "%"
+        found.append(or_(
+            products.c.name.ilike(pattern, escape="\\"),
+            products.c.description.ilike(pattern, escape="\\"),
+        ))
+    if filters.category is not None:
+        found.append(products.c.category == filters.category)
+    if filters.min_price is not None:
+        found.append(products.c.price_amount >= filters.min_price)
+    if filters.max_price is not None:
+        found.append(products.c.price_amount <= filters.max_price)
+    return found
+
+
+def _escape_like(text: str) -> str:
+    """``%`` and ``_`` in a search are literal characters, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def cursor_of(sort: ProductSort, product: Product) -> tuple[str | int, str]:
+    """The cursor of a row: its sort key (JSON-friendly) and its id as the tie-breaker."""
+    if sort is ProductSort.NAME:
+        return product.name, product.id
+    if sort is ProductSort.CREATED_AT:
+        return product.created_at.isoformat(), product.id
+    return product.price.amount, product.id
+
+
+def past_cursor(
+    sort: ProductSort, after: tuple[object, ...], descending: bool
+) -> ColumnElement[bool]:
+    """Rows strictly past the cursor, in the list's order: one index seek, no OFFSET."""
+    value, last_id = after
+    if not isinstance(last_id, str):
+        raise _bad_cursor()
+    key_value: object
+    if sort is ProductSort.CREATED_AT:
+        if not isinstance(value, str):
+            raise _bad_cursor()
+        try:
+            key_value = as_utc(datetime.fromisoformat(value))
+        except ValueError as exc:
+            raise _bad_cursor() from exc
+    elif sort is ProductSort.NAME:
+        if not isinstance(value, str):
+            raise _bad_cursor()
+        key_value = value
+    else:
+        if not isinstance(value, int):
+            raise _bad_cursor()
+        key_value = value
+    column = SORT_KEYS[sort]
+    key = tuple_(column, products.c.id)
+    bound = tuple_(literal(key_value, column.type), literal(last_id, products.c.id.type))
+    return key < bound if descending else key > bound
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
+
