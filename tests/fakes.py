@@ -19,6 +19,7 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationStatus,
     Reserved,
     Stock,
 )
@@ -28,8 +29,6 @@ from archway.kernel.pagination import Page, PageRequest
 
 T = TypeVar("T")
 
-
-HELD, RELEASED, REJECTED, CANCELLED = "held", "released", "rejected", "cancelled"
 
 
 class FakeIntegrityError(Exception):
@@ -41,7 +40,7 @@ class FakeIntegrityError(Exception):
 class FakeReservation:
     """A row of ``catalog_reservations`` with its lines (kept after a release, like the rows)."""
 
-    status: str
+    status: ReservationStatus
     reason: str | None
     updated_at: datetime
     lines: dict[str, int] = field(default_factory=dict)
@@ -190,11 +189,7 @@ class FakeProducts:
         row = self._reservations.get(order_id)
         if row is None:
             return None
-        if row.status in (HELD, RELEASED):
-            return ReservationOutcome(order_id, accepted=True)
-        if row.status == CANCELLED:
-            return ReservationOutcome(order_id, accepted=False, reason="the order was cancelled")
-        return ReservationOutcome(order_id, accepted=False, reason=row.reason)
+        return ReservationOutcome.recorded(order_id, row.status, row.reason)
 
     def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None:
         """Every line or none, judged on the stored counts (``reserved.stocks`` is ignored, as
@@ -209,17 +204,17 @@ class FakeProducts:
         for product_id, stock in held.items():
             self._products[product_id] = replace(self._products[product_id], stock=stock)
         self._bump_versions(held, now)
-        self._insert(order_id, FakeReservation(HELD, None, now, dict(reserved.quantities)))
+        self._insert(order_id, FakeReservation(ReservationStatus.HELD, None, now, dict(reserved.quantities)))
         return None
 
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
-        self._insert(order_id, FakeReservation(REJECTED, rejected.reason, now))
+        self._insert(order_id, FakeReservation(ReservationStatus.REJECTED, rejected.reason, now))
 
     def held_lines(self, order_id: str) -> dict[str, int] | None:
         row = self._reservations.get(order_id)
         if row is None:
             return None
-        if row.status != HELD:
+        if row.status != ReservationStatus.HELD:
             return {}
         return dict(sorted(row.lines.items()))
 
@@ -232,10 +227,10 @@ class FakeProducts:
         self._bump_versions(stocks, now)
         row = self._reservations.get(order_id)
         if row is not None:
-            self._reservations[order_id] = replace(row, status=RELEASED, updated_at=now)
+            self._reservations[order_id] = replace(row, status=ReservationStatus.RELEASED, updated_at=now)
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
-        self._insert(order_id, FakeReservation(CANCELLED, None, now))
+        self._insert(order_id, FakeReservation(ReservationStatus.CANCELLED, None, now))
 
     def _insert(self, order_id: str, row: FakeReservation) -> None:
         if order_id in self._reservations:

@@ -242,6 +242,27 @@ class ReservationOutcome:
     accepted: bool
     reason: str | None = None
 
+    @classmethod
+    def recorded(
+        cls, order_id: str, status: ReservationStatus, reason: str | None
+    ) -> ReservationOutcome:
+        """The answer an order got the first time, from what the catalog recorded for it."""
+        if status in (ReservationStatus.HELD, ReservationStatus.RELEASED):
+            return cls(order_id, accepted=True)
+        if status is ReservationStatus.CANCELLED:
+            return cls(order_id, accepted=False, reason="the order was cancelled")
+        return cls(order_id, accepted=False, reason=reason)
+
+
+class ReservationStatus(StrEnum):
+    """What the catalog recorded for an order: stock held (later released), or none held
+    because it fell short (rejected) or the order was cancelled before it was reserved."""
+
+    HELD = "held"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
 
 def merge_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
     """Quantities per product, sorted by id so every writer locks rows in the same order."""

@@ -25,14 +25,11 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationStatus,
     Reserved,
     Stock,
 )
 from archway.catalog.tables import (
-    CANCELLED,
-    HELD,
-    REJECTED,
-    RELEASED,
     products,
     reservation_lines,
     reservations,
@@ -185,11 +182,7 @@ class CatalogRepository:
         row = self._conn.execute(_RESERVATION, {"order_id": order_id}).first()
         if row is None:
             return None
-        if row.status in (HELD, RELEASED):
-            return ReservationOutcome(order_id, accepted=True)
-        if row.status == CANCELLED:
-            return ReservationOutcome(order_id, accepted=False, reason="the order was cancelled")
-        return ReservationOutcome(order_id, accepted=False, reason=row.reason)
+        return ReservationOutcome.recorded(order_id, ReservationStatus(row.status), row.reason)
 
     def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None:
         """Hold every line, or none: the id of the first product that fell short, else None.
@@ -208,7 +201,7 @@ class CatalogRepository:
                 return product_id
             held.append(line)
         self._bump_versions(ids, now)
-        self._record(order_id, HELD, None, now)
+        self._record(order_id, ReservationStatus.HELD, None, now)
         _INSERT_RESERVATION_LINES.execute(self._conn, [
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
@@ -216,7 +209,7 @@ class CatalogRepository:
         return None
 
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
-        self._record(order_id, REJECTED, rejected.reason, now)
+        self._record(order_id, ReservationStatus.REJECTED, rejected.reason, now)
 
     def held_lines(self, order_id: str) -> dict[str, int] | None:
         """The lines an order holds; ``None`` if the catalog never heard of the order,
@@ -225,7 +218,7 @@ class CatalogRepository:
             reservations.c.order_id == order_id)).scalar_one_or_none()
         if status is None:
             return None
-        if status != HELD:
+        if status != ReservationStatus.HELD:
             return {}
         rows = self._conn.execute(select(
             reservation_lines.c.product_id, reservation_lines.c.quantity,
@@ -240,16 +233,20 @@ class CatalogRepository:
                 reserved=released.reserved))
         self._bump_versions(list(stocks), now)
         self._conn.execute(update(reservations).where(
-            reservations.c.order_id == order_id).values(status=RELEASED, updated_at=now))
+            reservations.c.order_id == order_id,
+        ).values(status=ReservationStatus.RELEASED.value, updated_at=now))
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
-        self._record(order_id, CANCELLED, None, now)
+        self._record(order_id, ReservationStatus.CANCELLED, None, now)
 
-    def _record(self, order_id: str, status: str, reason: str | None, now: datetime) -> None:
+    def _record(
+        self, order_id: str, status: ReservationStatus, reason: str | None, now: datetime
+    ) -> None:
         try:
             _INSERT_RESERVATION.execute(self._conn, {
-                "order_id": order_id, "status": status, "reason": reason, "updated_at": now})
+                "order_id": order_id, "status": status.value, "reason": reason,
+                "updated_at": now})
         except IntegrityError as exc:  # another transaction recorded this order first
             raise ReservationRecorded(order_id) from exc
 

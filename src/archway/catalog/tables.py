@@ -80,5 +80,3 @@ reservation_lines = Table(
     Column("product_id", String(36), primary_key=True),
     Column("quantity", Integer, nullable=False),
 )
-
-HELD, RELEASED, REJECTED, CANCELLED = "held", "released", "rejected", "cancelled"
