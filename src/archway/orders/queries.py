@@ -8,7 +8,7 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Select, String, bindparam, func, select, type_coerce
@@ -19,22 +19,13 @@ from archway.kernel.clock import as_utc, rfc3339
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
+from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
-from archway.orders.domain import Order
+from archway.orders.domain import Order, OrderLine
 from archway.orders.events import line_data
 from archway.orders.store import order_view
 
 READ_SCOPE = "orders:read"
-
-
-class LineView(TypedDict):
-    """One order line as ``order_placed`` carried it; ``unit_price`` in the order's minor units."""
-
-    product_id: str
-    sku: str
-    name: str
-    quantity: int
-    unit_price: int
 
 
 class OrderView(NamedTuple):
@@ -56,8 +47,12 @@ class OrderView(NamedTuple):
     version: int
 
     @property
-    def lines(self) -> list[LineView]:
-        return orjson.loads(self.lines_json)  # type: ignore[no-any-return]
+    def lines(self) -> list[OrderLine]:
+        """The lines as the domain has them (each knows its total), from the stored JSON."""
+        return [
+            OrderLine(line["product_id"], line["sku"], line["name"], line["quantity"],
+                      Money(line["unit_price"], self.currency))
+            for line in orjson.loads(self.lines_json)]
 
 
 def view_of(order: Order) -> OrderView:

@@ -73,10 +73,10 @@ def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
         "id": order.id, "customer_id": order.customer_id, "status": order.status,
         "lines": [
             {
-                "product_id": line["product_id"], "sku": line["sku"], "name": line["name"],
-                "quantity": line["quantity"],
-                **money(version, "unit_price", line["unit_price"], currency),
-                **money(version, "line_total", line["unit_price"] * line["quantity"], currency),
+                "product_id": line.product_id, "sku": line.sku, "name": line.name,
+                "quantity": line.quantity,
+                **money(version, "unit_price", line.unit_price.amount, currency),
+                **money(version, "line_total", line.total.amount, currency),
             }
             for line in order.lines
         ],
