@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 1_000_000
+MAX_CURSOR_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import format_minor_units
 from archway.kernel.pagination import (
     DEFAULT_LIMIT,
+    MAX_CURSOR_LENGTH,
     MAX_LIMIT,
+    MAX_OFFSET,
     Page,
     PageRequest,
     decode_cursor,
@@ -101,7 +103,7 @@ def page_request_dependency(
 
         async def v1_page(
             limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),
-            offset: int = Query(0, ge=0, le=1_000_000, description="Rows to skip."),
+            offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip."),
         ) -> PageRequest:
             return PageRequest(limit=limit, offset=offset)
 
@@ -110,7 +112,7 @@ def page_request_dependency(
     async def v2_page(
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),
         cursor: str | None = Query(
-            None, max_length=512, description="`next_cursor` of the previous page."
+            None, max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."
         ),
     ) -> PageRequest:
         after = decode_cursor(cursor, cursor_arity) if cursor else None
@@ -131,12 +133,12 @@ def plain_page(version: ApiVersion, request: Request, cursor_arity: int) -> Page
     if limit is None:
         return None
     if version is ApiVersion.V1:
-        offset = plain_int(query.get("offset"), 0, 0, 1_000_000)
+        offset = plain_int(query.get("offset"), 0, 0, MAX_OFFSET)
         return None if offset is None else PageRequest(limit=limit, offset=offset)
     cursor = query.get("cursor")
     if cursor is None:
         return PageRequest(limit=limit)
-    if not cursor or len(cursor) > 512:
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         return None
     return PageRequest(limit=limit, after=decode_cursor(cursor, cursor_arity))
 
