@@ -58,9 +58,10 @@ class FastLane:
             route = by_path.get(fast.path)
             if route is None:
                 raise ValueError(f"no route is declared for the fast route {fast.path}")
-            if "{" in fast.path:
-                pattern = _PARAMETER.sub(r"(?P<\1>[^/]+)", re.escape(fast.path).replace(
-                    r"\{", "{").replace(r"\}", "}"))
+            if "{" in fast.path:  # "/a/{b}" splits into "/a/", "b", "": text, name, text…
+                parts = _PARAMETER.split(fast.path)
+                pattern = "".join(f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part)
+                                  for index, part in enumerate(parts))
                 self._patterns.append((re.compile(f"^{pattern}$"), fast, route))
             else:
                 self._exact[fast.path] = (fast, route)
