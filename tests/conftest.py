@@ -61,6 +61,7 @@ async def database(graph: Monolith) -> AsyncIterator[Database]:
     yield graph.db
     # A saga a test started may still be running: let it finish before the rows go.
     await graph.relays.settle()
+    await graph.idempotency.answers.flush()  # no answer of this test is replayed in the next
     await empty_tables(graph.db)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import httpx
 
-from archway.kernel.http.idempotency import ClaimOutcome
+from archway.kernel.http.idempotency import KeyedRequest
+from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 
 REGISTRATION = {"email": "idem@example.com", "password": "long enough", "name": "Idem"}
@@ -134,18 +136,12 @@ async def test_idempotency_refuses_another_body_with_the_same_key(
 
 
 async def test_idempotency_refuses_a_retry_while_in_flight(
-    client: httpx.AsyncClient, app: object
+    client: httpx.AsyncClient, graph: Monolith
 ) -> None:
-    store = app.state.graph  # type: ignore[attr-defined]
-    from archway.kernel.http.idempotency import IdempotencyStore
-
-    idempotency = IdempotencyStore(store.db, 3600)
     body = b'{"email": "x@example.com"}'
-    import hashlib
-
     digest = hashlib.sha256(b"POST /api/v1/users\n" + body).hexdigest()
-    outcome, _ = await idempotency.claim("ip:127.0.0.1", "key-3", digest)
-    assert outcome is ClaimOutcome.CLAIMED
+    another_process = KeyedRequest("ip:127.0.0.1", "key-3", digest)
+    await graph.db.write(lambda conn: graph.idempotency.claim_within(conn, another_process))
     response = await client.post(
         "/api/v1/users", content=body,
         headers={"Idempotency-Key": "key-3", "content-type": "application/json"})

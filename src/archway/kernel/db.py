@@ -16,14 +16,19 @@ the backend, and is the whole point of this module:
 
 A unit of work that raises is rolled back; one that returns is committed (writes). Every request
 holds at most one connection at a time, so no load can deadlock the pool.
+
+A request can ask for a step to commit together with its first write (:func:`joining_first_write`):
+the ``Idempotency-Key`` claim is taken that way, atomically with the request's first effect and
+without a transaction of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event
@@ -39,6 +44,48 @@ Work = Callable[[Connection], T]
 
 _BEGIN_MODE = "archway_begin_mode"
 _SATURATED = "The database is saturated; retry shortly."
+
+
+class FirstWrite:
+    """A step that runs at the start of the first write unit of the task that asked for it,
+    inside that unit's transaction; :attr:`committed` tells whether that unit has committed."""
+
+    __slots__ = ("_step", "_task", "committed")
+
+    def __init__(self, step: Callable[[Connection], None]) -> None:
+        self._step = step
+        # Tasks spawned during the request copy its context; their writes are not its own.
+        self._task = asyncio.current_task()
+        self.committed = False
+
+    def around(self, work: Work[T]) -> Work[T] | None:
+        """``work`` preceded by the step, if the step is still due in the calling task."""
+        if self.committed or asyncio.current_task() is not self._task:
+            return None
+        step = self._step
+
+        def joined(conn: Connection) -> T:
+            step(conn)
+            return work(conn)
+
+        return joined
+
+
+_first_write: contextvars.ContextVar[FirstWrite | None] = contextvars.ContextVar(
+    "archway_first_write", default=None)
+
+
+@contextmanager
+def joining_first_write(step: Callable[[Connection], None]) -> Iterator[FirstWrite]:
+    """Within the block, the calling task's first :meth:`Database.write` runs ``step`` first,
+    in the same transaction: if that unit rolls back, so does the step, and the next write
+    tries again. A step that raises refuses the write."""
+    joined = FirstWrite(step)
+    token = _first_write.set(joined)
+    try:
+        yield joined
+    finally:
+        _first_write.reset(token)
 
 
 class UnitsOfWork(Protocol):
@@ -102,6 +149,15 @@ class Database:
 
     async def write(self, work: Work[T]) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+        joined = _first_write.get()
+        with_step = joined.around(work) if joined is not None else None
+        if with_step is None:
+            return await self._write(work)
+        result = await self._write(with_step)
+        joined.committed = True  # type: ignore[union-attr]
+        return result
+
+    async def _write(self, work: Work[T]) -> T:
         if self._sync_engine is not None:
             return await self._in_thread(self._writer, self._sqlite_write, work)
         try:

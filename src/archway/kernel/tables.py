@@ -28,4 +28,4 @@ outbox_leases = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 """Which relay may publish an outbox now (see :mod:`archway.kernel.events.lease`);
-``expires_at`` is Unix milliseconds, like ``idempotency_keys.locked_until``."""
+``expires_at`` is Unix milliseconds (``idempotency_keys`` counts in seconds)."""

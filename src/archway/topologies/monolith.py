@@ -81,9 +81,11 @@ class Monolith:
     report_queries: ReportQueries
     read_your_writes: ReadYourWrites
     projections: tuple[Projection, ...]
+    idempotency: IdempotencyStore
 
     async def close(self) -> None:
         await self.relays.stop()
+        await self.idempotency.answers.stop()
         self.hasher.close()
         await self.db.dispose()
 
@@ -150,6 +152,7 @@ def build(
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,
         projections=projections,
+        idempotency=IdempotencyStore(db, settings.idempotency_ttl_seconds),
     )
 
 
@@ -166,6 +169,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                 "run `archway db migrate` first")
         await graph.keys.ensure_key()
         graph.relays.start()
+        graph.idempotency.answers.start()
         freeze_startup_heap()
         try:
             yield
@@ -195,8 +199,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
 
     if settings.fast_lane:  # innermost: inside every policy, in front of FastAPI's routing
         app.add_middleware(FastLane, routes=fast, declared=app.routes)
-    app.add_middleware(Idempotency, store=IdempotencyStore(
-        graph.db, settings.idempotency_ttl_seconds), owner_of=_owner_of(graph.verifier))
+    app.add_middleware(
+        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(

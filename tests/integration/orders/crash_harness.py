@@ -78,15 +78,15 @@ async def main():
     graph = build(settings, bus=DyingBus())
     if crash_point == "reserve":  # the catalog's transaction committed, nothing after it ran
         graph.catalog.forget_stock = lambda product_ids: die()
-    if action == "http-place":  # through the app: die as the idempotency key would complete
+    if action == "http-place":  # through the app: die as the idempotency answer is stored
         import httpx
-        from archway.kernel.http.idempotency import IdempotencyStore
+        from archway.kernel.http.idempotency import AnswerWriter
         from archway.topologies.monolith import create_app
 
-        async def complete_then_die(self, owner, key, response):
+        async def flush_then_die(self):
             die()
 
-        IdempotencyStore.complete = complete_then_die
+        AnswerWriter.flush = flush_then_die
         token, key, product_id, quantity = args
         app = create_app(settings, graph=graph)
         async with app.router.lifespan_context(app):

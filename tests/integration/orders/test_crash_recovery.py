@@ -16,7 +16,7 @@ How the crashes are simulated (no database is mocked):
   - ``handled:<type>``: every consumer committed its effect and inbox row, and the process dies
     before the relay marks the row published (between the effect and its acknowledgement);
   - ``idempotency``: ``POST /orders`` with an ``Idempotency-Key`` committed the order, and the
-    process dies as the middleware would record the key's answer; the late retry must find the
+    process dies as the answer writer would store the key's answer; the late retry must find the
     order through the key kept with the order itself and place nothing new.
 
   Nothing in the child gets to clean up: no ``finally``, no shutdown, no pool disposal. The
