@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         "transaction. Larger batches let the saga catch up faster after a burst (100 → 500: "
         "5.2 s → 1.8 s after 13 s of orders at 128 connections in the bench).")
 
+    command_backpressure_seconds: float = Field(
+        default=2.0, ge=0, le=60,
+        description="While a relay of this process falls behind its outbox (its last batch was "
+        "full), a command that appends events waits up to this long for it to catch up, so a "
+        "load the consumers cannot follow slows the commands down instead of growing every read "
+        "model's lag without bound. 0 turns it off.")
+
     read_your_writes_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30,
         description="How long a query that carries a command's Consistency-Token waits for the "

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from archway.kernel.db import Database
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
-from archway.kernel.events.relay import OutboxRelay, RelayState
+from archway.kernel.events.relay import OutboxRelay, Relays, RelayState
 from tests.ordering import eventually
 from tests.relaying import FlakyBus, private_outbox, write_events
 
@@ -162,3 +162,60 @@ def _busy(relay: OutboxRelay) -> Callable[[], Awaitable[bool]]:
 
 async def _attempts(db: Database, outbox: Table) -> int:
     return max(row[2] for row in await db.read(rows(outbox)))
+
+
+class OneBatchAtATime:
+    """A bus that delivers one batch each time it is let through, then holds the next."""
+
+    def __init__(self) -> None:
+        self.through = asyncio.Event()
+        self.always = False
+        self.batches: list[int] = []
+
+    async def publish(self, events: list[object]) -> None:
+        await self.through.wait()
+        if not self.always:
+            self.through.clear()
+        self.batches.append(len(events))
+
+    def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
+        raise NotImplementedError
+
+
+async def test_a_relay_behind_its_outbox_holds_commands_back_until_it_keeps_up(
+    database: Database, outbox: Table
+) -> None:
+    bus = OneBatchAtATime()
+    relay = OutboxRelay(database, outbox, bus, batch_size=2, poll_interval=0.01)  # type: ignore[arg-type]
+    relays = Relays([relay])
+    await write_events(database, outbox, 5)
+    assert relay.keeping_up and await relays.keeping_up(0.01)
+    relay.start()
+    try:
+        bus.through.set()  # one full batch goes out; the next is held
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
+        assert not await relays.keeping_up(0.05)  # a command would give up waiting, and go on
+        waiting = asyncio.create_task(relays.keeping_up(5.0))
+        await asyncio.sleep(0.02)
+        assert not waiting.done()
+        bus.always = True
+        bus.through.set()
+        assert await waiting  # released once a batch was not full
+        assert bus.batches == [2, 2, 1] and relay.keeping_up
+    finally:
+        await relays.stop()
+
+
+async def test_a_stopped_relay_holds_nobody_back(database: Database, outbox: Table) -> None:
+    bus = OneBatchAtATime()
+    relay = OutboxRelay(database, outbox, bus, batch_size=1, poll_interval=0.01)  # type: ignore[arg-type]
+    await write_events(database, outbox, 3)
+    relay.start()
+    bus.through.set()
+    await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
+    await relay.stop()
+    assert relay.keeping_up and await Relays([relay]).keeping_up(0.01)
+
+
+async def _value(value: bool) -> bool:
+    return value

@@ -8,7 +8,7 @@ port: synchronously for prices when an order is placed, asynchronously (events) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,9 +50,13 @@ class OrdersService:
         catalog: CatalogClient,
         *,
         on_commit: Callable[[], None] = lambda: None,
+        admission: Callable[[], Awaitable[object]] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``admission`` is awaited before a command runs: the process's backpressure
+        (:meth:`archway.kernel.events.relay.Relays.keeping_up`), none by default."""
         self._db = db
+        self._admission = admission
         self._catalog = catalog
         self._on_commit = on_commit
         self._clock = clock
@@ -80,6 +84,8 @@ class OrdersService:
         One order per `Idempotency-Key` and customer: placing again with the same key answers
         with the order placed the first time, in whatever state it is now."""
         principal.require_scope(WRITE_SCOPE)
+        if self._admission is not None:
+            await self._admission()
         # A retry is recognised in the transaction below, not by a read before it: most
         # placements are first tries, and a read would cost them a round trip each.
         wanted = {line.product_id for line in lines if is_valid_id(line.product_id)}
@@ -130,6 +136,8 @@ class OrdersService:
         order becomes `cancelled` and its stock is released. Cancelling again changes nothing;
         a rejected order cannot be cancelled (409). Someone else's order is not found."""
         principal.require_scope(WRITE_SCOPE)
+        if self._admission is not None:
+            await self._admission()
 
         def cancel(conn: Connection) -> tuple[Outcome, bool]:
             repo = OrderRepository(conn)

@@ -126,7 +126,14 @@ def build(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
         lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
-    orders = OrdersService(db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge)
+    relays = Relays([orders_relay, catalog_relay])
+    backpressure = settings.command_backpressure_seconds
+
+    async def admission() -> bool:
+        return backpressure <= 0 or await relays.keeping_up(backpressure)
+
+    orders = OrdersService(
+        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge, admission=admission)
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
     # Read models: each wakes read-your-writes waiters when it applies an event.
     kinds = (OrderViewProjection, CustomerSummaryProjection, ProductSalesProjection)
@@ -148,7 +155,7 @@ def build(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
         identity=IdentityService(
             db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
-        catalog=catalog, bus=bus, relays=Relays([orders_relay, catalog_relay]), orders=orders,
+        catalog=catalog, bus=bus, relays=relays, orders=orders,
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,
         projections=projections,

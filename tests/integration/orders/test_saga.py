@@ -199,3 +199,22 @@ async def test_a_retry_with_its_key_answers_with_its_order_after_the_product_wen
     assert again.order.id == first.order.id
     with pytest.raises(InvalidInput):  # a new key is a new order, refused
         await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-2")
+
+
+async def test_commands_wait_for_admission_first(graph: Monolith, database: object) -> None:
+    """The process's backpressure (the relays keeping up) is awaited before each command."""
+    from archway.catalog.client import InProcessCatalogClient
+    from archway.orders.service import OrdersService
+
+    admitted: list[str] = []
+
+    async def admission() -> None:
+        admitted.append("in")
+
+    orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), admission=admission)
+    beans = await stocked_product(graph, "ADMIT-1", on_hand=5)
+    customer = Principal(new_id(), scopes=frozenset({"orders:write"}), roles=frozenset({"customer"}))
+    order = await orders.place_order(customer, [LineRequest(beans, 1)])
+    assert admitted == ["in"]
+    await orders.cancel_order(customer, order.id)
+    assert admitted == ["in", "in"]

@@ -69,6 +69,8 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._keeping_up = asyncio.Event()
+        self._keeping_up.set()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._failures = 0
@@ -83,6 +85,14 @@ class OutboxRelay:
     def nudge(self) -> None:
         """Publish soon: called after a transaction that appended to this outbox commits."""
         self._wake.set()
+
+    @property
+    def keeping_up(self) -> bool:
+        """False while the last batch was a full one: the outbox fills faster than it drains."""
+        return self._keeping_up.is_set()
+
+    async def wait_keeping_up(self) -> None:
+        await self._keeping_up.wait()
 
     @property
     def busy(self) -> bool:
@@ -165,6 +175,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        self._keeping_up.set()  # nobody waits for a relay that no longer runs
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -199,7 +210,9 @@ class OutboxRelay:
                 self._failed_once()
                 published = 0
             if published >= self._batch_size:
+                self._keeping_up.clear()
                 continue
+            self._keeping_up.set()
             await self._sleep(self._delay())
 
     @property
@@ -275,6 +288,22 @@ class Relays:
     async def stop(self) -> None:
         for relay in self.all:
             await relay.stop()
+
+    async def keeping_up(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until every relay keeps up with its outbox.
+
+        Commands call this before they append: under a load the consumers cannot follow, it
+        holds new commands back instead of letting the backlog (and every read model's lag)
+        grow without bound. False if it gave up waiting; the command then goes ahead, since
+        its events are safe in the outbox either way."""
+        behind = [relay.wait_keeping_up() for relay in self.all if not relay.keeping_up]
+        if not behind:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.gather(*behind), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         """One ``/readyz`` check per relay, named ``relay:<context>``."""
