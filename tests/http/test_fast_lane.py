@@ -133,3 +133,85 @@ async def test_everything_but_the_plain_case_falls_through_to_the_routes(
     await assert_same(client, slow, unusual)
     # Every one of them reached FastAPI in both apps.
     assert solved == [path.split("?")[0] for path, _ in unusual for _app in ("lane", "twin")]
+
+
+def without_identity(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
+    """A command's answer but for what names its one order: id, times, location, token."""
+    status, headers, body = comparable(response)
+    for name in ("location", "consistency-token", "content-length"):
+        headers.pop(name, None)
+    if isinstance(body, dict):
+        for name in ("id", "placed_at", "updated_at"):
+            body.pop(name, None)
+    return status, headers, body
+
+
+async def test_a_plain_order_is_placed_by_the_lane_as_by_the_route(
+    graph: Monolith, client: httpx.AsyncClient, slow: httpx.AsyncClient,
+    auth_headers: AuthHeaders, solved: list[str],
+) -> None:
+    alice = await auth_headers(ALICE[0], "orders:read orders:write")
+    beans = await stocked_product(graph, "FAST-3", on_hand=50)
+    body = {"lines": [{"product_id": beans, "quantity": 2}]}
+    for version in ("v1", "v2"):
+        solved.clear()
+        fast = await client.post(f"/api/{version}/orders", headers=alice, json=body)
+        assert solved == []  # the lane placed it
+        routed = await slow.post(f"/api/{version}/orders", headers=alice, json=body)
+        assert solved == [f"/api/{version}/orders"]
+        assert fast.status_code == 202
+        assert without_identity(fast) == without_identity(routed)
+        assert fast.headers["location"] == f"/api/{version}/orders/{fast.json()['id']}"
+    assert await graph.relays.settle()
+    listing = (await client.get("/api/v1/orders", headers=alice)).json()
+    assert listing["total"] == 4
+
+
+async def test_an_order_that_is_not_the_plain_case_is_placed_or_refused_by_the_route(
+    graph: Monolith, client: httpx.AsyncClient, slow: httpx.AsyncClient,
+    auth_headers: AuthHeaders, solved: list[str],
+) -> None:
+    alice = await auth_headers(ALICE[0], "orders:read orders:write")
+    read_only = await auth_headers(ALICE[0], "orders:read")
+    beans = await stocked_product(graph, "FAST-4", on_hand=50)
+    line = {"product_id": beans, "quantity": 1}
+    json_headers = {**alice, "content-type": "application/json"}
+    unusual: list[tuple[bytes, dict[str, str]]] = [
+        (orjson.dumps({"lines": [{**line, "quantity": "2"}]}), json_headers),
+        (orjson.dumps({"lines": [line], "status": "confirmed"}), json_headers),
+        (orjson.dumps({"lines": []}), json_headers),
+        (b'{"lines": [', json_headers),
+        (b"", json_headers),
+        (orjson.dumps({"lines": [line]}), {**read_only, "content-type": "application/json"}),
+        (orjson.dumps({"lines": [line]}), {"content-type": "application/json"}),
+        (orjson.dumps({"lines": [line]}),
+         {"content-type": "application/json", "Authorization": "Bearer forged"}),
+    ]
+    solved.clear()
+    for content, headers in unusual:
+        fast = await client.post("/api/v1/orders", content=content, headers=headers)
+        routed = await slow.post("/api/v1/orders", content=content, headers=headers)
+        assert fast.status_code in (400, 401, 403, 422), fast.text
+        assert comparable(fast) == comparable(routed), content
+    assert solved == ["/api/v1/orders"] * 2 * len(unusual)
+
+    # Another content type is not the plain case either; the route places the order.
+    solved.clear()
+    text = await client.post("/api/v1/orders", content=orjson.dumps({"lines": [line]}),
+                             headers={**alice, "content-type": "application/json; charset=utf-8"})
+    assert text.status_code == 202 and solved == ["/api/v1/orders"]
+
+
+async def test_an_order_refused_by_the_service_is_answered_by_the_lane_as_by_the_route(
+    client: httpx.AsyncClient, slow: httpx.AsyncClient, auth_headers: AuthHeaders,
+    solved: list[str],
+) -> None:
+    alice = await auth_headers(ALICE[0], "orders:read orders:write")
+    unknown = {"lines": [{"product_id": "0190a1b2-0000-7000-8000-000000000000", "quantity": 1}]}
+    solved.clear()
+    fast = await client.post("/api/v1/orders", headers=alice, json=unknown)
+    assert solved == []  # refused after the lane ran the command: answered, not retried
+    routed = await slow.post("/api/v1/orders", headers=alice, json=unknown)
+    assert fast.status_code == 422
+    assert fast.json()["errors"][0]["pointer"] == "/lines/0/product_id"
+    assert comparable(fast) == comparable(routed)

@@ -14,6 +14,13 @@ falls through after trying costs time, never correctness. The lane sits inside e
 policy (ids, versions, headers, metrics, logs), and it labels the request with the FastAPI
 route it stands for, so metrics and logs cannot tell the difference; tests compare the two
 paths' answers header by header (``ARCHWAY_FAST_LANE=false`` turns the lane off).
+
+A command (``POST``) may have a fast handler too, under a stricter rule, since running it twice
+could change things twice: it may answer ``None`` only *before* it has changed anything (a
+token, body or header that is not the plain case), and the request then reaches FastAPI with
+its body intact. Once it runs the command it answers: an Archway error becomes the same problem
+document FastAPI's handler makes of it (:func:`~archway.kernel.http.problems.error_response`),
+and any other exception goes up as it would from the route.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from archway.kernel.errors import ArchwayError
+from archway.kernel.http.problems import error_response
 
 FastHandler = Callable[[Request, dict[str, str]], Awaitable[Response | None]]
 """Answers the plain case of a route from the request and its path parameters, else ``None``."""
@@ -38,10 +48,12 @@ _PARAMETER = re.compile(r"\{(\w+)\}")
 
 @dataclass(frozen=True, slots=True)
 class FastRoute:
-    """A fast handler for the FastAPI route declared with the same ``path`` template."""
+    """A fast handler for the FastAPI route declared with the same ``path`` template and
+    ``method`` (``GET``, or ``POST`` under the rule for commands, see the module)."""
 
     path: str
     handler: FastHandler
+    method: str = "GET"
 
 
 class FastLane:
@@ -51,42 +63,59 @@ class FastLane:
         self, app: ASGIApp, *, routes: Sequence[FastRoute], declared: Sequence[BaseRoute]
     ) -> None:
         self.app = app
-        by_path = {getattr(route, "path", None): route for route in declared}
-        self._exact: dict[str, tuple[FastRoute, BaseRoute]] = {}
-        self._patterns: list[tuple[re.Pattern[str], FastRoute, BaseRoute]] = []
+        by_path = {(getattr(route, "path", None), method): route for route in declared
+                   for method in getattr(route, "methods", None) or ()}
+        self._exact: dict[tuple[str, str], tuple[FastRoute, BaseRoute]] = {}
+        self._patterns: list[tuple[str, re.Pattern[str], FastRoute, BaseRoute]] = []
         for fast in routes:
-            route = by_path.get(fast.path)
+            route = by_path.get((fast.path, fast.method))
             if route is None:
-                raise ValueError(f"no route is declared for the fast route {fast.path}")
+                raise ValueError(f"no route is declared for the fast route {fast.method} "
+                                 f"{fast.path}")
             if "{" in fast.path:  # "/a/{b}" splits into "/a/", "b", "": text, name, text…
                 parts = _PARAMETER.split(fast.path)
                 pattern = "".join(f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part)
                                   for index, part in enumerate(parts))
-                self._patterns.append((re.compile(f"^{pattern}$"), fast, route))
+                self._patterns.append((fast.method, re.compile(f"^{pattern}$"), fast, route))
             else:
-                self._exact[fast.path] = (fast, route)
+                self._exact[(fast.path, fast.method)] = (fast, route)
+        self._methods = {fast.method for fast in routes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            found = self._match(scope["path"])
+        if scope["type"] == "http" and scope["method"] in self._methods:
+            found = self._match(scope["path"], scope["method"])
             if found is not None:
                 fast, route, params = found
-                response = await self._try(fast, scope, receive, params)
+                if scope["method"] == "GET":
+                    response = await self._try(fast, scope, receive, params)
+                else:
+                    body = await _whole_body(receive)
+                    response = await self._command(fast, scope, _once(body), params)
+                    receive = _once(body)  # the route's own copy, if the handler declined
                 if response is not None:
                     scope["route"] = route  # what metrics and logs name the request by
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    def _match(self, path: str) -> tuple[FastRoute, BaseRoute, dict[str, str]] | None:
-        exact = self._exact.get(path)
+    def _match(self, path: str, method: str) -> tuple[FastRoute, BaseRoute, dict[str, str]] | None:
+        exact = self._exact.get((path, method))
         if exact is not None:
             return exact[0], exact[1], {}
-        for pattern, fast, route in self._patterns:
-            matched = pattern.match(path)
+        for route_method, pattern, fast, route in self._patterns:
+            matched = pattern.match(path) if route_method == method else None
             if matched is not None:
                 return fast, route, matched.groupdict()
         return None
+
+    @staticmethod
+    async def _command(
+        fast: FastRoute, scope: Scope, receive: Receive, params: dict[str, str]
+    ) -> Response | None:
+        try:
+            return await fast.handler(Request(scope, receive), params)
+        except ArchwayError as exc:
+            return error_response(scope, exc)
 
     @staticmethod
     async def _try(
@@ -97,6 +126,32 @@ class FastLane:
         except Exception:  # noqa: BLE001 - FastAPI answers it, with the one error mapping
             _log.debug("fast route %s fell through on an error", fast.path, exc_info=True)
             return None
+
+
+async def _whole_body(receive: Receive) -> Message:
+    """The request's body read to its end, as one message (or what came instead of it)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+def _once(message: Message) -> Receive:
+    """A ``receive`` that gives ``message`` once, then a disconnect (the body was read)."""
+    given = False
+
+    async def receive() -> Message:
+        nonlocal given
+        if given:
+            return {"type": "http.disconnect"}
+        given = True
+        return message
+
+    return receive
 
 
 def plain_query(request: Request, allowed: Collection[str]) -> dict[str, str] | None:

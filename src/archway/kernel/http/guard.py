@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
-from archway.kernel.errors import Unauthenticated
+from archway.kernel.errors import ArchwayError, Unauthenticated
 
 PRINCIPAL_KEY = "archway.principal"
 SECURITY_SCHEME = "OAuth2"
@@ -79,7 +79,10 @@ async def admitted(
     authenticator: Authenticator | None = getattr(route_class, "guard", None)
     if authenticator is None:
         return None
-    principal = await authenticator.authenticate(request)
+    try:
+        principal = await authenticator.authenticate(request)
+    except ArchwayError:  # a bad token: the route says why
+        return None
     if principal is None or not all(scope in principal.scopes for scope in scopes):
         return None
     return principal
