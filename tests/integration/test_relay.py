@@ -182,7 +182,7 @@ class OneBatchAtATime:
         raise NotImplementedError
 
 
-async def test_a_relay_behind_its_outbox_holds_commands_back_until_it_keeps_up(
+async def test_a_relay_behind_its_outbox_admits_commands_at_its_own_pace(
     database: Database, outbox: Table
 ) -> None:
     bus = OneBatchAtATime()
@@ -194,14 +194,19 @@ async def test_a_relay_behind_its_outbox_holds_commands_back_until_it_keeps_up(
     try:
         bus.through.set()  # one full batch goes out; the next is held
         await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
-        assert not await relays.keeping_up(0.05)  # a command would give up waiting, and go on
+        # The full batch admits a quarter batch of commands (here one); the next one waits,
+        # and would give up waiting (and go on) after its timeout.
+        assert await relays.keeping_up(0.05)
+        assert not await relays.keeping_up(0.05)
         waiting = asyncio.create_task(relays.keeping_up(5.0))
         await asyncio.sleep(0.02)
         assert not waiting.done()
         bus.always = True
         bus.through.set()
-        assert await waiting  # released once a batch was not full
-        assert bus.batches == [2, 2, 1] and relay.keeping_up
+        assert await waiting  # let in by the next batch
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: keeping_up)
+        assert bus.batches == [2, 2, 1]  # the last one was not full: it keeps up again
+        assert await relays.keeping_up(0.01) and await relays.keeping_up(0.01)
     finally:
         await relays.stop()
 

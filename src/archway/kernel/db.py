@@ -38,6 +38,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from archway.kernel.errors import ServiceBusy
+from archway.kernel.sqlite_writer import WriterThread
 
 T = TypeVar("T")
 Work = Callable[[Connection], T]
@@ -88,6 +89,17 @@ def joining_first_write(step: Callable[[Connection], None]) -> Iterator[FirstWri
         _first_write.reset(token)
 
 
+_writes_first: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "archway_writes_first", default=False)
+
+
+def writes_go_first() -> None:
+    """Mark the calling task's writes as urgent: on SQLite they are served before the queued
+    writes of requests (see :mod:`archway.kernel.sqlite_writer`). For the background tasks
+    that keep events flowing, so a load of commands cannot starve the saga."""
+    _writes_first.set(True)
+
+
 class UnitsOfWork(Protocol):
     """The port services depend on; :class:`Database` is the real one, tests have a fake."""
 
@@ -125,7 +137,7 @@ class Database:
             )
             _install_sqlite_pragmas(self._sync_engine)
             self._readers = ThreadPoolExecutor(sqlite_read_threads, "sqlite-read")
-            self._writer = ThreadPoolExecutor(1, "sqlite-write")
+            self._writer = WriterThread("sqlite-write")
         else:
             self._async_engine = create_async_engine(
                 url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
@@ -159,7 +171,9 @@ class Database:
 
     async def _write(self, work: Work[T]) -> T:
         if self._sync_engine is not None:
-            return await self._in_thread(self._writer, self._sqlite_write, work)
+            context = contextvars.copy_context()
+            return await asyncio.wrap_future(self._writer.submit(
+                _writes_first.get(), context.run, self._sqlite_write, work))
         try:
             async with self._engine().begin() as conn:
                 return await conn.run_sync(work)
@@ -183,7 +197,7 @@ class Database:
     async def dispose(self) -> None:
         if self._sync_engine is not None:
             self._readers.shutdown(wait=True)
-            self._writer.shutdown(wait=True)
+            self._writer.shutdown()
             self._sync_engine.dispose()
         if self._async_engine is not None:
             await self._async_engine.dispose()

@@ -29,7 +29,7 @@ from typing import Literal
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import Connection, Row
 
-from archway.kernel.db import UnitsOfWork
+from archway.kernel.db import UnitsOfWork, writes_go_first
 from archway.kernel.events.bus import DeliveryFailed, EventBus
 from archway.kernel.events.cloudevent import Event, from_json
 from archway.kernel.events.lease import OutboxLease
@@ -69,8 +69,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
-        self._keeping_up = asyncio.Event()
-        self._keeping_up.set()
+        self._keeping_up = True
+        self._admissions = 0  # commands still admitted before the next batch, while behind
+        self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._failures = 0
@@ -89,10 +90,28 @@ class OutboxRelay:
     @property
     def keeping_up(self) -> bool:
         """False while the last batch was a full one: the outbox fills faster than it drains."""
-        return self._keeping_up.is_set()
+        return self._keeping_up
 
-    async def wait_keeping_up(self) -> None:
-        await self._keeping_up.wait()
+    async def admit(self) -> None:
+        """Wait until this relay keeps up, or until a batch it published while behind lets
+        this command in: each such batch admits a quarter of a batch's worth of commands, so
+        commands go on at the pace the consumers set instead of stopping in turns."""
+        async with self._progress:
+            await self._progress.wait_for(self._admitted)
+
+    def _admitted(self) -> bool:
+        if self._keeping_up:
+            return True
+        if self._admissions > 0:
+            self._admissions -= 1
+            return True
+        return False
+
+    async def _published_batch(self, full: bool) -> None:
+        self._keeping_up = not full
+        self._admissions = max(1, self._batch_size // 4) if full else 0
+        async with self._progress:
+            self._progress.notify_all()
 
     @property
     def busy(self) -> bool:
@@ -175,7 +194,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        self._keeping_up.set()  # nobody waits for a relay that no longer runs
+        await self._published_batch(full=False)  # nobody waits for a relay that stopped
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,6 +220,7 @@ class OutboxRelay:
             self._metrics.relay_failed(self.name)
 
     async def _run(self) -> None:
+        writes_go_first()  # this task's own context: only the relay and its consumers
         while True:
             self._wake.clear()
             try:
@@ -209,10 +229,9 @@ class OutboxRelay:
                 _log.exception("relay %s could not read or mark its outbox", self.name)
                 self._failed_once()
                 published = 0
+            await self._published_batch(full=published >= self._batch_size)
             if published >= self._batch_size:
-                self._keeping_up.clear()
                 continue
-            self._keeping_up.set()
             await self._sleep(self._delay())
 
     @property
@@ -290,13 +309,14 @@ class Relays:
             await relay.stop()
 
     async def keeping_up(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until every relay keeps up with its outbox.
+        """Wait (at most ``timeout`` seconds) until every relay keeps up with its outbox, or
+        lets the command in at the pace it publishes (:meth:`OutboxRelay.admit`).
 
         Commands call this before they append: under a load the consumers cannot follow, it
         holds new commands back instead of letting the backlog (and every read model's lag)
         grow without bound. False if it gave up waiting; the command then goes ahead, since
         its events are safe in the outbox either way."""
-        behind = [relay.wait_keeping_up() for relay in self.all if not relay.keeping_up]
+        behind = [relay.admit() for relay in self.all if not relay.keeping_up]
         if not behind:
             return True
         try:
