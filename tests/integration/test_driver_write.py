@@ -89,3 +89,45 @@ async def test_a_driver_error_is_raised_as_sqlalchemys(
     await database.write(lambda conn: write.execute(conn, row))
     with pytest.raises(IntegrityError):
         await database.write(lambda conn: write.execute(conn, row))
+
+
+async def test_reads_on_the_driver_answer_as_core_does(database: Database, things: Table) -> None:
+    from sqlalchemy import Boolean, func, literal
+
+    from archway.kernel.statements import DriverRead
+
+    write = DriverWrite(insert(things))
+    await database.write(lambda conn: write.execute(conn, [  # type: ignore[arg-type]
+        {"id": f"t-{n}", "state": "new" if n % 2 else "old", "count": n, "at": WHEN}
+        for n in range(5)]))
+    queries = [
+        (select(things).where(things.c.id == bindparam("b_id")), {"b_id": "t-3"}),
+        (select(things).where(things.c.id.in_(bindparam("ids", expanding=True)))
+         .order_by(things.c.id), {"ids": ["t-1", "t-4", "nope"]}),
+        (select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True)))
+         .order_by(things.c.id), {"ids": ["t-2"]}),
+        (select(func.max(things.c.count)).where(things.c.state == bindparam("b_state")),
+         {"b_state": "old"}),
+        (select(things.c.id, literal(True, Boolean).label("flag"))
+         .where(things.c.state == "new").order_by(things.c.id), {}),
+        (select(things).where(things.c.at == bindparam("b_at")).order_by(things.c.id)
+         .with_for_update(), {"b_at": WHEN}),
+        (select(things).where(things.c.id == bindparam("b_id")), {"b_id": "none"}),
+    ]
+    for statement, params in queries:
+        driver = DriverRead(statement)
+        core, fast, again = await database.read(lambda conn, s=statement, p=params, d=driver: (
+            [tuple(row) for row in conn.execute(s, p).all()], d.all(conn, p), d.all(conn, p)))
+        assert [tuple(row) for row in fast] == core == [tuple(row) for row in again], statement
+        if core:
+            assert list(fast[0]._fields) == core_keys(statement)
+    first = DriverRead(queries[0][0])
+    row = await database.read(lambda conn: first.first(conn, {"b_id": "t-3"}))  # type: ignore[arg-type]
+    assert (row.id, row.count, as_utc(row.at)) == ("t-3", 3, WHEN)
+    assert await database.read(lambda conn: first.first(conn, {"b_id": "x"})) is None  # type: ignore[arg-type]
+    largest = DriverRead(queries[3][0])
+    assert await database.read(lambda conn: largest.scalar(conn, {"b_state": "new"})) == 3  # type: ignore[arg-type]
+
+
+def core_keys(statement: object) -> list[str]:
+    return list(statement.selected_columns.keys())  # type: ignore[attr-defined]

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from archway.catalog import listing
@@ -39,7 +40,7 @@ from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
-from archway.kernel.statements import DriverWrite
+from archway.kernel.statements import DriverRead, DriverWrite
 
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
@@ -48,10 +49,12 @@ _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
 _BY_ID = _SELECT_PRODUCT.where(products.c.id == bindparam("product_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=products)
 # So are the saga's (several per order placed): building a statement costs more than running it.
-_MANY = _SELECT_PRODUCT.where(
+_SELECT_MANY = _SELECT_PRODUCT.where(
     products.c.id.in_(bindparam("product_ids", expanding=True))).order_by(products.c.id)
-_MANY_FOR_UPDATE = _MANY.with_for_update(of=products)
-_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("order_id"))
+_MANY = DriverRead(_SELECT_MANY)
+_MANY_FOR_UPDATE = DriverRead(_SELECT_MANY.with_for_update(of=products))
+_RESERVATION = DriverRead(
+    select(reservations).where(reservations.c.order_id == bindparam("order_id")))
 _HOLD_LINE = DriverWrite(update(stock).where(
     stock.c.product_id == bindparam("line_product"),
     stock.c.on_hand - stock.c.reserved >= bindparam("line_quantity"),
@@ -67,7 +70,7 @@ _INSERT_RESERVATION_LINES = DriverWrite(insert(reservation_lines))
 
 
 
-def _product(row: Row) -> Product:
+def _product(row: Any) -> Product:  # a Core row or a DriverRead row
     return Product(
         id=row.id, sku=row.sku, name=row.name, description=row.description,
         category=row.category, price=Money(row.price_amount, row.currency),
@@ -108,8 +111,10 @@ class CatalogRepository:
         self, product_ids: Collection[str], *, lock: bool = False
     ) -> dict[str, Product]:
         """The products that exist among ``product_ids``; locked in id order when asked."""
+        if not product_ids:
+            return {}
         query = _MANY_FOR_UPDATE if lock else _MANY
-        rows = self._conn.execute(query, {"product_ids": list(product_ids)})
+        rows = query.all(self._conn, {"product_ids": list(product_ids)})
         return {row.id: _product(row) for row in rows}
 
     def add(self, product: Product) -> None:
@@ -179,7 +184,7 @@ class CatalogRepository:
 
     def reservation(self, order_id: str) -> ReservationOutcome | None:
         """What was decided the first time this order came by, if it did."""
-        row = self._conn.execute(_RESERVATION, {"order_id": order_id}).first()
+        row = _RESERVATION.first(self._conn, {"order_id": order_id})
         if row is None:
             return None
         return ReservationOutcome.recorded(order_id, ReservationStatus(row.status), row.reason)

@@ -1,4 +1,4 @@
-"""Writes that run per order or per event, executed on the driver's cursor.
+"""Statements that run per order or per event, executed on the driver's cursor.
 
 Building a statement once (module level, ``bindparam``) saves its construction, but Core's
 execution path still costs about 30 µs per statement on one core; the driver alone takes 9 µs
@@ -8,19 +8,23 @@ the bind processors Core would apply (SQLite's datetimes), so rows come out exac
 writes them; driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), so
 callers catch what they always caught.
 
-Only for ``INSERT``/``UPDATE``/``DELETE`` that return nothing the caller reads (a row count at
-most) and have no expanding (``IN``) parameters: reads keep Core, whose result processing
-they need.
+A :class:`DriverWrite` is for ``INSERT``/``UPDATE``/``DELETE`` that return nothing the caller
+reads (a row count at most) and have no expanding (``IN``) parameters. A :class:`DriverRead` is
+the same for a ``SELECT``: compiled once per dialect and shape of its parameters (the length of
+each ``IN`` list), its rows processed by Core's own result processors (SQLite's datetimes and
+booleans) and handed out as named tuples.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import UpdateBase
 
 Params = Mapping[str, Any]
@@ -65,8 +69,7 @@ class DriverWrite:
                 cursor.execute(compiled.sql, compiled.values(rows[0]))
             return int(cursor.rowcount)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+            _raise_as_sqlalchemy(conn, compiled.sql, exc)
         finally:
             cursor.close()
 
@@ -83,3 +86,100 @@ class DriverWrite:
             compiled = _Compiled(str(done), names, dict(done._bind_processors), fixed)
             self._compiled[key] = compiled
         return compiled
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    sql: str
+    sources: tuple[tuple[str, int], ...]  # per placeholder: (parameter, index in its list or -1)
+    fixed: Mapping[str, Any]  # values written into the statement
+    processors: Mapping[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+    row: Callable[..., tuple[Any, ...]]
+
+    def values(self, params: Params) -> list[Any]:
+        values = []
+        for name, index in self.sources:
+            value = (params[name] if index < 0 else params[name][index]) if name in params \
+                else self.fixed[name]
+            process = self.processors.get(name)
+            values.append(value if process is None else process(value))
+        return values
+
+
+class DriverRead:
+    """A ``SELECT`` run on the driver's cursor (see the module)."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[object, ...], _Query] = {}
+
+    def all(self, conn: Connection, params: Params) -> list[Any]:
+        """Every row, as named tuples with the statement's column keys."""
+        query = self._compile(conn, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(query.sql, query.values(params))
+            raw = cursor.fetchall()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            _raise_as_sqlalchemy(conn, query.sql, exc)
+        finally:
+            cursor.close()
+        results, row = query.results, query.row
+        if not any(results):
+            return [row(*values) for values in raw]
+        return [row(*(value if process is None else process(value)
+                      for process, value in zip(results, values, strict=True)))
+                for values in raw]
+
+    def first(self, conn: Connection, params: Params) -> Any:
+        """The first row, or ``None``."""
+        rows = self.all(conn, params)
+        return rows[0] if rows else None
+
+    def scalar(self, conn: Connection, params: Params) -> Any:
+        """The first column of the first row, or ``None`` when there is no row."""
+        first = self.first(conn, params)
+        return first[0] if first is not None else None
+
+    def _compile(self, conn: Connection, params: Params) -> _Query:
+        shape = tuple((name, len(value) if isinstance(value, list | tuple) else -1)
+                      for name, value in params.items())
+        key = (conn.dialect.name, shape)
+        query = self._compiled.get(key)
+        if query is None:
+            query = self._compiled[key] = self._build(conn, params)
+        return query
+
+    def _build(self, conn: Connection, params: Params) -> _Query:
+        compiled = self._statement.compile(dialect=conn.dialect)
+        expanded = compiled.construct_expanded_state(dict(params))
+        names = tuple(expanded.positiontup or ())
+        if not names and expanded.parameters:
+            raise ValueError("DriverRead needs a dialect with positional parameters")
+        position = {name: (name, -1) for name in names}
+        for base, parts in (expanded.parameter_expansion or {}).items():
+            position.update({part: (base, index) for index, part in enumerate(parts)})
+        processors = {}
+        for name in names:  # a processor is declared on the parameter, not its expansions
+            base = position[name][0]
+            process = (expanded.processors or {}).get(name) or compiled._bind_processors.get(base)
+            if process is not None:
+                processors[position[name][0]] = process
+        columns = compiled._result_columns
+        keys = list(self._statement.selected_columns.keys())  # as Core's rows name them
+        row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
+        return _Query(
+            sql=expanded.statement,
+            sources=tuple(position[name] for name in names),
+            fixed={name: value for name, value in expanded.parameters.items()
+                   if name not in params and position.get(name, (name, -1))[0] not in params},
+            processors=processors,
+            results=tuple(column.type._cached_result_processor(conn.dialect, None)
+                          for column in columns),
+            row=row,
+        )
+
+
+def _raise_as_sqlalchemy(conn: Connection, sql: str, exc: Exception) -> NoReturn:
+    raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc

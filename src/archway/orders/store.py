@@ -8,6 +8,8 @@ live in ``orders_metadata`` so the context moves to its own database in one piec
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -25,12 +27,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from archway.kernel.clock import as_utc
 from archway.kernel.events.tables import inbox_table, outbox_table
 from archway.kernel.money import Money
-from archway.kernel.statements import DriverWrite
+from archway.kernel.statements import DriverRead, DriverWrite
 from archway.orders.domain import Order, OrderLine, OrderStatus
 
 orders_metadata = MetaData()
@@ -121,19 +123,20 @@ product_sales = Table(
 _INSERT_ORDER = DriverWrite(insert(orders))
 _INSERT_LINES = DriverWrite(insert(order_lines))
 _INSERT_KEY = DriverWrite(insert(placement_keys))
-_PLACED_WITH = select(placement_keys.c.order_id).where(
+_PLACED_WITH = DriverRead(select(placement_keys.c.order_id).where(
     placement_keys.c.customer_id == bindparam("customer_id"),
-    placement_keys.c.idempotency_key == bindparam("idempotency_key"))
-_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
-_ORDER_FOR_UPDATE = _ORDER.with_for_update()
-_LINES = select(order_lines).where(
-    order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no)
+    placement_keys.c.idempotency_key == bindparam("idempotency_key")))
+_SELECT_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+_ORDER = DriverRead(_SELECT_ORDER)
+_ORDER_FOR_UPDATE = DriverRead(_SELECT_ORDER.with_for_update())
+_LINES = DriverRead(select(order_lines).where(
+    order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no))
 _SAVE = DriverWrite(update(orders).where(
     orders.c.id == bindparam("order_id"), orders.c.version == bindparam("previous_version"),
 ).values(status=bindparam("new_status"), rejection_reason=bindparam("new_reason"),
          version=bindparam("new_version"), updated_at=bindparam("new_updated_at")))
-_LAST_POSITION = select(func.max(orders_outbox.c.position)).where(
-    orders_outbox.c.subject == bindparam("order_id"))
+_LAST_POSITION = DriverRead(select(func.max(orders_outbox.c.position)).where(
+    orders_outbox.c.subject == bindparam("order_id")))
 
 
 class OrderRepository:
@@ -157,21 +160,18 @@ class OrderRepository:
 
     def placed_with(self, customer_id: str, key: str) -> str | None:
         """The id of the order this customer placed with this Idempotency-Key, if any."""
-        return self._conn.execute(
-            _PLACED_WITH, {"customer_id": customer_id, "idempotency_key": key},
-        ).scalar_one_or_none()
+        return _PLACED_WITH.scalar(  # type: ignore[no-any-return]
+            self._conn, {"customer_id": customer_id, "idempotency_key": key})
 
     def remember_key(self, order: Order, key: str) -> None:
         _INSERT_KEY.execute(self._conn, {
             "customer_id": order.customer_id, "idempotency_key": key, "order_id": order.id})
 
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
-        row = self._conn.execute(
-            _ORDER_FOR_UPDATE if lock else _ORDER, {"order_id": order_id}).first()
+        row = (_ORDER_FOR_UPDATE if lock else _ORDER).first(self._conn, {"order_id": order_id})
         if row is None:
             return None
-        lines = self._conn.execute(_LINES, {"order_id": order_id}).all()
-        return _order(row, lines)
+        return _order(row, _LINES.all(self._conn, {"order_id": order_id}))
 
     def save(self, order: Order, previous_version: int) -> bool:
         """Write the order's state if it is still at ``previous_version``."""
@@ -185,10 +185,10 @@ class OrderRepository:
 def last_position(conn: Connection, order_id: str) -> int:
     """The outbox position of the newest event about ``order_id`` (0 if none): what a command
     hands back as its consistency token, read in the command's own transaction."""
-    return int(conn.execute(_LAST_POSITION, {"order_id": order_id}).scalar_one() or 0)
+    return int(_LAST_POSITION.scalar(conn, {"order_id": order_id}) or 0)
 
 
-def _order(row: Row, lines: list[Row]) -> Order:
+def _order(row: Any, lines: list[Any]) -> Order:
     return Order(
         id=row.id, customer_id=row.customer_id, status=OrderStatus(row.status),
         lines=tuple(
