@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudevents.core.base import BaseCloudEvent
+import orjson
+from cloudevents.core.base import BaseCloudEvent, EventFactory
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
@@ -33,7 +34,32 @@ __all__ = ["CloudEvent", "Event", "from_json", "handling", "make_event", "to_jso
 Event = BaseCloudEvent
 """What the bus carries: the SDK's CloudEvent contract."""
 
-_FORMAT = JSONFormat()
+class _OrjsonFormat(JSONFormat):
+    """The SDK's JSON format, with orjson for the one shape Archway writes (1.0, JSON data).
+
+    Writing and reading the envelope through the standard library's ``json`` and dateutil was
+    about a tenth of the saga's time per order (py-spy, one core). Any other shape (binary
+    data, another spec version) goes to the SDK's own code; the output is the same document.
+    """
+
+    def write(self, event: BaseCloudEvent) -> bytes:
+        data = event.get_data()
+        attributes = event.get_attributes()
+        if not isinstance(data, dict) or attributes.get("datacontenttype") != "application/json":
+            return super().write(event)
+        return orjson.dumps({**attributes, "data": data}, option=orjson.OPT_UTC_Z)
+
+    def read(self, event_factory: EventFactory | None, data: str | bytes) -> BaseCloudEvent:
+        document = orjson.loads(data)
+        if (event_factory is None or not isinstance(document, dict)
+                or document.get("specversion") != "1.0" or "data_base64" in document):
+            return super().read(event_factory, data)
+        if "time" in document:
+            document["time"] = datetime.fromisoformat(document["time"])
+        return event_factory(document, document.pop("data", None))
+
+
+_FORMAT = _OrjsonFormat()
 
 
 def make_event(
