@@ -83,6 +83,9 @@ class CatalogService:
         self._repo = products
         self._products: TtlCache[str, Product] = TtlCache(cache_ttl_seconds)
         self._lists: TtlCache[ListQuery, Page[Product]] = TtlCache(cache_ttl_seconds)
+        # Quotes for orders: stock moves with every order, prices and names rarely, so they are
+        # cached apart, per set of products asked together, and kept across reservations.
+        self._quotes: TtlCache[frozenset[str], dict[str, Product]] = TtlCache(cache_ttl_seconds)
         self._clock = clock
 
     # -- public reads -----------------------------------------------------------------------
@@ -171,7 +174,7 @@ class CatalogService:
             return counted.stock_level
 
         level = await self._db.write(count)
-        self._forget(product_id)
+        self._forget_stock_of(product_id)
         return level
 
     async def get_stock(self, principal: Principal, product_id: str) -> StockLevel:
@@ -183,11 +186,16 @@ class CatalogService:
 
     async def get_prices(self, product_ids: Collection[str]) -> dict[str, Product]:
         """Other contexts: current prices of the products that exist (active or not), in one
-        query; ids that are unknown or malformed are simply absent from the answer."""
-        wanted = {product_id for product_id in product_ids if is_valid_id(product_id)}
+        query; ids that are unknown or malformed are simply absent from the answer. Like the
+        product page, an answer may come from this process's cache (``cache_ttl_seconds``):
+        product writes in this process drop it at once, another process's show within the
+        TTL. Only the product's price, names and status are meant here: its stock is not
+        current."""
+        wanted = frozenset(product_id for product_id in product_ids if is_valid_id(product_id))
         if not wanted:
             return {}
-        return await self._db.read(lambda conn: self._repo(conn).get_many(wanted))
+        return dict(await self._quotes.get_or_load(
+            wanted, lambda: self._db.read(lambda conn: self._repo(conn).get_many(wanted))))
 
     async def reserve(
         self, order_id: str, lines: Sequence[tuple[str, int]]
@@ -207,7 +215,7 @@ class CatalogService:
         except ReservationRecorded:  # a concurrent delivery won: run again to answer as it did
             outcome, held = await self._db.write(hold)
         if held:
-            self._forget(*quantities)
+            self._forget_stock_of(*quantities)
         return outcome
 
     def reserve_within(
@@ -232,7 +240,7 @@ class CatalogService:
             self._products.clear()
             self._lists.clear()
         else:
-            self._forget(*product_ids)
+            self._forget_stock_of(*product_ids)
 
     async def release(self, order_id: str) -> None:
         """Other contexts (order cancelled): give back what the order holds. Idempotent; a
@@ -244,7 +252,7 @@ class CatalogService:
             given_back = await self._db.write(give_back)
         except ReservationRecorded:  # a concurrent reserve or release recorded the order first
             given_back = await self._db.write(give_back)
-        self._forget(*given_back)
+        self._forget_stock_of(*given_back)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -263,7 +271,12 @@ class CatalogService:
         return product
 
     def _forget(self, *product_ids: str) -> None:
-        """After a write in this process: its products, and every cached list, are stale."""
+        """After a write in this process: its products, and every cached list and quote, are
+        stale. (Reservations only move stock: they call :meth:`_forget_stock_of`.)"""
+        self._forget_stock_of(*product_ids)
+        self._quotes.clear()
+
+    def _forget_stock_of(self, *product_ids: str) -> None:
         self._products.drop(*product_ids)
         self._lists.clear()
 

@@ -9,6 +9,7 @@ from archway.catalog.seed import seed_catalog
 from archway.catalog.service import CatalogService
 from archway.kernel.auth.principal import Principal
 from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from archway.kernel.ids import new_id
 from archway.kernel.money import Money
 from archway.kernel.pagination import PageRequest
 from tests.integration.catalog.conftest import ADMIN, MakeProduct
@@ -302,3 +303,28 @@ async def test_a_cached_list_sees_a_write_of_this_process_at_once(
     await service.reserve("order-1", [(first.id, 2)])
     page = await service.list_products(EVERYTHING, ProductSort.NAME, PageRequest(10, 0))
     assert page.items[0].available == 1
+
+
+async def test_a_quote_sees_a_price_change_of_this_process_at_once(
+    service: CatalogService, make_product: MakeProduct
+) -> None:
+    product = await make_product("SKU-Q1", price=1000)
+    assert (await service.get_prices([product.id]))[product.id].price == Money(1000, "EUR")
+    await service.update_product(ADMIN, product.id, ProductChanges(price=Money(1200, "EUR")))
+    assert (await service.get_prices([product.id]))[product.id].price == Money(1200, "EUR")
+    await service.update_product(ADMIN, product.id, ProductChanges(active=False))
+    assert not (await service.get_prices([product.id]))[product.id].active
+
+
+async def test_quotes_are_kept_across_reservations_which_only_move_stock(
+    service: CatalogService, make_product: MakeProduct
+) -> None:
+    product = await make_product("SKU-Q2", price=1000, on_hand=5)
+    quoted = await service.get_prices([product.id])
+    elsewhere = CatalogService(service._db, cache_ttl_seconds=0)  # another process
+    await elsewhere.update_product(ADMIN, product.id, ProductChanges(price=Money(900, "EUR")))
+    await service.reserve(new_id(), [(product.id, 2)])
+    # The reservation did not drop the quote: this process shows the other's price within the
+    # TTL, as it does for a product page.
+    assert await service.get_prices([product.id]) == quoted
+    assert (await elsewhere.get_prices([product.id]))[product.id].price == Money(900, "EUR")

@@ -125,7 +125,6 @@ class InProcessBus:
     def _count(self, consumer: str, handled: Sequence[Event], failing: Event | None) -> None:
         if self._metrics is None:
             return
-        for event in handled:
-            self._metrics.consumed(consumer, event.get_type())
+        self._metrics.consumed_batch(consumer, [event.get_type() for event in handled])
         if failing is not None:
             self._metrics.consumer_failed(consumer, failing.get_type())

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import Counter as Tally
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -90,11 +91,20 @@ class EventMetrics:
 
     # -- what happens (called by the relay and the bus) -------------------------------------
 
-    def published(self, outbox: str, event_type: str) -> None:
-        self._published.labels(outbox, event_type).inc()
+    def published(self, outbox: str, event_type: str, count: int = 1) -> None:
+        self._published.labels(outbox, event_type).inc(count)
 
-    def consumed(self, consumer: str, event_type: str) -> None:
-        self._consumed.labels(consumer, event_type).inc()
+    def consumed(self, consumer: str, event_type: str, count: int = 1) -> None:
+        self._consumed.labels(consumer, event_type).inc(count)
+
+    def published_batch(self, outbox: str, event_types: Iterable[str]) -> None:
+        """Count a batch in one increment per type (a batch holds up to hundreds of events)."""
+        for event_type, count in Tally(event_types).items():
+            self.published(outbox, event_type, count)
+
+    def consumed_batch(self, consumer: str, event_types: Iterable[str]) -> None:
+        for event_type, count in Tally(event_types).items():
+            self.consumed(consumer, event_type, count)
 
     def consumer_failed(self, consumer: str, event_type: str) -> None:
         self._consumer_failures.labels(consumer, event_type).inc()

@@ -152,8 +152,8 @@ class OutboxRelay:
             if published or failed is not None:
                 await self._db.write(lambda conn: self._mark(conn, published, failed, failure))
             if self._metrics is not None:
-                for row in rows[:delivered]:
-                    self._metrics.published(self.name, row.event_type)
+                self._metrics.published_batch(
+                    self.name, [row.event_type for row in rows[:delivered]])
             if failed is None:
                 self._failures = 0
                 self._failing_since = None
