@@ -7,7 +7,7 @@ import hashlib
 
 import httpx
 
-from archway.kernel.http.idempotency import KeyedRequest
+from archway.kernel.http.idempotency_store import KeyedRequest
 from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 

@@ -17,10 +17,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.types import Receive, Scope, Send
 
 from archway.kernel.db import Database
-from archway.kernel.http.idempotency import (
+from archway.kernel.http.idempotency import Idempotency
+from archway.kernel.http.idempotency_store import (
     Answered,
     ClaimOutcome,
-    Idempotency,
     IdempotencyStore,
     KeyedRequest,
 )
@@ -223,7 +223,7 @@ async def test_a_batch_that_fails_stays_queued_and_is_written_later(
     store = IdempotencyStore(database, 3600, answer_linger_seconds=0.001)
     await database.write(lambda conn: store.claim_within(conn, keyed("k-7")))
     flaky = IdempotencyStore(FailingOnce(database, 1), 3600, answer_linger_seconds=0.001)  # type: ignore[arg-type]
-    from archway.kernel.http.idempotency import StoredResponse
+    from archway.kernel.http.idempotency_store import StoredResponse
 
     flaky.answers.add(keyed("k-7"), StoredResponse(201, [], b"{}"))
     try:

@@ -39,7 +39,8 @@ from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
-from archway.kernel.http.idempotency import Idempotency, IdempotencyStore
+from archway.kernel.http.idempotency import Idempotency
+from archway.kernel.http.idempotency_store import IdempotencyStore
 from archway.kernel.http.openapi import versioned_openapi
 from archway.kernel.http.ops import add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies

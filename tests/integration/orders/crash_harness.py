@@ -80,7 +80,7 @@ async def main():
         graph.catalog.forget_stock = lambda product_ids: die()
     if action == "http-place":  # through the app: die as the idempotency answer is stored
         import httpx
-        from archway.kernel.http.idempotency import AnswerWriter
+        from archway.kernel.http.idempotency_store import AnswerWriter
         from archway.topologies.monolith import create_app
 
         async def flush_then_die(self):

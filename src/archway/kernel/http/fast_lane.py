@@ -34,9 +34,10 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from archway.kernel.errors import ArchwayError
+from archway.kernel.http.bodies import body_once, read_body
 from archway.kernel.http.problems import error_response
 
 FastHandler = Callable[[Request, dict[str, str]], Awaitable[Response | None]]
@@ -89,9 +90,9 @@ class FastLane:
                 if scope["method"] == "GET":
                     response = await self._try(fast, scope, receive, params)
                 else:
-                    body = await _whole_body(receive)
-                    response = await self._command(fast, scope, _once(body), params)
-                    receive = _once(body)  # the route's own copy, if the handler declined
+                    body = await read_body(receive)
+                    response = await self._command(fast, scope, body_once(body), params)
+                    receive = body_once(body)  # the route's own copy, if the handler declined
                 if response is not None:
                     scope["route"] = route  # what metrics and logs name the request by
                     await response(scope, receive, send)
@@ -126,32 +127,6 @@ class FastLane:
         except Exception:  # noqa: BLE001 - FastAPI answers it, with the one error mapping
             _log.debug("fast route %s fell through on an error", fast.path, exc_info=True)
             return None
-
-
-async def _whole_body(receive: Receive) -> Message:
-    """The request's body read to its end, as one message (or what came instead of it)."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return message
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-
-def _once(message: Message) -> Receive:
-    """A ``receive`` that gives ``message`` once, then a disconnect (the body was read)."""
-    given = False
-
-    async def receive() -> Message:
-        nonlocal given
-        if given:
-            return {"type": "http.disconnect"}
-        given = True
-        return message
-
-    return receive
 
 
 def plain_query(request: Request, allowed: Collection[str]) -> dict[str, str] | None:
