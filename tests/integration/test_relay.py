@@ -224,3 +224,27 @@ async def test_a_stopped_relay_holds_nobody_back(database: Database, outbox: Tab
 
 async def _value(value: bool) -> bool:
     return value
+
+
+async def test_commands_held_back_are_counted(database: Database, outbox: Table) -> None:
+    registry = CollectorRegistry()
+    bus = OneBatchAtATime()
+    relay = OutboxRelay(database, outbox, bus, batch_size=1, poll_interval=0.01)  # type: ignore[arg-type]
+    relays = Relays([relay], metrics=EventMetrics(registry))
+    await write_events(database, outbox, 3)
+    assert await relays.keeping_up(0.01)  # not behind: not counted
+    relay.start()
+    try:
+        bus.through.set()
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
+        assert await relays.keeping_up(0.05)  # the full batch's one admission
+        assert not await relays.keeping_up(0.05)  # gave up
+    finally:
+        await relays.stop()
+
+    def sample(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert sample("archway_command_backpressure_total", outcome="admitted") == 1
+    assert sample("archway_command_backpressure_total", outcome="gave_up") == 1
+    assert sample("archway_command_backpressure_seconds_total") >= 0.05

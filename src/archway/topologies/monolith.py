@@ -127,7 +127,7 @@ def build(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
         lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
-    relays = Relays([orders_relay, catalog_relay])
+    relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     backpressure = settings.command_backpressure_seconds
 
     async def admission() -> bool:

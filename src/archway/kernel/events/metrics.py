@@ -75,6 +75,16 @@ class EventMetrics:
             "archway_outbox_relay_failures_total",
             "Failed relay attempts: a publish that raised, or an outbox it could not read or mark.",
             ("outbox",), registry=registry)
+        self._held_back = Counter(
+            "archway_command_backpressure_total",
+            "Commands that had to wait for a relay behind its outbox, by how the wait ended "
+            "(admitted, or gave_up after ARCHWAY_COMMAND_BACKPRESSURE_SECONDS).",
+            ("outcome",), registry=registry)
+        self._held_back_seconds = Counter(
+            "archway_command_backpressure_seconds_total",
+            "Time commands spent waiting for relays behind their outboxes.", registry=registry)
+        for outcome in ("admitted", "gave_up"):
+            self._held_back.labels(outcome)  # zero series from the start
         self._backlog = Gauge(
             "archway_outbox_backlog", "Committed events not yet published, by outbox.",
             ("outbox",), registry=registry)
@@ -108,6 +118,11 @@ class EventMetrics:
 
     def consumer_failed(self, consumer: str, event_type: str) -> None:
         self._consumer_failures.labels(consumer, event_type).inc()
+
+    def held_back(self, seconds: float, *, admitted: bool) -> None:
+        """A command waited ``seconds`` for the relays (see ``Relays.keeping_up``)."""
+        self._held_back.labels("admitted" if admitted else "gave_up").inc()
+        self._held_back_seconds.inc(seconds)
 
     def relay_failed(self, outbox: str) -> None:
         self._relay_failures.labels(outbox).inc()

@@ -297,8 +297,11 @@ def _parsed(rows: Sequence[Row]) -> tuple[list[Event], Exception | None]:
 class Relays:
     """The process's relays, started and stopped together by the app's lifespan."""
 
-    def __init__(self, relays: Sequence[OutboxRelay]) -> None:
+    def __init__(
+        self, relays: Sequence[OutboxRelay], *, metrics: EventMetrics | None = None
+    ) -> None:
         self.all = tuple(relays)
+        self._metrics = metrics
 
     def start(self) -> None:
         for relay in self.all:
@@ -319,11 +322,15 @@ class Relays:
         behind = [relay.admit() for relay in self.all if not relay.keeping_up]
         if not behind:
             return True
+        started = time.monotonic()
+        admitted = True
         try:
             await asyncio.wait_for(asyncio.gather(*behind), timeout)
         except TimeoutError:
-            return False
-        return True
+            admitted = False
+        if self._metrics is not None:
+            self._metrics.held_back(time.monotonic() - started, admitted=admitted)
+        return admitted
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         """One ``/readyz`` check per relay, named ``relay:<context>``."""
