@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -152,7 +152,7 @@ class Database:
     async def read(self, work: Work[T]) -> T:
         """Run ``work`` for queries only; it sees committed data."""
         if self._sync_engine is not None:
-            return await self._in_thread(self._readers, self._sqlite_read, work)
+            return await self._in_thread(self._readers.submit, self._sqlite_read, work)
         try:
             async with self._engine().connect() as conn:
                 return await conn.run_sync(work)
@@ -171,9 +171,9 @@ class Database:
 
     async def _write(self, work: Work[T]) -> T:
         if self._sync_engine is not None:
-            context = contextvars.copy_context()
-            return await asyncio.wrap_future(self._writer.submit(
-                _writes_first.get(), context.run, self._sqlite_write, work))
+            urgent = _writes_first.get()
+            return await self._in_thread(
+                lambda *call: self._writer.submit(urgent, *call), self._sqlite_write, work)
         try:
             async with self._engine().begin() as conn:
                 return await conn.run_sync(work)
@@ -207,13 +207,12 @@ class Database:
         return self._async_engine
 
     async def _in_thread(
-        self, executor: ThreadPoolExecutor, runner: Callable[[Work[T]], T], work: Work[T]
+        self, submit: Callable[..., Future[T]], runner: Callable[[Work[T]], T], work: Work[T]
     ) -> T:
         # The caller's context goes along (request and trace ids), as it does in a greenlet.
         context = contextvars.copy_context()
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, context.run, runner, work)
+            return await asyncio.wrap_future(submit(context.run, runner, work))
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
 

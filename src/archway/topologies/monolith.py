@@ -128,13 +128,9 @@ def build(
         batch_size=settings.outbox_batch_size,
         lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
-    backpressure = settings.command_backpressure_seconds
-
-    async def admission() -> bool:
-        return backpressure <= 0 or await relays.keeping_up(backpressure)
-
     orders = OrdersService(
-        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge, admission=admission)
+        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
+        admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
     # Read models: each wakes read-your-writes waiters when it applies an event.
     kinds = (OrderViewProjection, CustomerSummaryProjection, ProductSalesProjection)

@@ -144,11 +144,8 @@ class IdempotencyStore:
             return ClaimOutcome.CLAIMED, None
         if row.request_hash != request.request_hash:
             return ClaimOutcome.MISMATCH, None
-        if row.state == "in_flight":
-            unwritten = self.answers.unwritten(request)
-            if unwritten is None:
-                return ClaimOutcome.IN_FLIGHT, None
-            return ClaimOutcome.REPLAY, unwritten
+        if row.state == "in_flight":  # its answer may still be queued in this process
+            return self.answers.unwritten_outcome(request) or (ClaimOutcome.IN_FLIGHT, None)
         headers = [tuple(pair) for pair in orjson.loads(row.response_headers or "[]")]
         return ClaimOutcome.REPLAY, StoredResponse(
             row.status_code, headers, row.response_body or b"")  # type: ignore[arg-type]
@@ -181,11 +178,6 @@ class AnswerWriter:
         self._wake.set()
         if self._task is None:
             self.start()
-
-    def unwritten(self, request: KeyedRequest) -> StoredResponse | None:
-        """The answer to ``request``'s key if it is still queued (any request hash)."""
-        queued = self._queued.get((request.owner, request.key))
-        return queued[1] if queued is not None else None
 
     def unwritten_outcome(
         self, request: KeyedRequest
