@@ -18,9 +18,10 @@ booleans) and handed out as named tuples.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -61,17 +62,12 @@ class DriverWrite:
         if not rows:
             return 0
         compiled = self._compile(conn, rows[0])
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn, compiled.sql) as cursor:
             if many:
                 cursor.executemany(compiled.sql, [compiled.values(row) for row in rows])
             else:
                 cursor.execute(compiled.sql, compiled.values(rows[0]))
             return int(cursor.rowcount)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            _raise_as_sqlalchemy(conn, compiled.sql, exc)
-        finally:
-            cursor.close()
 
     def _compile(self, conn: Connection, params: Params) -> _Compiled:
         key = (conn.dialect.name, tuple(params))
@@ -117,14 +113,9 @@ class DriverRead:
     def all(self, conn: Connection, params: Params) -> list[Any]:
         """Every row, as named tuples with the statement's column keys."""
         query = self._compile(conn, params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn, query.sql) as cursor:
             cursor.execute(query.sql, query.values(params))
             raw = cursor.fetchall()
-        except conn.dialect.loaded_dbapi.Error as exc:
-            _raise_as_sqlalchemy(conn, query.sql, exc)
-        finally:
-            cursor.close()
         results, row = query.results, query.row
         if not any(results):
             return [row(*values) for values in raw]
@@ -181,5 +172,14 @@ class DriverRead:
         )
 
 
-def _raise_as_sqlalchemy(conn: Connection, sql: str, exc: Exception) -> NoReturn:
-    raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+@contextmanager
+def _driver_cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A cursor of the connection's driver, closed after use; the driver's errors come out
+    as SQLAlchemy's (``IntegrityError`` and the rest), so callers catch what they always did."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()

@@ -97,8 +97,8 @@ def build_router(
     fast_routes: list[FastRoute] | None = None,
 ) -> APIRouter:
     """The order routes of one API version; it carries its version prefix. Placing an order
-    and listing one's orders also get a fast handler (see :mod:`archway.kernel.http.fast_lane`), added to
-    ``fast_routes`` when a list is given."""
+    and listing one's orders also get a fast handler (see
+    :mod:`archway.kernel.http.fast_lane`), added to ``fast_routes`` when a list is given."""
     router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["orders"])
     v1 = version is ApiVersion.V1
     order_model = OrderV1 if v1 else OrderV2
