@@ -128,7 +128,7 @@ def build_router(
                             headers=command_headers(done.order.id, done.position))
 
     async def fast_place(request: Request, _params: dict[str, str]) -> Response | None:
-        # Declines (None) only before placing: see the lane's rule for commands.
+        # Declines (None) only before placing: see the lane's rule.
         if request.headers.get("content-type") != "application/json":
             return None
         caller = await admitted(route_class, request, "orders:write")

@@ -1,31 +1,29 @@
-"""A fast lane for the hottest GET routes: the common request, without FastAPI's machinery.
+"""A fast lane for the hottest routes: the common request, without FastAPI's machinery.
 
 On one core, FastAPI's per-request work (routing, its exception and exit-stack middlewares,
 solving each parameter and dependency) was about half of what a cached product page or a user's
-own profile cost. A context may therefore give a few of its GET routes a *fast handler* next to
+own profile cost. A context may therefore give a few of its routes a *fast handler* next to
 the FastAPI route: it reads the path and query itself and calls the same code the route calls.
 
-The rule that keeps the two from drifting: **a fast handler only ever answers the plain,
-successful case.** For anything else (a parameter it does not know or that is not in its
-simplest form, a missing or bad token, an error of any kind) it answers ``None`` and the
-request goes through FastAPI as if the lane did not exist, so every refusal, problem document
-and validation message has exactly one source. GET handlers change nothing, so a request that
-falls through after trying costs time, never correctness. The lane sits inside every HTTP
-policy (ids, versions, headers, metrics, logs), and it labels the request with the FastAPI
-route it stands for, so metrics and logs cannot tell the difference; tests compare the two
-paths' answers header by header (``ARCHWAY_FAST_LANE=false`` turns the lane off).
-
-A command (``POST``) may have a fast handler too, under a stricter rule, since running it twice
-could change things twice: it may answer ``None`` only *before* it has changed anything (a
-token, body or header that is not the plain case), and the request then reaches FastAPI with
-its body intact. Once it runs the command it answers: an Archway error becomes the same problem
-document FastAPI's handler makes of it (:func:`~archway.kernel.http.problems.error_response`),
-and any other exception goes up as it would from the route.
+The rule that keeps the two from drifting, for every method: **a fast handler declines only
+before it has done any work.** For anything but the plain case (a parameter it does not know or
+that is not in its simplest form, a missing or bad token, a command's header or body that is not
+the plain case) it answers ``None`` before calling the code it shares with the route, and the
+request goes through FastAPI as if the lane did not exist (a command's body is buffered, so the
+route still gets it), so every refusal of a parameter has exactly one source. Once the handler
+calls the shared code it answers, and the request never runs again through FastAPI, so nothing
+runs twice and no fault hides as lost speed: an Archway error becomes the problem document
+FastAPI's handler makes of it (:func:`~archway.kernel.http.problems.error_response`), and any
+other exception goes up exactly as it would from the route, to the HTTP policies, which log it
+at error level with its traceback and answer a 500 problem with the request id. The lane sits
+inside every HTTP policy (ids, versions, headers, metrics, logs) and labels the request with the
+FastAPI route it stands for before the handler runs, so metrics and logs cannot tell the
+difference; tests compare the two paths' answers header by header (``ARCHWAY_FAST_LANE=false``
+turns the lane off).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -43,7 +41,6 @@ from archway.kernel.http.problems import error_response
 FastHandler = Callable[[Request, dict[str, str]], Awaitable[Response | None]]
 """Answers the plain case of a route from the request and its path parameters, else ``None``."""
 
-_log = logging.getLogger("archway.http")
 _PARAMETER = re.compile(r"\{(\w+)\}")
 
 
@@ -58,7 +55,7 @@ class FastRoute:
 
 
 class FastLane:
-    """ASGI middleware: a matching GET goes to its fast handler first."""
+    """ASGI middleware: a request that matches a fast route goes to its fast handler first."""
 
     def __init__(
         self, app: ASGIApp, *, routes: Sequence[FastRoute], declared: Sequence[BaseRoute]
@@ -87,14 +84,13 @@ class FastLane:
             found = self._match(scope["path"], scope["method"])
             if found is not None:
                 fast, route, params = found
-                if scope["method"] == "GET":
-                    response = await self._try(fast, scope, receive, params)
-                else:
+                handler_receive = receive
+                if scope["method"] != "GET":  # read once: the route's own copy if declined
                     body = await read_body(receive)
-                    response = await self._command(fast, scope, body_once(body), params)
-                    receive = body_once(body)  # the route's own copy, if the handler declined
+                    handler_receive, receive = body_once(body), body_once(body)
+                scope["route"] = route  # what metrics and logs name the request by, even if it fails
+                response = await self._answer(fast, scope, handler_receive, params)
                 if response is not None:
-                    scope["route"] = route  # what metrics and logs name the request by
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -110,23 +106,14 @@ class FastLane:
         return None
 
     @staticmethod
-    async def _command(
+    async def _answer(
         fast: FastRoute, scope: Scope, receive: Receive, params: dict[str, str]
     ) -> Response | None:
         try:
             return await fast.handler(Request(scope, receive), params)
-        except ArchwayError as exc:
+        except ArchwayError as exc:  # a refusal, answered as the route's exception handler does
             return error_response(scope, exc)
-
-    @staticmethod
-    async def _try(
-        fast: FastRoute, scope: Scope, receive: Receive, params: dict[str, str]
-    ) -> Response | None:
-        try:
-            return await fast.handler(Request(scope, receive), params)
-        except Exception:  # noqa: BLE001 - FastAPI answers it, with the one error mapping
-            _log.debug("fast route %s fell through on an error", fast.path, exc_info=True)
-            return None
+        # Any other exception goes up as from the route: never through FastAPI a second time.
 
 
 def plain_query(request: Request, allowed: Collection[str]) -> dict[str, str] | None:
