@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -14,6 +15,8 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    delete,
+    func,
     insert,
     select,
     update,
@@ -25,6 +28,7 @@ from archway.kernel.db import Database
 from archway.kernel.statements import DriverWrite
 
 WHEN = datetime(2026, 11, 25, 10, 30, 0, 250_000, tzinfo=UTC)
+LATER = datetime(2026, 11, 26, 8, 0, 0, 125_000, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -131,3 +135,88 @@ async def test_reads_on_the_driver_answer_as_core_does(database: Database, thing
 
 def core_keys(statement: object) -> list[str]:
     return list(statement.selected_columns.keys())  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def defaulted(database: Database) -> AsyncIterator[Table]:
+    """A table whose columns Core fills when a statement leaves them out: Python scalars (a
+    datetime, which SQLite's bind processor must still write), SQL expressions, a server
+    default; on insert (``default``) and on update (``onupdate``)."""
+    metadata = MetaData()
+    table = Table(
+        "driverwrite_defaulted", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("state", String(16), nullable=False, default="new"),
+        Column("revision", Integer, nullable=False, default=1, onupdate=2),
+        Column("label", String(16), nullable=False, default=func.lower("SQL"),
+               onupdate=func.upper("changed")),
+        Column("kind", String(16), nullable=False, server_default="server"),
+        Column("at", DateTime(timezone=True), nullable=False, default=WHEN, onupdate=LATER),
+        Column("note", String(16), nullable=True),
+    )
+    await database.write(lambda conn: metadata.create_all(conn))
+    try:
+        yield table
+    finally:
+        await database.write(lambda conn: metadata.drop_all(conn))
+
+
+async def test_column_defaults_and_onupdate_are_honoured_as_core_honours_them(
+    database: Database, defaulted: Table
+) -> None:
+    table = defaulted
+    write = DriverWrite(insert(table))
+    touch = update(table).where(table.c.id == bindparam("b_id")).values(note=bindparam("b_note"))
+    driver_touch = DriverWrite(touch)
+
+    def insert_both(conn: Any) -> None:
+        for prefix, run in (("core", conn.execute), ("driver", lambda s, p: write.execute(conn, p))):
+            run(insert(table), {"id": f"{prefix}-plain"})
+            run(insert(table), [{"id": f"{prefix}-many-1"}, {"id": f"{prefix}-many-2"}])
+            run(insert(table), {"id": f"{prefix}-given", "state": "given", "revision": 9})
+
+    def update_both(conn: Any) -> None:
+        conn.execute(touch, {"b_id": "core-plain", "b_note": "seen"})
+        driver_touch.execute(conn, {"b_id": "driver-plain", "b_note": "seen"})
+        conn.execute(touch, [{"b_id": "core-many-1", "b_note": "seen"}])
+        driver_touch.execute(conn, [{"b_id": "driver-many-1", "b_note": "seen"}])
+
+    await database.write(insert_both)
+    await database.write(update_both)
+    rows = await database.read(lambda conn: conn.execute(select(table)).all())
+    by_source: dict[str, dict[str, tuple[Any, ...]]] = {"core": {}, "driver": {}}
+    for row in rows:
+        source, case = row.id.split("-", 1)
+        by_source[source][case] = (row.state, row.revision, row.label, row.kind,
+                                   as_utc(row.at), row.note)
+    assert by_source["driver"] == by_source["core"]
+    assert by_source["core"]["plain"] == ("new", 2, "CHANGED", "server", LATER, "seen")
+    assert by_source["core"]["many-2"] == ("new", 1, "sql", "server", WHEN, None)
+    assert by_source["core"]["given"][:2] == ("given", 9)
+
+
+def counter() -> str:
+    return "from-python"
+
+
+@pytest.mark.parametrize(("column", "statement"), [
+    (Column("made", String(16), default=counter), insert),
+    (Column("made", String(16), default=lambda context: "x"), insert),
+    (Column("made", String(16), onupdate=counter), update),
+])
+def test_a_default_it_cannot_honour_exactly_is_refused_at_construction(
+    column: Column[Any], statement: Callable[[Table], Any]
+) -> None:
+    table = Table("driverwrite_refused", MetaData(), Column("id", String(36), primary_key=True),
+                  column)
+    with pytest.raises(ValueError, match=r"driverwrite_refused\.made"):
+        DriverWrite(statement(table))
+
+
+def test_what_it_does_not_use_is_not_refused_and_returning_is() -> None:
+    table = Table("driverwrite_callables", MetaData(), Column("id", String(36), primary_key=True),
+                  Column("made", String(16), default=counter))
+    DriverWrite(update(table).values(id="x"))  # an insert default plays no part in an update
+    DriverWrite(delete(table))
+    with pytest.raises(ValueError, match="RETURNING"):
+        DriverWrite(update(table).values(made="x").returning(table.c.id))

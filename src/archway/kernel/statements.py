@@ -21,12 +21,15 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.engine import Connection
+from sqlalchemy import Column, Delete, Insert, Update
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.schema import ColumnDefault
 
 Params = Mapping[str, Any]
 
@@ -51,6 +54,7 @@ class DriverWrite:
     """A write statement run on the driver's cursor (see the module)."""
 
     def __init__(self, statement: UpdateBase) -> None:
+        _refuse_what_core_would_do_differently(statement)
         self._statement = statement
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
@@ -73,15 +77,66 @@ class DriverWrite:
         key = (conn.dialect.name, tuple(params))
         compiled = self._compiled.get(key)
         if compiled is None:
-            done = self._statement.compile(dialect=conn.dialect, column_keys=list(params))
-            names = tuple(done.positiontup or ())
-            if not names and done.params:
-                raise ValueError("DriverWrite needs a dialect with positional parameters")
-            fixed = {name: bind.effective_value for name, bind in done.binds.items()
-                     if name not in params}
-            compiled = _Compiled(str(done), names, dict(done._bind_processors), fixed)
-            self._compiled[key] = compiled
+            compiled = self._compiled[key] = self._build(conn, params)
         return compiled
+
+    def _build(self, conn: Connection, params: Params) -> _Compiled:
+        done = cast(SQLCompiler, self._statement.compile(
+            dialect=conn.dialect, column_keys=list(params)))
+        expanded = done.construct_expanded_state(dict(params))
+        names = tuple(expanded.positiontup or ())
+        if not names and expanded.parameters:
+            raise ValueError("DriverWrite needs a dialect with positional parameters")
+        fixed = {name: value for name, value in expanded.parameters.items()
+                 if name not in params}
+        # The columns left out whose default (insert) or onupdate (update) Core evaluates in
+        # Python before the write; their parameter is named by the column's key.
+        prefetch = [(column, column.default) for column in done.insert_prefetch] + [
+            (column, column.onupdate) for column in done.update_prefetch]
+        for column, default in prefetch:
+            if not (isinstance(default, ColumnDefault) and default.is_scalar) \
+                    or column.key not in fixed:
+                raise ValueError(
+                    f"DriverWrite cannot honour the default of {_name(column)} on "
+                    f"{conn.dialect.name} as Core does (it runs it before the write): "
+                    "pass the column's value, or write with Core")
+            fixed[column.key] = default.arg
+        return _Compiled(expanded.statement, names, bind_processors(done, conn.dialect), fixed)
+
+
+def _refuse_what_core_would_do_differently(statement: UpdateBase) -> None:
+    """Raise for a statement whose effect on the driver would differ from Core's (see the
+    module): RETURNING, or a Python callable default (insert) or onupdate (update)."""
+    if statement.exported_columns:
+        raise ValueError("DriverWrite runs no statement with RETURNING: its rows are not read")
+    if isinstance(statement, Delete):
+        return
+    table = statement.table
+    for column in getattr(table, "columns", ()):
+        default = column.default if isinstance(statement, Insert) else (
+            column.onupdate if isinstance(statement, Update) else None)
+        if default is not None and (default.is_callable or default.is_sentinel):
+            which = "default" if isinstance(statement, Insert) else "onupdate"
+            raise ValueError(
+                f"DriverWrite cannot honour the {which} of {_name(column)} (a Python callable "
+                "Core calls per row with its execution context): pass the column's value "
+                "always and drop the callable, or write this table with Core")
+
+
+def bind_processors(compiled: SQLCompiler, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+    """What Core applies to each parameter value of ``compiled`` before the driver gets it
+    (SQLite's datetimes): the processor of each bound parameter's type for the dialect, from
+    public API (``ExpandedState.processors`` only has those of ``IN`` lists' expansions)."""
+    processors = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    return processors
+
+
+def _name(column: Column[Any]) -> str:
+    return f"{column.table.name}.{column.name}" if column.table is not None else column.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +198,7 @@ class DriverRead:
         return query
 
     def _build(self, conn: Connection, params: Params) -> _Query:
-        compiled = self._statement.compile(dialect=conn.dialect)
+        compiled = cast(SQLCompiler, self._statement.compile(dialect=conn.dialect))
         expanded = compiled.construct_expanded_state(dict(params))
         names = tuple(expanded.positiontup or ())
         if not names and expanded.parameters:
@@ -152,12 +207,12 @@ class DriverRead:
         for base, parts in (expanded.parameter_expansion or {}).items():
             position.update({part: (base, index) for index, part in enumerate(parts)})
         processors = {}
-        for name in names:  # a processor is declared on the parameter, not its expansions
+        known = {**bind_processors(compiled, conn.dialect), **(expanded.processors or {})}
+        for name in names:
             base = position[name][0]
-            process = (expanded.processors or {}).get(name) or compiled._bind_processors.get(base)
+            process = known.get(name) or known.get(base)
             if process is not None:
-                processors[position[name][0]] = process
-        columns = compiled._result_columns
+                processors[base] = process
         keys = list(self._statement.selected_columns.keys())  # as Core's rows name them
         row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
         return _Query(
@@ -166,8 +221,11 @@ class DriverRead:
             fixed={name: value for name, value in expanded.parameters.items()
                    if name not in params and position.get(name, (name, -1))[0] not in params},
             processors=processors,
-            results=tuple(column.type._cached_result_processor(conn.dialect, None)
-                          for column in columns),
+            # Core's result processors; coltype (the driver's type code, which Core passes
+            # too) is None: no processor of a type Archway selects reads it.
+            results=tuple(
+                column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+                for column in self._statement.selected_columns),
             row=row,
         )
 
