@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from archway.kernel.clock import as_utc
@@ -220,3 +222,16 @@ def test_what_it_does_not_use_is_not_refused_and_returning_is() -> None:
     DriverWrite(delete(table))
     with pytest.raises(ValueError, match="RETURNING"):
         DriverWrite(update(table).values(made="x").returning(table.c.id))
+
+
+def test_a_default_core_would_run_before_the_write_is_refused_when_first_compiled() -> None:
+    """A primary key's SQL default on a dialect without RETURNING: Core runs it as a statement
+    of its own first; DriverWrite does not pretend to, whatever the dialect."""
+    table = Table("driverwrite_prefetched", MetaData(),
+                  Column("id", String(36), primary_key=True, default=func.lower("A")),
+                  Column("x", String(16)))
+    without_returning = sqlite.dialect()
+    without_returning.insert_returning = False
+    write = DriverWrite(insert(table))  # fine on a dialect that renders it inline
+    with pytest.raises(ValueError, match=r"driverwrite_prefetched\.id"):
+        write.execute(SimpleNamespace(dialect=without_returning), {"x": "a"})  # type: ignore[arg-type]
