@@ -124,7 +124,9 @@ def page_request_dependency(
 def plain_page(version: ApiVersion, request: Request, cursor_arity: int) -> PageRequest | None:
     """A fast handler's paging (see :mod:`archway.kernel.http.fast_lane`): the version's
     ``limit`` and ``offset`` or ``cursor`` when the query holds nothing else, each in its plain
-    valid form; ``None`` for anything else, which the route's own parameters then judge."""
+    valid form; ``None`` for anything else, which the route's own parameters then judge. A
+    cursor in the plain form is decoded by the route's own decoder, which refuses a forged one
+    with the same error (the lane answers it)."""
     second = "offset" if version is ApiVersion.V1 else "cursor"
     query = plain_query(request, ("limit", second))
     if query is None:
