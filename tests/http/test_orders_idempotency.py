@@ -100,8 +100,17 @@ async def test_a_replay_answers_no_caller_the_route_would_refuse(
     replayed = await client.post("/api/v1/orders", headers={**writer, **key}, json=body)
     assert replayed.status_code == 202 and replayed.headers["idempotent-replayed"] == "true"
     assert replayed.content == first.content
-    assert (await settled(client, writer, first.json()["id"]))["status"] == "confirmed"
+    order_id = first.json()["id"]
+    assert (await settled(client, writer, order_id))["status"] == "confirmed"
     assert (await client.get("/api/v1/orders", headers=writer)).json()["total"] == 1
+
+    # A refusal of the caller is not the key's answer: the caller with the scope runs.
+    cancel, again = f"/api/v1/orders/{order_id}/cancel", {"Idempotency-Key": "cancel-auth"}
+    refused = await client.post(cancel, headers={**reader, **again})
+    assert refused.status_code == 403
+    cancelled = await client.post(cancel, headers={**writer, **again})
+    assert cancelled.status_code == 202 and "idempotent-replayed" not in cancelled.headers
+    assert cancelled.json()["status"] == "cancelled"
 
 
 async def test_a_json_body_with_other_whitespace_and_key_order_replays(

@@ -74,7 +74,7 @@ def keyed_client(app: Any, store: IdempotencyStore) -> httpx.AsyncClient:
     async def owner_of(_scope: Scope) -> str:
         return OWNER
 
-    guarded = Idempotency(app, store=store, owner_of=owner_of)
+    guarded = Idempotency(app, store=store, owner_of=owner_of, routes=())
     transport = httpx.ASGITransport(app=guarded, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://probe")
 

@@ -98,13 +98,23 @@ class Idempotency:
 
     def __init__(
         self, app: ASGIApp, *, store: IdempotencyStore, owner_of: OwnerOf,
-        routes: Sequence[BaseRoute] = (),
+        routes: Sequence[BaseRoute],
     ) -> None:
         self.app = app
         self.store = store
         self.owner_of = owner_of
         self._posts = [route for route in routes
                        if "POST" in (getattr(route, "methods", None) or ())]
+        # Most keyed POSTs go to a path without parameters: found without matching each route.
+        # (Only where routing would pick that route too: no route declared before it matches.)
+        self._by_path: dict[str, BaseRoute] = {}
+        for index, route in enumerate(self._posts):
+            path = getattr(route, "path", "{")
+            earlier = self._posts[:index]
+            if "{" not in path and not any(
+                    getattr(other, "path_regex", None) is None
+                    or other.path_regex.match(path) for other in earlier):  # type: ignore[attr-defined]
+                self._by_path[path] = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
@@ -135,6 +145,8 @@ class Idempotency:
             await self._run_first(scope, body, send, request, keeps_key=keeps_key)
 
     def _route_of(self, scope: Scope) -> BaseRoute | None:
+        if not scope.get("root_path") and scope["path"] in self._by_path:
+            return self._by_path[scope["path"]]
         for route in self._posts:
             match, _ = route.matches(scope)
             if match is Match.FULL:
