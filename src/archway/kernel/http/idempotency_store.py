@@ -18,10 +18,8 @@ import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.errors import ServiceBusy
 from archway.kernel.statements import DriverWrite
 from archway.kernel.tables import idempotency_keys
 
@@ -132,10 +130,7 @@ class IdempotencyStore:
     async def record_unclaimed(self, request: KeyedRequest, response: StoredResponse) -> Outcome:
         """For a request that ran without writing: store its answer, unless the key has one
         (then the outcome says which). ``CLAIMED`` means ``response`` is now the answer."""
-        try:
-            return await self._db.write(lambda conn: self._claim(conn, request, response))
-        except (DBAPIError, OSError) as exc:
-            raise ServiceBusy(_UNAVAILABLE) from exc
+        return await self._db.write(lambda conn: self._claim(conn, request, response))
 
     def _claim(
         self, conn: Connection, request: KeyedRequest, answer: StoredResponse | None
@@ -289,7 +284,6 @@ class AnswerWriter:
 
 
 _APPLIED = "applied"
-_UNAVAILABLE = "The database is unavailable; retry shortly."
 
 
 def _row_of(kept: Kept) -> dict[str, Any]:
