@@ -110,10 +110,8 @@ class Idempotency:
         self._by_path: dict[str, BaseRoute] = {}
         for index, route in enumerate(self._posts):
             path = getattr(route, "path", "{")
-            earlier = self._posts[:index]
             if "{" not in path and not any(
-                    getattr(other, "path_regex", None) is None
-                    or other.path_regex.match(path) for other in earlier):  # type: ignore[attr-defined]
+                    _may_match(earlier, path) for earlier in self._posts[:index]):
                 self._by_path[path] = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -131,7 +129,8 @@ class Idempotency:
         except ArchwayError as refusal:
             await _refuse(scope, send, refusal)
             return
-        owner = f"sub:{principal.subject}" if principal else await self.owner_of(scope)
+        owner = (f"sub:{principal.subject}" if principal is not None
+                 else await self.owner_of(scope))
         body = await read_body(receive)
         request = KeyedRequest(owner, key, request_hash(scope, body))
         keeps_key = getattr(getattr(route, "endpoint", None), _KEEPS_KEY, False)
@@ -271,6 +270,11 @@ async def _replay(stored: StoredResponse, send: Send) -> None:
     headers.append((b"content-length", str(len(stored.body)).encode()))
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})
     await send({"type": "http.response.body", "body": stored.body})
+
+
+def _may_match(route: BaseRoute, path: str) -> bool:
+    regex = getattr(route, "path_regex", None)
+    return regex is None or regex.match(path) is not None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
