@@ -45,6 +45,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    idempotency_max_queued_answers: int = Field(
+        default=10_000, ge=1, le=1_000_000,
+        description="Most Idempotency-Key answers a process holds in memory while they wait to "
+        "be stored (a few milliseconds each, normally); while that many wait, or the database "
+        "refuses them, new keyed requests are answered 503 with Retry-After before they run.")
     product_cache_max_age_seconds: int = Field(default=60, ge=0)
     fast_lane: bool = Field(
         default=True,

@@ -15,7 +15,8 @@ the backend, and is the whole point of this module:
   upgrade. Reads run without an explicit transaction (WAL: readers never block writers).
 
 A unit of work that raises is rolled back; one that returns is committed (writes). Every request
-holds at most one connection at a time, so no load can deadlock the pool.
+holds at most one connection at a time, so no load can deadlock the pool. A saturated pool or a
+refused or lost connection is :class:`~archway.kernel.errors.ServiceBusy` (503, ``Retry-After``).
 
 A request can ask for a step to commit together with its first write (:func:`joining_first_write`):
 the ``Idempotency-Key`` claim is taken that way, atomically with the request's first effect and
@@ -45,6 +46,7 @@ Work = Callable[[Connection], T]
 
 _BEGIN_MODE = "archway_begin_mode"
 _SATURATED = "The database is saturated; retry shortly."
+_UNAVAILABLE = "The database is unavailable; retry shortly."
 
 
 class FirstWrite:
@@ -158,6 +160,10 @@ class Database:
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
+        except (OSError, DBAPIError) as exc:
+            if _lost_connection(exc):
+                raise ServiceBusy(_UNAVAILABLE) from exc
+            raise
 
     async def write(self, work: Work[T]) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
@@ -179,6 +185,10 @@ class Database:
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
+        except (OSError, DBAPIError) as exc:
+            if _lost_connection(exc):
+                raise ServiceBusy(_UNAVAILABLE) from exc
+            raise
 
     async def ping(self) -> bool:
         try:
@@ -227,6 +237,12 @@ class Database:
             conn = conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
             with conn.begin():
                 return work(conn)
+
+
+def _lost_connection(exc: OSError | DBAPIError) -> bool:
+    """A refused or lost connection is the service's state, not a bug: a 503 the client may
+    retry (with an Idempotency-Key, safely). Any other database error stays what it is."""
+    return isinstance(exc, OSError) or exc.connection_invalidated
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:

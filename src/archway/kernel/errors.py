@@ -7,6 +7,7 @@
     ├── Forbidden                authenticated, but lacks the scope or role           403
     ├── NotFound                 no such resource, or not visible to the caller       404
     ├── Conflict                 clashes with current state (duplicate, in flight)    409
+    │   └── AlreadyApplied       an Idempotency-Key's first request took effect        409
     ├── PreconditionFailed       If-Match did not match the current version           412
     ├── PayloadTooLarge          request body over the configured limit               413
     ├── RateLimited              too many requests; carries retry_after seconds       429
@@ -76,6 +77,22 @@ class NotFound(ArchwayError):
 
 class Conflict(ArchwayError):
     title = "Conflict"
+
+
+class AlreadyApplied(Conflict):
+    """A retry under an ``Idempotency-Key`` whose first request took effect and whose answer
+    was not kept (it failed after its commit, or its process died): it is not run again."""
+
+    title = "Already applied"
+
+    def __init__(self, location: str | None = None) -> None:
+        detail = ("The first request with this Idempotency-Key took effect, but its answer "
+                  "was lost; it is not run again. ")
+        detail += (f"Its resource is at {location}." if location else
+                   "Read the resources it changes to see its result; a new request needs a "
+                   "new key.")
+        super().__init__(detail)
+        self.location = location
 
 
 class PreconditionFailed(ArchwayError):

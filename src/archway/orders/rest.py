@@ -15,6 +15,7 @@ from starlette.responses import Response
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.idempotency import keeps_idempotency_key
 from archway.kernel.http.responses import (
     JsonResponse,
     RenderedStates,
@@ -117,6 +118,7 @@ def build_router(
         "/orders", status_code=202, response_model=order_model, summary="Place an order",
         description=doc_of(OrdersService.place), **requires("orders:write"),
     )
+    @keeps_idempotency_key
     async def place_order(
         body: PlaceOrder, caller: Caller, idempotency_key: IdempotencyKey = None
     ) -> Response:

@@ -156,7 +156,9 @@ def build(
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,
         projections=projections,
-        idempotency=IdempotencyStore(db, settings.idempotency_ttl_seconds),
+        idempotency=IdempotencyStore(
+            db, settings.idempotency_ttl_seconds,
+            max_queued_answers=settings.idempotency_max_queued_answers),
     )
 
 
@@ -204,7 +206,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     if settings.fast_lane:  # innermost: inside every policy, in front of FastAPI's routing
         app.add_middleware(FastLane, routes=fast, declared=app.routes)
     app.add_middleware(
-        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier))
+        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier),
+        routes=app.routes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(

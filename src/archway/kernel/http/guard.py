@@ -14,12 +14,15 @@ from typing import Any, ClassVar, Protocol
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.errors import ArchwayError, Unauthenticated
 
 PRINCIPAL_KEY = "archway.principal"
+_ADMITTED_KEY = "archway.admitted"  # (route, principal): its guard's decision, taken early
 SECURITY_SCHEME = "OAuth2"
 
 
@@ -46,28 +49,49 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     class GuardedRoute(APIRoute):
         guard: ClassVar[Authenticator] = authenticator
 
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+        async def admit(self, request: Request) -> Principal | None:
+            """This route's guard: the caller it admits (``None``: anonymous, where allowed);
+            raises :class:`Unauthenticated` or :class:`Forbidden` for a caller it refuses."""
+            early = request.scope.get(_ADMITTED_KEY)
+            if early is not None and early[0] is self:
+                return early[1]  # type: ignore[no-any-return]
             security = (self.openapi_extra or {}).get("security")
             if not security:
-                return handler
+                return None
             optional = {} in security
-            needed = [scope for requirement in security for scope in requirement.get(
-                SECURITY_SCHEME, [])]
+            principal = await authenticator.authenticate(request)
+            if principal is None and not optional:
+                raise Unauthenticated()
+            if principal is not None and not optional:
+                for requirement in security:
+                    for scope in requirement.get(SECURITY_SCHEME, []):
+                        principal.require_scope(scope)
+            return principal
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+            if not (self.openapi_extra or {}).get("security"):
+                return handler
 
             async def guarded(request: Request) -> Response:
-                principal = await authenticator.authenticate(request)
-                if principal is None and not optional:
-                    raise Unauthenticated()
-                if principal is not None and not optional:
-                    for scope in needed:
-                        principal.require_scope(scope)
-                request.scope[PRINCIPAL_KEY] = principal
+                request.scope[PRINCIPAL_KEY] = await self.admit(request)
                 return await handler(request)
 
             return guarded
 
     return GuardedRoute
+
+
+async def admit_early(route: BaseRoute | None, scope: Scope) -> Principal | None:
+    """Run ``route``'s guard before the route runs, for a middleware that must refuse the
+    caller first (an ``Idempotency-Key`` replay must not answer a caller the route would
+    refuse). Raises the guard's refusal; the route then takes this decision as its own."""
+    admit = getattr(route, "admit", None)
+    if admit is None:
+        return None
+    principal: Principal | None = await admit(Request(scope))
+    scope[_ADMITTED_KEY] = (route, principal)
+    return principal
 
 
 async def admitted(

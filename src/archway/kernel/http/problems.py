@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.kernel.errors import (
+    AlreadyApplied,
     ArchwayError,
     BadRequest,
     Conflict,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[ArchwayError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
+    AlreadyApplied: (409, "idempotent-request-applied"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
     PayloadTooLarge: (413, "payload-too-large"),
@@ -118,6 +120,8 @@ def error_response(scope: Scope, exc: ArchwayError) -> Response:
         headers["Retry-After"] = "1"
     elif isinstance(exc, InvalidInput):
         errors = exc.errors
+    elif isinstance(exc, AlreadyApplied) and exc.location:
+        headers["Location"] = exc.location
     return problem_response(
         scope, status, detail=exc.detail, title=exc.title, slug=slug, errors=errors,
         headers=headers,
