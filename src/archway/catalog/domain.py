@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.ids import new_id
-from archway.kernel.money import Money
+from archway.kernel.money import Money, bound_text
 
 T = TypeVar("T")
 
@@ -204,6 +204,8 @@ def check_fields(
             "/category", "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
     if price.amount < 0:
         errors.append(FieldError("/price", "must be zero or more"))
+    elif not price.storable:
+        errors.append(FieldError("/price", f"must be at most {bound_text(price.currency)}"))
     return errors
 
 

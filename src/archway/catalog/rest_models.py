@@ -26,10 +26,18 @@ from archway.catalog.domain import (
 )
 from archway.kernel.errors import InvalidInput
 from archway.kernel.http.versioning import ApiVersion
-from archway.kernel.money import CURRENCY_EXPONENTS, Money, MoneyError, parse_decimal_string
+from archway.kernel.money import (
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT,
+    Money,
+    MoneyError,
+    parse_decimal_string,
+)
 
-MAX_AMOUNT = 10**15
 MAX_ON_HAND = 1_000_000_000
+# A price filter only compares: any bound past the largest price matches the same rows, so the
+# filter keeps its wider range (it was 10**15 before prices were bounded by MAX_AMOUNT).
+MAX_PRICE_FILTER = 10**15
 PriceBounds = tuple[int | None, int | None]
 # A PATCH field is optional but never null: it is declared with its plain type and a default
 # of None, which pydantic does not validate, so an explicit null is refused like any wrong type
@@ -58,7 +66,7 @@ def decimal_money(price: str, currency: str) -> Money:
 
 
 class MoneyIn(_Body):
-    amount: int = Field(le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
+    amount: int = Field(ge=0, le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
     currency: str = Field(examples=["EUR"], description="ISO 4217 code.")
 
     def money(self) -> Money:
@@ -209,9 +217,9 @@ async def v1_price_bounds(
 
 async def v2_price_bounds(
     min_price: Annotated[int | None, Query(
-        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+        ge=0, le=MAX_PRICE_FILTER, description="Inclusive, in minor units (`1999`).")] = None,
     max_price: Annotated[int | None, Query(
-        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+        ge=0, le=MAX_PRICE_FILTER, description="Inclusive, in minor units (`1999`).")] = None,
 ) -> PriceBounds:
     return min_price, max_price
 
