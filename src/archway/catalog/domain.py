@@ -18,6 +18,7 @@ from typing import TypeVar
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money, bound_text
+from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
 
 T = TypeVar("T")
 
@@ -36,6 +37,16 @@ class ProductSort(StrEnum):
     NAME = "name"
     PRICE = "price"
     PRICE_DESC = "-price"
+
+
+def cursor_key(sort: ProductSort, after: tuple[object, ...]) -> tuple[datetime | str | int, str]:
+    """The cursor's sort key and id, each checked for what ``sort`` writes (422 otherwise)."""
+    value, last_id = after
+    if sort is ProductSort.CREATED_AT:
+        return cursor_time(value), cursor_id(last_id)
+    if sort is ProductSort.NAME:
+        return cursor_text(value), cursor_id(last_id)
+    return cursor_integer(value), cursor_id(last_id)
 
 
 @dataclass(frozen=True, slots=True)

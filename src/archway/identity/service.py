@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
@@ -24,7 +24,7 @@ from archway.identity.store import UserRepository
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
-from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
 
 DEV_CLIENT_ID = "archway-cli"
@@ -89,6 +89,8 @@ class IdentityService:
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
+        if page.after is not None:
+            page = replace(page, after=(cursor_id(page.after[0]),))
         return await self._db.read(lambda conn: self._users(conn).list(page))
 
     async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
