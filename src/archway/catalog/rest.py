@@ -157,7 +157,7 @@ def build_router(
     @router.post(
         "/products", status_code=201, response_model=models.product, summary="Create a product",
         description=_doc(CatalogService.create_product), responses=_refusals(409),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def create_product(body: models.create, caller: Caller) -> Response:
         product = await service.create_product(caller, body.draft())
@@ -167,7 +167,7 @@ def build_router(
     @router.patch(
         "/products/{product_id}", response_model=models.product, summary="Change a product",
         description=_doc(CatalogService.update_product), responses=_refusals(404, 409, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def update_product(
         product_id: str, body: models.patch, caller: Caller,
@@ -180,7 +180,7 @@ def build_router(
     @router.delete(
         "/products/{product_id}", status_code=204, summary="Delete a product",
         description=_doc(CatalogService.delete_product), responses=_refusals(404, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def delete_product(product_id: str, caller: Caller, if_match: IfMatch = None) -> Response:
         await service.delete_product(caller, product_id, if_match_versions(if_match))
@@ -189,7 +189,7 @@ def build_router(
     @router.put(
         "/products/{product_id}/stock", response_model=StockOut, summary="Count stock",
         description=_doc(CatalogService.set_stock), responses=_refusals(404, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def set_stock(
         product_id: str, body: StockCount, caller: Caller, if_match: IfMatch = None
@@ -201,7 +201,7 @@ def build_router(
     @router.get(
         "/products/{product_id}/stock", response_model=StockOut, summary="A product's stock",
         description=_doc(CatalogService.get_stock), responses=_refusals(404),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def get_stock(product_id: str, caller: Caller) -> Response:
         return stock_response(await service.get_stock(caller, product_id))

@@ -16,7 +16,7 @@ from archway.identity.domain import User
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute, plain_query
-from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.guard import Owner, admitted, current_principal, requires
 from archway.kernel.http.responses import (
     JsonResponse,
     page_request_dependency,
@@ -113,18 +113,21 @@ def build_router(
         result = await service.list_users(caller, page)
         return page_response(version, request, result, page, [user_body(u) for u in result.items])
 
-    @router.get("/users/{user_id}", response_model=UserOut, summary="A user", **requires())
+    @router.get("/users/{user_id}", response_model=UserOut, summary="A user",
+                **requires(owner=Owner("user_id", "profile", "users:read")))
     async def get_user(user_id: UserId, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:read`)."""
         return JsonResponse(user_body(await service.get_user(caller, user_id)))
 
-    @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user", **requires())
+    @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user",
+                  **requires(owner=Owner("user_id", "profile", "users:write")))
     async def patch_user(user_id: UserId, body: UserPatch, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:write`). Roles are not settable."""
         changes = UserChanges(name=body.name, email=body.email, password=body.password)
         return JsonResponse(user_body(await service.update_user(caller, user_id, changes)))
 
-    @router.delete("/users/{user_id}", status_code=204, summary="Delete a user", **requires())
+    @router.delete("/users/{user_id}", status_code=204, summary="Delete a user",
+                   **requires(owner=Owner("user_id", "profile", "users:write")))
     async def delete_user(user_id: UserId, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:write`); afterwards 404 for all."""
         await service.delete_user(caller, user_id)

@@ -86,6 +86,12 @@ class IdentityService:
         principal.require_scope("profile")
         return await self._existing(principal.subject)
 
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether ``user_id`` names a user (for the guard: a token outlives its user). From the
+        same short-lived cache as :meth:`me`; a deletion in this process drops it at once, one
+        in another process shows within ``cache_ttl_seconds``."""
+        return await self._cached_user(user_id) is not None
+
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
@@ -154,9 +160,12 @@ class IdentityService:
             ttl_seconds=ttl_seconds,
         )
 
-    async def _existing(self, user_id: str) -> User:
-        user = await self._cached.get_or_load(
+    async def _cached_user(self, user_id: str) -> User | None:
+        return await self._cached.get_or_load(
             user_id, lambda: self._db.read(lambda conn: self._users(conn).get(user_id)))
+
+    async def _existing(self, user_id: str) -> User:
+        user = await self._cached_user(user_id)
         if user is None:
             raise NotFound("No such user.")
         return user
