@@ -37,6 +37,7 @@ from archway.kernel.http.responses import (
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
+from archway.kernel.text import NO_CONTROL_PATTERN
 
 Caller = Annotated[Principal, Depends(current_principal)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
@@ -120,8 +121,9 @@ def build_router(
         prices: Annotated[tuple[int | None, int | None], Depends(models.price_bounds)],
         page: Annotated[PageRequest, Depends(page_params)],
         q: Annotated[str | None, Query(
-            max_length=200, description="Words in the name or description (any case).")] = None,
-        category: Annotated[str | None, Query(max_length=64)] = None,
+            max_length=200, pattern=NO_CONTROL_PATTERN,
+            description="Words in the name or description (any case).")] = None,
+        category: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_PATTERN)] = None,
         sort: Annotated[ProductSort, Query(
             description="`-` sorts descending; ties go by creation.")] = ProductSort.CREATED_AT,
     ) -> Response:

@@ -24,6 +24,7 @@ from archway.identity.store import UserRepository
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
+from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
 
@@ -114,7 +115,7 @@ class IdentityService:
 
         def apply(conn: Connection) -> User:
             repo = self._users(conn)
-            user = repo.get(user_id)
+            user = repo.get(user_id) if is_valid_id(user_id) else None
             if user is None:
                 raise NotFound("No such user.")
             updated = user.changed(
@@ -132,7 +133,8 @@ class IdentityService:
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        removed = await self._db.write(lambda conn: self._users(conn).remove(user_id))
+        removed = is_valid_id(user_id) and await self._db.write(
+            lambda conn: self._users(conn).remove(user_id))
         self._cached.drop(user_id)
         if not removed:
             raise NotFound("No such user.")
@@ -161,6 +163,8 @@ class IdentityService:
         )
 
     async def _cached_user(self, user_id: str) -> User | None:
+        if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)
+            return None
         return await self._cached.get_or_load(
             user_id, lambda: self._db.read(lambda conn: self._users(conn).get(user_id)))
 
