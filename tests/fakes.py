@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from archway.catalog.domain import (
@@ -22,9 +22,10 @@ from archway.catalog.domain import (
     ReservationStatus,
     Reserved,
     Stock,
+    cursor_key,
 )
 from archway.identity.domain import User
-from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
 
 T = TypeVar("T")
@@ -278,26 +279,4 @@ def _cursor(sort: ProductSort, product: Product) -> tuple[str | int, str]:
 
 def _cursor_bound(sort: ProductSort, after: tuple[object, ...]) -> tuple[Any, str]:
     """A cursor checked as the store checks it, as a key to compare rows with."""
-    value, last_id = after
-    if not isinstance(last_id, str):
-        raise _bad_cursor()
-    if sort is ProductSort.CREATED_AT:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise _bad_cursor() from exc
-        aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return aware, last_id
-    if sort is ProductSort.NAME:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        return value, last_id
-    if not isinstance(value, int):
-        raise _bad_cursor()
-    return value, last_id
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
+    return cursor_key(sort, after)

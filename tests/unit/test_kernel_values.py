@@ -9,7 +9,14 @@ from archway.kernel.http.problems import validation_pointer
 from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
 from archway.kernel.ids import is_valid_id, new_id
 from archway.kernel.money import Money, MoneyError, format_minor_units, parse_decimal_string
-from archway.kernel.pagination import decode_cursor, encode_cursor
+from archway.kernel.pagination import (
+    cursor_id,
+    cursor_integer,
+    cursor_text,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+)
 
 
 @pytest.mark.parametrize(("text", "minor"), [
@@ -79,3 +86,22 @@ def test_validation_pointers() -> None:
     assert validation_pointer(("body", "lines", 0, "product_id")) == "/lines/0/product_id"
     assert validation_pointer(("query", "limit")) == "limit"
     assert validation_pointer(("body", "a/b")) == "/a~1b"
+
+
+def test_cursor_keys_take_only_what_the_api_writes() -> None:
+    an_id = new_id()
+    assert cursor_id(an_id) == an_id
+    assert cursor_integer(2**63 - 1) == 2**63 - 1
+    assert cursor_text("Mug") == "Mug"
+    assert cursor_time("2024-05-01T10:00:00+00:00").isoformat() == "2024-05-01T10:00:00+00:00"
+    forged = [
+        (cursor_id, 7), (cursor_id, "id-1"), (cursor_id, an_id.replace("-", "")),
+        (cursor_integer, 2**63), (cursor_integer, -(2**63)), (cursor_integer, True),
+        (cursor_integer, "1"), (cursor_text, "a\x00b"), (cursor_text, "tab\there"),
+        (cursor_text, 1), (cursor_time, "9999-12-31T23:59:59-14:00"),
+        (cursor_time, "0001-01-01T00:00:00+14:00"), (cursor_time, "2024-05-01"),
+        (cursor_time, "2024-05-01T10:00:00+00:00\x00"), (cursor_time, 1700000000),
+    ]
+    for check, value in forged:
+        with pytest.raises(InvalidInput):
+            check(value)

@@ -17,7 +17,9 @@ from typing import TypeVar
 
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.ids import new_id
-from archway.kernel.money import Money
+from archway.kernel.money import Money, bound_text
+from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
+from archway.kernel.text import has_control_character, has_nul
 
 T = TypeVar("T")
 
@@ -25,8 +27,10 @@ ExpectedVersion = int | frozenset[int] | None
 """What a conditional write expects: nothing, one version, or any of several (an If-Match list)."""
 
 SKU_MAX, NAME_MAX, DESCRIPTION_MAX, CATEGORY_MAX = 64, 200, 5000, 64
-_SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_CATEGORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+CATEGORY_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_SKU = re.compile(SKU_PATTERN)
+_CATEGORY = re.compile(CATEGORY_PATTERN)
 
 
 class ProductSort(StrEnum):
@@ -36,6 +40,16 @@ class ProductSort(StrEnum):
     NAME = "name"
     PRICE = "price"
     PRICE_DESC = "-price"
+
+
+def cursor_key(sort: ProductSort, after: tuple[object, ...]) -> tuple[datetime | str | int, str]:
+    """The cursor's sort key and id, each checked for what ``sort`` writes (422 otherwise)."""
+    value, last_id = after
+    if sort is ProductSort.CREATED_AT:
+        return cursor_time(value), cursor_id(last_id)
+    if sort is ProductSort.NAME:
+        return cursor_text(value), cursor_id(last_id)
+    return cursor_integer(value), cursor_id(last_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,18 +206,24 @@ def check_fields(
 ) -> list[FieldError]:
     """Every invalid value, so a client can fix them all in one round trip."""
     errors: list[FieldError] = []
-    if not _SKU.match(sku):
+    if not _SKU.fullmatch(sku):
         errors.append(FieldError(
             "/sku", f"must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"))
     if not name.strip() or len(name) > NAME_MAX:
         errors.append(FieldError("/name", f"must be 1 to {NAME_MAX} characters, not only spaces"))
+    elif has_control_character(name):
+        errors.append(FieldError("/name", "must not contain control characters"))
     if len(description) > DESCRIPTION_MAX:
         errors.append(FieldError("/description", f"must be at most {DESCRIPTION_MAX} characters"))
-    if len(category) > CATEGORY_MAX or not _CATEGORY.match(category):
+    elif has_nul(description):
+        errors.append(FieldError("/description", "must not contain NUL characters"))
+    if len(category) > CATEGORY_MAX or not _CATEGORY.fullmatch(category):
         errors.append(FieldError(
             "/category", "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
     if price.amount < 0:
         errors.append(FieldError("/price", "must be zero or more"))
+    elif not price.storable:
+        errors.append(FieldError("/price", f"must be at most {bound_text(price.currency)}"))
     return errors
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
@@ -24,7 +24,8 @@ from archway.identity.store import UserRepository
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
-from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.ids import is_valid_id
+from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
 
 DEV_CLIENT_ID = "archway-cli"
@@ -86,9 +87,17 @@ class IdentityService:
         principal.require_scope("profile")
         return await self._existing(principal.subject)
 
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether ``user_id`` names a user (for the guard: a token outlives its user). From the
+        same short-lived cache as :meth:`me`; a deletion in this process drops it at once, one
+        in another process shows within ``cache_ttl_seconds``."""
+        return await self._cached_user(user_id) is not None
+
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
+        if page.after is not None:
+            page = replace(page, after=(cursor_id(page.after[0]),))
         return await self._db.read(lambda conn: self._users(conn).list(page))
 
     async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
@@ -106,7 +115,7 @@ class IdentityService:
 
         def apply(conn: Connection) -> User:
             repo = self._users(conn)
-            user = repo.get(user_id)
+            user = repo.get(user_id) if is_valid_id(user_id) else None
             if user is None:
                 raise NotFound("No such user.")
             updated = user.changed(
@@ -124,7 +133,8 @@ class IdentityService:
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        removed = await self._db.write(lambda conn: self._users(conn).remove(user_id))
+        removed = is_valid_id(user_id) and await self._db.write(
+            lambda conn: self._users(conn).remove(user_id))
         self._cached.drop(user_id)
         if not removed:
             raise NotFound("No such user.")
@@ -152,9 +162,14 @@ class IdentityService:
             ttl_seconds=ttl_seconds,
         )
 
-    async def _existing(self, user_id: str) -> User:
-        user = await self._cached.get_or_load(
+    async def _cached_user(self, user_id: str) -> User | None:
+        if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)
+            return None
+        return await self._cached.get_or_load(
             user_id, lambda: self._db.read(lambda conn: self._users(conn).get(user_id)))
+
+    async def _existing(self, user_id: str) -> User:
+        user = await self._cached_user(user_id)
         if user is None:
             raise NotFound("No such user.")
         return user

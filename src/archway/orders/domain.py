@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from archway.kernel.errors import Conflict, FieldError, InvalidInput
-from archway.kernel.money import Money
+from archway.kernel.money import MAX_AMOUNT, Money, bound_text
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -154,7 +154,8 @@ def place(
     """A new pending order priced from ``quotes``, or every refused line at once (422).
 
     Each product appears once, is known and on sale; quantities are 1–1000; 1–50 lines; one
-    currency per order (the first line's).
+    currency per order (the first line's); every line total and the order's total are at most
+    :data:`~archway.kernel.money.MAX_AMOUNT` minor units, what every store holds exactly.
     """
     if not 1 <= len(requested) <= MAX_LINES:
         raise InvalidInput.field("/lines", f"must have 1 to {MAX_LINES} lines")
@@ -180,8 +181,16 @@ def place(
                 f"is priced in {quote.price.currency}; this order is in "
                 f"{lines[0].unit_price.currency}"))
             continue
-        lines.append(OrderLine(
-            quote.product_id, quote.sku, quote.name, line.quantity, quote.price))
+        priced = OrderLine(quote.product_id, quote.sku, quote.name, line.quantity, quote.price)
+        if 1 <= line.quantity <= MAX_QUANTITY and not priced.total.storable:
+            errors.append(FieldError(
+                f"{pointer}/quantity",
+                f"makes a line total above {bound_text(quote.price.currency)}"))
+            continue
+        lines.append(priced)
+    if not errors and sum(line.total.amount for line in lines) > MAX_AMOUNT:
+        errors.append(FieldError(
+            "/lines", f"total above {bound_text(lines[0].unit_price.currency)}"))
     if errors:
         raise InvalidInput("The order has invalid lines.", errors)
     order = Order(

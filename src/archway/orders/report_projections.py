@@ -13,6 +13,11 @@ What counts as a sale, the one rule both share:
 ``order_confirmed`` and ``order_cancelled`` do not repeat the order's lines and total; the
 ``order_placed`` event that does is read back from the orders' event log (the outbox), which
 keeps every event. Rows are per currency: amounts in different currencies are never added.
+
+Sums stay exact: an order's total is at most :data:`~archway.kernel.money.MAX_AMOUNT`, so a
+BIGINT sum holds over 9 million orders at that bound; one that would pass
+:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event (:class:`SumOverflow`) instead of
+being stored wrong (PostgreSQL would refuse it too, SQLite would turn it into a float).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, data_of, from_json
+from archway.kernel.money import MAX_ACCUMULATED
 from archway.kernel.statements import DriverWrite
 from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
 from archway.orders.projections import Projection
@@ -122,24 +128,46 @@ class ProductSalesProjection(Projection):
                    {"units_sold": quantity, "revenue": quantity * int(line["unit_price"])})
 
 
+class SumOverflow(ArithmeticError):
+    """A read model's sum would pass :data:`~archway.kernel.money.MAX_ACCUMULATED`."""
+
+
 def add_to(
     conn: Connection, table: Table, key: Mapping[str, Any], deltas: Mapping[str, int]
 ) -> None:
     """Add ``deltas`` to the row at ``key``, creating it from zero. Portable (no dialect
-    upsert); a concurrent creation fails on the key, and the consumer is retried."""
-    add, create = _adding(table, tuple(key), tuple(deltas))
+    upsert); a concurrent creation fails on the key, and the consumer is retried. A sum that
+    would pass :data:`MAX_ACCUMULATED` changes nothing and raises :class:`SumOverflow`."""
+    add, create, exists = _adding(table, tuple(key), tuple(deltas))
     params = {**{f"key_{name}": value for name, value in key.items()},
-              **{f"delta_{name}": delta for name, delta in deltas.items()}}
-    if not add.execute(conn, params):
-        create.execute(conn, {**key, **deltas})
+              **{f"delta_{name}": delta for name, delta in deltas.items()},
+              # compared, never computed, so the check itself cannot overflow
+              **{f"ceiling_{name}": _largest(table, name) - max(delta, 0)
+                 for name, delta in deltas.items()}}
+    if add.execute(conn, params):
+        return
+    if conn.execute(exists, params).first() is not None:
+        raise SumOverflow(
+            f"{table.name} {dict(key)}: adding {dict(deltas)} would pass {MAX_ACCUMULATED}")
+    create.execute(conn, {**key, **deltas})
+
+
+@cache
+def _largest(table: Table, column: str) -> int:
+    """The largest value ``column`` holds on every database (a count is a 32-bit INTEGER)."""
+    kind = table.c[column].type
+    return MAX_ACCUMULATED if isinstance(kind, BigInteger) else 2**31 - 1
 
 
 @cache
 def _adding(
     table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]
-) -> tuple[DriverWrite, DriverWrite]:
-    """The update and the insert of :func:`add_to`, built once per table and shape."""
-    add = update(table).where(*(table.c[name] == bindparam(f"key_{name}") for name in keys))
-    add = add.values({table.c[name]: table.c[name] + bindparam(f"delta_{name}")
-                      for name in deltas})
-    return DriverWrite(add), DriverWrite(insert(table))
+) -> tuple[DriverWrite, DriverWrite, Select[Any]]:
+    """The update, the insert and the existence check of :func:`add_to`, built once per table
+    and shape."""
+    at_key = [table.c[name] == bindparam(f"key_{name}") for name in keys]
+    below = [table.c[name] <= bindparam(f"ceiling_{name}") for name in deltas]
+    add = update(table).where(*at_key, *below).values(
+        {table.c[name]: table.c[name] + bindparam(f"delta_{name}") for name in deltas})
+    exists = select(table.c[keys[0]]).where(*at_key)
+    return DriverWrite(add), DriverWrite(insert(table)), exists

@@ -187,7 +187,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     )
     app.state.graph = graph
     install_problem_handlers(app)
-    route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
+    route_class = guarded_route_class(
+        BearerAuthenticator(graph.verifier, user_exists=graph.identity.user_exists))
     add_routes(app, build_ops_router(
         graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
     fast: list[FastRoute] = []

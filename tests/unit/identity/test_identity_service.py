@@ -121,3 +121,12 @@ async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolit
     await service.delete_user(caller, ada.id)
     with pytest.raises(NotFound):
         await service.me(caller)
+
+
+async def test_a_deleted_user_no_longer_exists_at_once(service: IdentityService) -> None:
+    """What the guard asks of every token's subject; a deletion drops the cached answer."""
+    user = await service.register("ada@example.com", "long enough", "Ada")
+    assert await service.user_exists(user.id)
+    await service.delete_user(me(user.id, "profile"), user.id)
+    assert not await service.user_exists(user.id)
+    assert not await service.user_exists("no-such-user")
