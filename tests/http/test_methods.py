@@ -130,3 +130,37 @@ async def test_unknown_methods_are_refused_without_a_5xx(
     response = await client.request(method, "/api/v1/products")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_head_on_the_fast_lane_matches_get_for_real_resources(
+    client: httpx.AsyncClient, auth_headers: AuthHeaders, graph: Any
+) -> None:
+    admin = await auth_headers("admin@archway.test", "catalog:write")
+    created = await client.post("/api/v2/products", headers=admin, json={
+        "sku": "HEAD-1", "name": "Head", "category": "tea",
+        "price": {"amount": 250, "currency": "EUR"}})
+    assert created.status_code == 201
+    product = created.json()["id"]
+    await client.post("/api/v2/products", headers=admin, json={
+        "sku": "HEAD-2", "name": "Head two", "category": "tea",
+        "price": {"amount": 260, "currency": "EUR"}})
+    alice = await auth_headers("alice@archway.test", "profile orders:read")
+    cases = [
+        (f"/api/v1/products/{product}", {}), (f"/api/v2/products/{product}", {}),
+        ("/api/v2/products?limit=1", {}), ("/api/v1/products?limit=1&offset=1", {}),
+        ("/api/v1/users/me", alice), ("/api/v2/orders?limit=5", alice),
+    ]
+    for path, headers in cases:
+        get = await client.get(path, headers=headers)
+        head = await client.head(path, headers=headers)
+        assert get.status_code == head.status_code == 200, path
+        assert head.content == b"" and comparable(head, path) == comparable(get, path), path
+    etag = (await client.get(f"/api/v2/products/{product}")).headers["etag"]
+    cached = await client.head(f"/api/v2/products/{product}", headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.content == b""
+    route = "/api/v2/products/{product_id}"
+    labels = {"route": route, "method": "HEAD", "status": "200", "protocol": "http"}
+    before = graph.metrics.registry.get_sample_value("archway_http_requests_total", labels) or 0
+    await client.head(f"/api/v2/products/{product}")
+    after = graph.metrics.registry.get_sample_value("archway_http_requests_total", labels)
+    assert after == before + 1
