@@ -30,6 +30,7 @@ from archway.kernel.errors import (
     ServiceBusy,
     Unauthenticated,
 )
+from archway.kernel.http.methods import allowed_methods
 
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_KEY = "archway.request_id"
@@ -91,7 +92,12 @@ def problem_response(
     }
     if errors:
         body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
-    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # a lone surrogate in the path (a server decoding with surrogateescape)
+        body["instance"] = str(body["instance"]).encode("utf-8", "replace").decode()
+        content = orjson.dumps(body)
+    return Response(content, status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def _slug_for_status(status: int) -> str:
@@ -174,11 +180,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "No resource at this path."
-        return problem_response(
-            request.scope, exc.status_code, detail=detail, headers=dict(exc.headers or {})
-        )
+        elif exc.status_code == 405:  # the router names one route's methods; the path has more
+            headers["Allow"] = allowed_methods(request.app.routes, request.scope)
+        return problem_response(request.scope, exc.status_code, detail=detail, headers=headers)
 
     app.add_exception_handler(ArchwayError, on_archway_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
