@@ -99,7 +99,7 @@ def build_router(
     cache_control = f"public, max-age={max_age}"
     # The public reads' representation of each product version, rendered once: the hottest
     # routes then only copy bytes (a change of the product or its stock is a new version).
-    rendered = RenderedStates(lambda product: product_body(version, product),
+    rendered: RenderedStates[Product] = RenderedStates(lambda product: product_body(version, product),
                               lambda product: (product.id, product.version))
 
     def product_response(product: Product, status: int = 200, **headers: str) -> Response:
@@ -161,7 +161,10 @@ def build_router(
         description=_doc(CatalogService.create_product), responses=_refusals(409),
         **requires("catalog:write", admin=True),
     )
-    async def create_product(body: models.create, caller: Caller) -> Response:
+    async def create_product(
+        body: models.create,  # type: ignore[name-defined]  # the version's model, read by FastAPI
+        caller: Caller,
+    ) -> Response:
         product = await service.create_product(caller, body.draft())
         return product_response(
             product, 201, Location=f"{version.prefix}/products/{product.id}")
@@ -172,7 +175,9 @@ def build_router(
         **requires("catalog:write", admin=True),
     )
     async def update_product(
-        product_id: str, body: models.patch, caller: Caller,
+        product_id: str,
+        body: models.patch,  # type: ignore[name-defined]  # the version's model, read by FastAPI
+        caller: Caller,
         if_match: IfMatch = None,
     ) -> Response:
         product = await service.update_product(

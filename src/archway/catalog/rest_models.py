@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.config import JsonDict
 
 from archway.catalog.domain import (
     CATEGORY_MAX,
@@ -55,11 +56,11 @@ class _Body(BaseModel):
 # What the domain checks, stated in the schemas (the models bound lengths; the domain judges
 # each value and reports every invalid one at once).
 _CURRENCIES = sorted(CURRENCY_EXPONENTS)
-_CURRENCY_SCHEMA = {"enum": _CURRENCIES}
-_SKU_SCHEMA = {"pattern": SKU_PATTERN}
-_NAME_SCHEMA = {"minLength": 1, "pattern": NOT_BLANK_PATTERN}
-_DESCRIPTION_SCHEMA = {"pattern": NO_NUL_PATTERN}
-_CATEGORY_SCHEMA = {"minLength": 1, "pattern": CATEGORY_PATTERN}
+_CURRENCY_SCHEMA: JsonDict = {"enum": list[JsonValue](_CURRENCIES)}
+_SKU_SCHEMA: JsonDict = {"pattern": SKU_PATTERN}
+_NAME_SCHEMA: JsonDict = {"minLength": 1, "pattern": NOT_BLANK_PATTERN}
+_DESCRIPTION_SCHEMA: JsonDict = {"pattern": NO_NUL_PATTERN}
+_CATEGORY_SCHEMA: JsonDict = {"minLength": 1, "pattern": CATEGORY_PATTERN}
 
 
 def _decimal_pattern(exponent: int) -> str:
@@ -74,7 +75,7 @@ def _decimal_pattern(exponent: int) -> str:
 
 # v1 writes a price as a decimal string whose decimals depend on its currency: the schema says
 # which strings each currency takes (JSON Schema if/then), so a price it allows is accepted.
-_PRICE_BY_CURRENCY = {"allOf": [
+_PRICE_BY_CURRENCY: JsonDict = {"allOf": [
     {"if": {"properties": {"currency": {"enum": [c for c in _CURRENCIES
                                                  if CURRENCY_EXPONENTS[c] == exponent]}},
             "required": ["currency"]},
@@ -238,7 +239,7 @@ class StockOut(BaseModel):
 
 
 # What parse_decimal_string takes with two decimals (the domain also trims spaces).
-_PRICE_FILTER_SCHEMA = {"pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$"}
+_PRICE_FILTER_SCHEMA: JsonDict = {"pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$"}
 
 
 def _decimal_bound(name: str, text: str | None) -> int | None:

@@ -11,7 +11,7 @@ where no lock is held.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -255,7 +255,7 @@ class CatalogRepository:
         except IntegrityError as exc:  # another transaction recorded this order first
             raise ReservationRecorded(order_id) from exc
 
-    def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
+    def _bump_versions(self, product_ids: Sequence[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""
         _BUMP_VERSION.execute(
             self._conn, [{"b_product": product_id, "b_now": now} for product_id in product_ids])

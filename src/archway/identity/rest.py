@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from starlette.responses import Response
 
 from archway.identity.domain import (
@@ -36,10 +37,10 @@ from archway.kernel.text import NO_CONTROL_PATTERN, NOT_BLANK_PATTERN
 
 # The bodies only bound what is read (1024 characters); the domain checks each value and
 # reports every invalid one at once. The schemas state the domain's rules exactly.
-_EMAIL_SCHEMA = {"pattern": EMAIL_PATTERN, "maxLength": EMAIL_MAX}
-_PASSWORD_SCHEMA = {
+_EMAIL_SCHEMA: JsonDict = {"pattern": EMAIL_PATTERN, "maxLength": EMAIL_MAX}
+_PASSWORD_SCHEMA: JsonDict = {
     "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX, "pattern": NO_CONTROL_PATTERN}
-_NAME_SCHEMA = {"minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK_PATTERN}
+_NAME_SCHEMA: JsonDict = {"minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK_PATTERN}
 
 
 class Registration(BaseModel):

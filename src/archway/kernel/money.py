@@ -80,7 +80,9 @@ def parse_decimal_string(text: str, exponent: int = 2) -> int:
     match = _DECIMAL.match(text.strip())
     if not match:
         raise MoneyError("must be a non-negative decimal such as 19.99")
-    whole, fraction = match.group(1), match.group(2) or ""
+    whole: str = match.group(1)
+    fraction: str = match.group(2) or ""
     if len(fraction) > exponent:
         raise MoneyError(f"at most {exponent} decimal places")
-    return int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
+    scale: int = 10**exponent  # an int: exponent is never negative
+    return int(whole) * scale + int(fraction.ljust(exponent, "0") or 0)

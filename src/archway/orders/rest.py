@@ -107,8 +107,8 @@ def build_router(
     page_params = page_request_dependency(version, cursor_arity=1)
     Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
     # (id, version) names one state of an order: each is rendered once per API version.
-    rendered = RenderedStates(lambda order: order_body(version, order),
-                              lambda order: (order.id, order.version))
+    rendered: RenderedStates[OrderView] = RenderedStates(
+        lambda order: order_body(version, order), lambda order: (order.id, order.version))
 
     def command_headers(order_id: str, position: int) -> dict[str, str]:
         return {"Location": f"{version.prefix}/orders/{order_id}",

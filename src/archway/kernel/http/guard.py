@@ -168,7 +168,7 @@ async def current_principal(request: Request) -> Principal:
 
     Every dependency in Archway is ``async def``: FastAPI runs a plain ``def`` dependency on a
     worker thread, a thread switch per request for what is a dictionary lookup."""
-    principal = request.scope.get(PRINCIPAL_KEY)
+    principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if principal is None:  # a route used it without declaring requires(...)
         raise Unauthenticated()
     return principal

@@ -178,9 +178,9 @@ class Idempotency:
                 request, TookEffect(kept.location) if kept.status >= 500 else kept)
             return
         if response.status < 500 and response.status not in _NOT_KEPT:
-            outcome, kept = await self.store.record_unclaimed(request, response.stored())
+            outcome, earlier = await self.store.record_unclaimed(request, response.stored())
             if outcome is not ClaimOutcome.CLAIMED:
-                await self._taken(scope, body, send, request, (outcome, kept),
+                await self._taken(scope, body, send, request, (outcome, earlier),
                                   keeps_key=keeps_key)
                 return
         await response.release_held()
@@ -280,5 +280,5 @@ def _may_match(route: BaseRoute, path: str) -> bool:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
