@@ -8,9 +8,15 @@ The app is built in the serving process by an app factory from the environment's
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import threading
+from collections.abc import Callable
 
-from archway.config import Settings, load_settings
+import httpx
+
+from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.observability.logging import configure_logging
 
 _JSON_LOGS = {  # granian's own lines, in the same JSON shape as ours
@@ -38,11 +44,59 @@ def monolith_app():  # type: ignore[no-untyped-def]
     return create_app(settings)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    if settings.http_server == "uvicorn":
-        _serve_uvicorn(settings, host, port)
-    else:
-        _serve_granian(settings, host, port)
+def serve(
+    settings: Settings, host: str, port: int, *, when_up: Callable[[], None] | None = None
+) -> None:
+    """Serve until stopped; ``when_up`` runs once the app answers on ``host:port``.
+
+    A port that cannot be bound raises :class:`ConfigurationError` before anything starts.
+    """
+    ensure_can_listen(host, port)
+    stopped = threading.Event()
+    if when_up is not None:
+        threading.Thread(
+            target=_call_when_up, args=(host, port, when_up, stopped), daemon=True,
+            name="archway-when-up").start()
+    try:
+        if settings.http_server == "uvicorn":
+            _serve_uvicorn(settings, host, port)
+        else:
+            _serve_granian(settings, host, port)
+    finally:
+        stopped.set()
+
+
+def ensure_can_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, so that a busy port or an unknown address
+    is one clear error here rather than a server's traceback after a banner."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+            probe.bind(address)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def _call_when_up(
+    host: str, port: int, when_up: Callable[[], None], stopped: threading.Event
+) -> None:
+    """Wait until the app answers ``/healthz`` (bound, listening, lifespan done), then call."""
+    local = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    if ":" in local and not local.startswith("["):
+        local = f"[{local}]"
+    url = f"http://{local}:{port}/healthz"
+    while not stopped.is_set():
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                if not stopped.is_set():
+                    when_up()
+                return
+        except httpx.TransportError:
+            pass
+        stopped.wait(0.1)
 
 
 def _serve_granian(settings: Settings, host: str, port: int) -> None:
