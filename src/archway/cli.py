@@ -140,16 +140,12 @@ def dev(
     accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
     base = f"http://{host}:{port}"
 
-    def banner() -> None:
-        shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
-        lines = [f"Archway monolith on {base} (database {shown_url})"]
-        lines += [f"  {link.title:<11} {base}{link.href}" for link in PUBLIC_LINKS]
-        lines += ["Demo accounts:", *("  " + line for line in accounts)]
-        lines.append(f"Token for curl: {customer_token_command(sys.argv[0])}")
-        typer.echo("\n".join(lines))
-        sys.stdout.flush()
-
-    _refuse(lambda: serve(settings, host, port, when_up=banner))
+    shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
+    banner = [f"Archway monolith on {base} (database {shown_url})"]
+    banner += [f"  {link.title:<11} {base}{link.href}" for link in PUBLIC_LINKS]
+    banner += ["Demo accounts:", *("  " + line for line in accounts)]
+    banner.append(f"Token for curl: {customer_token_command(sys.argv[0])}")
+    _refuse(lambda: serve(settings, host, port, announce="\n".join(banner)))
 
 
 def _refuse(work: Callable[[], None]) -> None:

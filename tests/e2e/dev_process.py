@@ -33,7 +33,7 @@ class DevProcess:
         while not any(line.startswith(BANNER_END) for line in self.stdout):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(
-                    f"no banner (exit {self.process.poll()}): {self.stdout} {self.stderr[-5:]}")
+                    f"no banner (exit {self.process.poll()}): {self.stdout} {self.stderr[-8:]}")
             time.sleep(0.05)
         return list(self.stdout)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.catalog.client import InProcessCatalogClient
@@ -36,7 +36,7 @@ from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.body_limit import BodyLimit
-from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
+from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency import Idempotency
@@ -260,20 +260,9 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
     async def openapi_v2() -> Response:
         return openapi_json(ApiVersion.V2)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger() -> HTMLResponse:
-        return HTMLResponse(swagger_ui_html(
-            "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-            oauth2_redirect_url="/docs/oauth2-redirect", client_id="archway-docs",
-        ))
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def swagger_redirect() -> HTMLResponse:
-        return HTMLResponse(swagger_oauth2_redirect_html())
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return HTMLResponse(redoc_html("Archway API", "/openapi/v2.json"))
+    add_routes(app, build_docs_router(
+        "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
+        redoc_spec="/openapi/v2.json", client_id="archway-docs"))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
-import threading
-from collections.abc import Callable
-
-import httpx
+import subprocess
+import sys
 
 from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.observability.logging import configure_logging
@@ -44,26 +43,28 @@ def monolith_app():  # type: ignore[no-untyped-def]
     return create_app(settings)
 
 
-def serve(
-    settings: Settings, host: str, port: int, *, when_up: Callable[[], None] | None = None
-) -> None:
-    """Serve until stopped; ``when_up`` runs once the app answers on ``host:port``.
+def serve(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
+    """Serve until stopped; ``announce`` is printed on stdout once the app answers.
 
     A port that cannot be bound raises :class:`ConfigurationError` before anything starts.
+    The announcement is waited for by a child process, not a thread: granian forks its workers,
+    and a fork while another thread holds a lock (an import's, logging's) can hang the worker.
     """
     ensure_can_listen(host, port)
-    stopped = threading.Event()
-    if when_up is not None:
-        threading.Thread(
-            target=_call_when_up, args=(host, port, when_up, stopped), daemon=True,
-            name="archway-when-up").start()
+    announcer = None
+    if announce is not None:
+        announcer = subprocess.Popen(  # inherits stdout; exits when this process goes
+            [sys.executable, "-m", "archway.topologies.announce",
+             f"{_local_address(host)}:{port}", str(os.getpid()), announce])
     try:
         if settings.http_server == "uvicorn":
             _serve_uvicorn(settings, host, port)
         else:
             _serve_granian(settings, host, port)
     finally:
-        stopped.set()
+        if announcer is not None:
+            announcer.terminate()
+            announcer.wait(timeout=10)
 
 
 def ensure_can_listen(host: str, port: int) -> None:
@@ -80,23 +81,13 @@ def ensure_can_listen(host: str, port: int) -> None:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
-def _call_when_up(
-    host: str, port: int, when_up: Callable[[], None], stopped: threading.Event
-) -> None:
-    """Wait until the app answers ``/healthz`` (bound, listening, lifespan done), then call."""
-    local = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
-    if ":" in local and not local.startswith("["):
-        local = f"[{local}]"
-    url = f"http://{local}:{port}/healthz"
-    while not stopped.is_set():
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                if not stopped.is_set():
-                    when_up()
-                return
-        except httpx.TransportError:
-            pass
-        stopped.wait(0.1)
+def _local_address(host: str) -> str:
+    """Where this machine reaches a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _serve_granian(settings: Settings, host: str, port: int) -> None:
