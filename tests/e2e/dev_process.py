@@ -24,6 +24,7 @@ class DevProcess:
     process: subprocess.Popen[str]
     base_url: str
     env: dict[str, str]
+    cwd: Path
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
 
@@ -73,7 +74,7 @@ def archway_dev(database_url: str, cwd: Path, **extra_env: str) -> Iterator[DevP
         [ARCHWAY, "dev"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True,
     )
-    dev = DevProcess(process, f"http://127.0.0.1:{port}", env)
+    dev = DevProcess(process, f"http://127.0.0.1:{port}", env, cwd)
     readers = [threading.Thread(target=_drain, args=(process.stdout, dev.stdout), daemon=True),
                threading.Thread(target=_drain, args=(process.stderr, dev.stderr), daemon=True)]
     for reader in readers:
