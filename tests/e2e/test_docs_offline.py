@@ -15,6 +15,12 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import RunningServer, free_port
 
@@ -26,13 +32,11 @@ RENDER_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[WebDriver]:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromium-driver are missing: .ci/run installs them")
         pytest.skip("apt-get install chromium chromium-driver to run the browser tests")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -51,12 +55,12 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def requested_urls(driver: object) -> list[str]:
+def requested_urls(driver: WebDriver) -> list[str]:
     """Every URL the page sent a request to since the last call (the log drains on read);
     one its Content-Security-Policy stopped in the browser never left it."""
     urls: dict[str, str] = {}
     stopped = set()
-    for entry in driver.get_log("performance"):  # type: ignore[attr-defined]
+    for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         params = message["params"]
         if message["method"] == "Network.requestWillBeSent":
@@ -74,24 +78,21 @@ def assert_only_loopback(urls: list[str], server: RunningServer) -> None:
     assert urls  # the log works: the page itself is in it
 
 
-def wait_for(driver: object, css: str, at_least: int = 1) -> list[object]:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    def found(d: object) -> list[object] | None:
-        elements = d.find_elements(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
+def wait_for(driver: WebDriver, css: str, at_least: int = 1) -> list[WebElement]:
+    def found(d: WebDriver) -> list[WebElement] | None:
+        elements = d.find_elements(By.CSS_SELECTOR, css)
         return elements if len(elements) >= at_least else None
 
-    return WebDriverWait(driver, RENDER_SECONDS).until(found)  # type: ignore[no-any-return]
+    return WebDriverWait(driver, RENDER_SECONDS).until(found)
 
 
-def test_swagger_ui_renders_every_version_offline(browser: object, server: RunningServer) -> None:
-    from selenium.webdriver.support.ui import Select
-
+def test_swagger_ui_renders_every_version_offline(
+    browser: WebDriver, server: RunningServer
+) -> None:
     requested_urls(browser)
-    browser.get(server.base_url + "/docs")  # type: ignore[attr-defined]
+    browser.get(server.base_url + "/docs")
     operations = wait_for(browser, ".opblock .opblock-summary-path", at_least=10)
-    paths = {op.get_attribute("data-path") for op in operations}  # type: ignore[attr-defined]
+    paths = {op.get_attribute("data-path") for op in operations}
     assert "/api/v2/products" in paths and "/api/v2/orders" in paths
     (switcher,) = wait_for(browser, ".topbar select")
     versions = Select(switcher)
@@ -102,17 +103,17 @@ def test_swagger_ui_renders_every_version_offline(browser: object, server: Runni
     assert_only_loopback(requested_urls(browser), server)
 
 
-def test_the_oauth2_redirect_page_loads_offline(browser: object, server: RunningServer) -> None:
+def test_the_oauth2_redirect_page_loads_offline(browser: WebDriver, server: RunningServer) -> None:
     requested_urls(browser)
-    browser.get(server.base_url + "/docs/oauth2-redirect")  # type: ignore[attr-defined]
-    assert "swaggerUIRedirectOauth2" in browser.page_source  # type: ignore[attr-defined]
+    browser.get(server.base_url + "/docs/oauth2-redirect")
+    assert "swaggerUIRedirectOauth2" in browser.page_source
     assert_only_loopback(requested_urls(browser), server)
 
 
-def test_redoc_renders_offline(browser: object, server: RunningServer) -> None:
+def test_redoc_renders_offline(browser: WebDriver, server: RunningServer) -> None:
     requested_urls(browser)
-    browser.get(server.base_url + "/redoc")  # type: ignore[attr-defined]
+    browser.get(server.base_url + "/redoc")
     (title,) = wait_for(browser, ".api-info h1")
-    assert title.text.startswith("Archway")  # type: ignore[attr-defined]
+    assert title.text.startswith("Archway")
     assert wait_for(browser, "[data-section-id^='operation/']", at_least=10)
     assert_only_loopback(requested_urls(browser), server)
