@@ -25,13 +25,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest -q
+	@echo "=== tests on SQLite (a temporary file) ==="
+	ARCHWAY_TEST_DATABASE_URL= $(BIN)/python -m pytest -q
 
 test-postgres: $(STAMP)
 	@if [ -z "$$CI" ] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		echo "!!! PostgreSQL is not running on 127.0.0.1:5432: SKIPPING the PostgreSQL run !!!"; \
 	else \
 		db=archway_test_$$$$; \
+		echo "=== tests on PostgreSQL: $(PG_URL)/$$db ==="; \
 		psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db" && \
 		ARCHWAY_TEST_DATABASE_URL=$(PG_URL)/$$db $(BIN)/python -m pytest -q; \
 		status=$$?; \

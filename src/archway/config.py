@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
     cors_allow_origins: list[str] = Field(default_factory=list)
 
+    show_demo_accounts: bool = Field(
+        default=False,
+        description="List the seeded demo accounts and their passwords on the landing page "
+        "(GET /). `archway dev` turns it on; refused with ARCHWAY_ENVIRONMENT=production.")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
 
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _no_demo_accounts_in_production(self) -> Settings:
+        if self.show_demo_accounts and self.environment == "production":
+            raise ValueError("ARCHWAY_SHOW_DEMO_ACCOUNTS cannot be on in production")
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -109,8 +120,9 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
+        lines = []  # one line per bad value, each readable alone
         for error in exc.errors():
             name = "ARCHWAY_" + "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']}")
-        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None
+            where = f"{name}: " if error["loc"] else ""
+            lines.append(f"invalid configuration: {where}{error['msg']}")
+        raise ConfigurationError("\n".join(lines)) from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.catalog.client import InProcessCatalogClient
@@ -36,11 +36,12 @@ from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.body_limit import BodyLimit
-from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
+from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency import Idempotency
 from archway.kernel.http.idempotency_store import IdempotencyStore
+from archway.kernel.http.landing import DemoAccount, Link, build_landing_router
 from archway.kernel.http.openapi import versioned_openapi
 from archway.kernel.http.ops import add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
@@ -59,8 +60,19 @@ from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
 from archway.orders.store import orders_inbox, orders_outbox
+from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
+
+# Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
+PUBLIC_LINKS = (
+    Link("rest-v1", "REST v1", "/api/v1/products"), Link("rest-v2", "REST v2", "/api/v2/products"),
+    Link("swagger-ui", "Swagger UI", "/docs"), Link("redoc", "ReDoc", "/redoc"),
+    Link("openapi-v1", "OpenAPI v1", "/openapi/v1.json"),
+    Link("openapi-v2", "OpenAPI v2", "/openapi/v2.json"),
+    Link("jwks", "JWKS", "/.well-known/jwks.json"), Link("healthz", "Health", "/healthz"),
+    Link("readyz", "Readiness", "/readyz"), Link("metrics", "Metrics", "/metrics"),
+)
 
 
 @dataclass
@@ -237,6 +249,13 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
                 versioned_openapi(app, version, graph.settings.issuer)).body
         return Response(documents[version], media_type="application/json")
 
+    shown = graph.settings.show_demo_accounts
+    add_routes(app, build_landing_router(
+        "Archway", PUBLIC_LINKS,
+        [DemoAccount(role, email, password) for role, email, password, _ in DEMO_ACCOUNTS]
+        if shown else [],
+        customer_token_command()))
+
     @app.get("/openapi/v1.json", include_in_schema=False)
     async def openapi_v1() -> Response:
         return openapi_json(ApiVersion.V1)
@@ -245,20 +264,9 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
     async def openapi_v2() -> Response:
         return openapi_json(ApiVersion.V2)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger() -> HTMLResponse:
-        return HTMLResponse(swagger_ui_html(
-            "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-            oauth2_redirect_url="/docs/oauth2-redirect", client_id="archway-docs",
-        ))
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def swagger_redirect() -> HTMLResponse:
-        return HTMLResponse(swagger_oauth2_redirect_html())
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return HTMLResponse(redoc_html("Archway API", "/openapi/v2.json"))
+    add_routes(app, build_docs_router(
+        "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
+        redoc_spec="/openapi/v2.json", client_id="archway-docs"))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
