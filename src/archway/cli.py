@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
@@ -42,16 +42,22 @@ def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings) -> T:
     try:
         return asyncio.run(work(settings))
     except ArchwayError as exc:
+        if isinstance(exc.__cause__, (DBAPIError, OSError)):  # the database refused or is gone
+            _database_error(settings, exc.__cause__)
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
     except (DBAPIError, OSError) as exc:  # unreachable, refused, unknown database or role, …
-        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
-        shown = make_url(settings.database_url).render_as_string(hide_password=True)
-        typer.echo(f"error: cannot use the database at {shown}: {reason}", err=True)
-        raise typer.Exit(1) from None
+        _database_error(settings, exc)
     except ConfigurationError as exc:  # e.g. the database is not migrated
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _database_error(settings: Settings, exc: DBAPIError | OSError) -> NoReturn:
+    reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    typer.echo(f"error: cannot use the database at {shown}: {reason}", err=True)
+    raise typer.Exit(1) from None
 
 
 @db_app.command("migrate")
