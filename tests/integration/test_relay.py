@@ -6,6 +6,8 @@ Each test uses an outbox of its own (see :mod:`tests.relaying`), never the app's
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -248,3 +250,23 @@ async def test_commands_held_back_are_counted(database: Database, outbox: Table)
     assert sample("archway_command_backpressure_total", outcome="admitted") == 1
     assert sample("archway_command_backpressure_total", outcome="gave_up") == 1
     assert sample("archway_command_backpressure_seconds_total") >= 0.05
+
+
+async def test_backpressure_turned_off_leaves_no_coroutine_behind(
+    database: Database, outbox: Table
+) -> None:
+    bus = OneBatchAtATime()
+    relay = OutboxRelay(database, outbox, bus, batch_size=1, poll_interval=0.01)  # type: ignore[arg-type]
+    relays = Relays([relay])
+    await write_events(database, outbox, 3)
+    relay.start()
+    try:
+        bus.through.set()
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert await relays.keeping_up(0)  # 0 turns backpressure off: never waits
+            gc.collect()
+        assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    finally:
+        await relays.stop()

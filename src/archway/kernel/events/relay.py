@@ -319,8 +319,11 @@ class Relays:
         holds new commands back instead of letting the backlog (and every read model's lag)
         grow without bound. False if it gave up waiting; the command then goes ahead, since
         its events are safe in the outbox either way. A ``timeout`` of 0 never waits."""
+        if timeout <= 0:
+            return True
+        # Coroutines only for the relays that are behind, and only once they will be awaited.
         behind = [relay.admit() for relay in self.all if not relay.keeping_up]
-        if not behind or timeout <= 0:
+        if not behind:
             return True
         started = time.monotonic()
         admitted = True
