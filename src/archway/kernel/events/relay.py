@@ -154,10 +154,12 @@ class OutboxRelay:
             if self._metrics is not None:
                 self._metrics.published_batch(
                     self.name, [row.event_type for row in rows[:delivered]])
-            if failed is None:
+            if failed is None or published:
+                # Progress restarts the backoff: the failing event is another one than before
+                # (the one before it went through, or was parked by its consumer).
                 self._failures = 0
                 self._failing_since = None
-            else:
+            if failed is not None:
                 self._failed_once()
             return len(published)
         finally:
