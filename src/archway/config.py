@@ -73,10 +73,15 @@ class Settings(BaseSettings):
 
     command_backpressure_seconds: float = Field(
         default=2.0, ge=0, le=60,
-        description="While a relay of this process falls behind its outbox (its last batch was "
-        "full), a command that appends events waits up to this long for it to catch up, so a "
-        "load the consumers cannot follow slows the commands down instead of growing every read "
-        "model's lag without bound. 0 turns it off.")
+        description="While the consumers of a relay of this process lag behind its outbox by "
+        "more than ARCHWAY_COMMAND_BACKPRESSURE_LAG events, a command that appends events waits "
+        "up to this long for them to catch up, so a load the consumers cannot follow slows the "
+        "commands down instead of growing every read model's lag without bound. 0 turns it off.")
+    command_backpressure_lag: int = Field(
+        default=500, ge=1, le=1_000_000,
+        description="How many events may be committed to an outbox and not yet handled by every "
+        "consumer before commands wait (see ARCHWAY_COMMAND_BACKPRESSURE_SECONDS). The relay "
+        "keeps the count in memory, so checking it costs a command nothing.")
 
     read_your_writes_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30,

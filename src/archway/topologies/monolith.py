@@ -144,11 +144,13 @@ def build(
     orders_relay = OutboxRelay(
         db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     catalog_relay = OutboxRelay(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     orders = OrdersService(
         db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
