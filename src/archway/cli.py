@@ -26,7 +26,12 @@ projections_app = typer.Typer(help="Read-model commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(serve_app, name="serve")
+events_app = typer.Typer(help="Integration-event commands.", no_args_is_help=True)
+dead_letters_app = typer.Typer(
+    help="Events a consumer parked after failing on them (see docs/cqrs.md).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+app.add_typer(events_app, name="events")
+events_app.add_typer(dead_letters_app, name="dead-letters")
 
 
 
@@ -110,6 +115,42 @@ def projections_rebuild() -> None:
 
     for name, replayed in _run(rebuild_projections, _settings()):
         typer.echo(f"rebuilt {name}: {replayed} events replayed")
+
+
+@dead_letters_app.command("list")
+def dead_letters_list() -> None:
+    """Print every parked event, oldest first: id, consumer, event type and id, attempts,
+    when it was parked and the last error."""
+    from archway.topologies.monolith import list_dead_letters
+
+    letters = _run(list_dead_letters, _settings())
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    for letter in letters:
+        typer.echo(f"{letter.id}  {letter.consumer}  {letter.event_type}  event {letter.event_id}"
+                   f"  attempts {letter.attempts}  parked {letter.parked_at.isoformat()}")
+        typer.echo(f"    {letter.last_error.splitlines()[0] if letter.last_error else ''}")
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    letter_id: Annotated[str, typer.Argument(metavar="ID", help="As `list` prints it.")],
+) -> None:
+    """Deliver a parked event to its consumer again, once its cause is fixed. Applied: it is
+    no longer parked (its effect happens once, even if it had been applied). Failed again: it
+    stays parked with the new error, and the command exits 1."""
+    from archway.topologies.monolith import retry_dead_letter
+
+    outcome, letter = _run(lambda s: retry_dead_letter(s, letter_id), _settings())
+    if outcome == "not_found":
+        typer.echo(f"error: no dead letter {letter_id}", err=True)
+        raise typer.Exit(1)
+    assert letter is not None
+    if outcome == "failed":
+        typer.echo(f"failed again, still parked: {letter.last_error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"applied {letter.event_type} {letter.event_id} to {letter.consumer}")
 
 
 @serve_app.command("monolith")

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from archway.kernel.clock import as_utc
-from archway.kernel.events.tables import inbox_table, outbox_table
+from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.kernel.statements import DriverRead, DriverWrite
 from archway.orders.domain import Order, OrderLine, OrderStatus
@@ -76,6 +76,7 @@ placement_keys = Table(
 
 orders_outbox = outbox_table(orders_metadata, "orders")
 orders_inbox = inbox_table(orders_metadata, "orders")
+orders_dead_letters = dead_letter_table(orders_metadata, "orders")
 # Commands answer with the position of their order's last event (a consistency token), and the
 # reports look up an order's ``order_placed`` in the log: both find events by order id.
 Index("ix_orders_outbox_subject", orders_outbox.c.subject, orders_outbox.c.position)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -19,7 +19,7 @@ from starlette.types import Scope
 from archway.catalog.client import InProcessCatalogClient
 from archway.catalog.consumers import CONSUMED as CATALOG_CONSUMES
 from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
-from archway.catalog.event_tables import catalog_outbox
+from archway.catalog.event_tables import catalog_dead_letters, catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
 from archway.config import ConfigurationError, Settings
@@ -30,7 +30,13 @@ from archway.identity.service import IdentityService
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
-from archway.kernel.events.bus import EventBus, InProcessBus
+from archway.kernel.events.bus import EventBus, InProcessBus, Subscription
+from archway.kernel.events.dead_letters import (
+    DeadLetter,
+    DeadLetterOffice,
+    DeadLetterStore,
+    RetryOutcome,
+)
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
@@ -59,7 +65,7 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
-from archway.orders.store import orders_inbox, orders_outbox
+from archway.orders.store import orders_dead_letters, orders_inbox, orders_outbox
 from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
@@ -95,9 +101,25 @@ class Monolith:
     read_your_writes: ReadYourWrites
     projections: tuple[Projection, ...]
     idempotency: IdempotencyStore
+    dead_letters: DeadLetterOffice
+    subscriptions: tuple[Subscription, ...]
+    _subscribed: bool = field(default=False, init=False)
+
+    async def start(self, *, relays: bool = True) -> None:
+        """Subscribe every consumer (once) and start the bus, then the relays: nothing is
+        published before the bus knows who consumes it."""
+        if not self._subscribed:
+            for subscription in self.subscriptions:
+                await self.bus.subscribe(
+                    subscription.consumer_name, subscription.event_types, subscription.handler)
+            self._subscribed = True
+        await self.bus.start()
+        if relays:
+            self.relays.start()
 
     async def close(self) -> None:
         await self.relays.stop()
+        await self.bus.stop()
         await self.idempotency.answers.stop()
         self.hasher.close()
         await self.db.dispose()
@@ -134,11 +156,13 @@ def build(
     orders_relay = OutboxRelay(
         db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     catalog_relay = OutboxRelay(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     orders = OrdersService(
         db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
@@ -152,10 +176,21 @@ def build(
     projections: tuple[Projection, ...] = (
         order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
         ProductSalesProjection(db, on_applied=read_your_writes.notify))
-    bus.subscribe(RESERVATIONS_CONSUMER, CATALOG_CONSUMES, reservations.consumer)
-    bus.subscribe(SAGA_CONSUMER, SAGA_EVENTS, orders.saga)
-    for projection in projections:
-        bus.subscribe(projection.consumer, order_events.ORDER_EVENT_TYPES, projection.handle)
+    # Each consumer parks what fails it ARCHWAY_EVENT_MAX_ATTEMPTS times in its own context's
+    # dead letters, so that no event blocks the ones after it.
+    dead_letters = DeadLetterOffice(
+        max_attempts=settings.event_max_attempts, metrics=event_metrics)
+    metrics.add_refresher(dead_letters.refresh_metrics)
+    orders_parked = DeadLetterStore(db, orders_dead_letters)
+    catalog_parked = DeadLetterStore(db, catalog_dead_letters)
+    subscriptions = [
+        Subscription(RESERVATIONS_CONSUMER, frozenset(CATALOG_CONSUMES), dead_letters.guard(
+            RESERVATIONS_CONSUMER, reservations.consumer, catalog_parked)),
+        Subscription(SAGA_CONSUMER, frozenset(SAGA_EVENTS), dead_letters.guard(
+            SAGA_CONSUMER, orders.saga, orders_parked)),
+        *(Subscription(p.consumer, frozenset(order_events.ORDER_EVENT_TYPES), dead_letters.guard(
+            p.consumer, p.handle, orders_parked)) for p in projections),
+    ]
     for projection in projections:  # each read model's lag, read at scrape time
         event_metrics.watch_consumer(
             db, projection.consumer, orders_outbox, orders_inbox, order_events.ORDER_EVENT_TYPES)
@@ -171,6 +206,7 @@ def build(
         idempotency=IdempotencyStore(
             db, settings.idempotency_ttl_seconds,
             max_queued_answers=settings.idempotency_max_queued_answers),
+        dead_letters=dead_letters, subscriptions=tuple(subscriptions),
     )
 
 
@@ -186,7 +222,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                 f"the database at {graph.db.display_url} is not migrated ({', '.join(late)}): "
                 "run `archway db migrate` first")
         await graph.keys.ensure_key()
-        graph.relays.start()
+        await graph.start()
         graph.idempotency.answers.start()
         freeze_startup_heap()
         try:
@@ -202,7 +238,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     route_class = guarded_route_class(
         BearerAuthenticator(graph.verifier, user_exists=graph.identity.user_exists))
     add_routes(app, build_ops_router(
-        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
+        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()},
+        details={"dead_letters": graph.dead_letters.readiness}))
     fast: list[FastRoute] = []
     for version in ApiVersion:
         add_routes(app, catalog_router(
@@ -346,5 +383,25 @@ async def rebuild_projections(settings: Settings) -> list[tuple[str, int]]:
     graph = build(settings)
     try:
         return [(p.consumer, await p.rebuild()) for p in graph.projections]
+    finally:
+        await graph.close()
+
+
+async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every event a consumer parked, oldest first (no relay or HTTP app is started)."""
+    graph = build(settings)
+    try:
+        return await graph.dead_letters.parked()
+    finally:
+        await graph.close()
+
+
+async def retry_dead_letter(
+    settings: Settings, letter_id: str
+) -> tuple[RetryOutcome, DeadLetter | None]:
+    """Deliver one parked event to its consumer again (see ``DeadLetterOffice.retry``)."""
+    graph = build(settings)
+    try:
+        return await graph.dead_letters.retry(letter_id)
     finally:
         await graph.close()

@@ -88,7 +88,7 @@ CRASH_POINTS = {
 async def test_a_process_killed_at_a_crash_point_recovers_with_one_effect(
     crash_db: str, fresh: list[Monolith], crasher: Crasher, crash_point: str
 ) -> None:
-    setup = start(fresh, crash_db, relays=False)
+    setup = await start(fresh, crash_db, relays=False)
     beans = await stocked_product(setup, "CRASH-1", on_hand=5)
     relays, held_at_crash = CRASH_POINTS[crash_point]
 
@@ -114,7 +114,7 @@ async def test_a_process_killed_at_a_crash_point_recovers_with_one_effect(
         assert left.catalog_events == [(STOCK_RESERVED, False)]
 
     await leases_lapse(setup)
-    restarted = start(fresh, crash_db)
+    restarted = await start(fresh, crash_db)
     seen = await recovered(restarted, order_id, "confirmed")
     assert_exactly_once(seen)
     assert not seen.reports or seen.spent == (1, QUANTITY * PRICE)
@@ -124,7 +124,7 @@ async def test_a_process_killed_at_a_crash_point_recovers_with_one_effect(
 async def test_a_process_killed_after_releasing_a_cancelled_order_releases_once(
     crash_db: str, fresh: list[Monolith], crasher: Crasher
 ) -> None:
-    first = start(fresh, crash_db)
+    first = await start(fresh, crash_db)
     beans = await stocked_product(first, "CRASH-2", on_hand=5)
     other = await stocked_product(first, "CRASH-3", on_hand=5)
     order = await first.orders.place_order(CUSTOMER, [LineRequest(beans, QUANTITY)])
@@ -137,7 +137,7 @@ async def test_a_process_killed_after_releasing_a_cancelled_order_releases_once(
 
     await crasher.run(crash_db, f"handled:{ORDER_CANCELLED}", "orders", "cancel", order.id)
 
-    restarted = start(fresh, crash_db, relays=False)
+    restarted = await start(fresh, crash_db, relays=False)
     left = await ledger(restarted, order.id)
     assert left.orders_events[-1] == (ORDER_CANCELLED, False)
     assert (left.status, left.reservation) == ("cancelled", "released")
@@ -155,7 +155,7 @@ async def test_a_process_killed_after_releasing_a_cancelled_order_releases_once(
 async def test_a_retry_after_a_crash_between_the_order_and_its_idempotency_key_places_once(
     crash_db: str, fresh: list[Monolith], crasher: Crasher
 ) -> None:
-    graph = start(fresh, crash_db)
+    graph = await start(fresh, crash_db)
     await graph.keys.ensure_key()
     alice = await graph.identity.register(
         "alice@crash.test", "crash-alice-pw", "Alice", frozenset({"customer"}))
@@ -223,7 +223,7 @@ async def test_when_every_acknowledgement_fails_once_each_event_comes_twice_with
     crash_db: str, fresh: list[Monolith]
 ) -> None:
     bus = AckFailsOnce()
-    graph = start(fresh, crash_db, bus=bus)
+    graph = await start(fresh, crash_db, bus=bus)
     beans = await stocked_product(graph, "ACK-1", on_hand=5)
     order = await graph.orders.place_order(CUSTOMER, [LineRequest(beans, QUANTITY)])
     await recovered(graph, order.id, "confirmed")
@@ -244,7 +244,7 @@ async def test_when_every_acknowledgement_fails_once_each_event_comes_twice_with
 async def test_replaying_the_whole_event_log_after_a_relay_died_before_marking_changes_nothing(
     crash_db: str, fresh: list[Monolith]
 ) -> None:
-    first = start(fresh, crash_db)
+    first = await start(fresh, crash_db)
     beans = await stocked_product(first, "REPLAY-1", on_hand=7)
     kept = await first.orders.place_order(CUSTOMER, [LineRequest(beans, 3)])
     gone = await first.orders.place_order(CUSTOMER, [LineRequest(beans, 2)])
@@ -265,7 +265,7 @@ async def test_replaying_the_whole_event_log_after_a_relay_died_before_marking_c
         for outbox in (orders_outbox, catalog_outbox):
             conn.execute(update(outbox).values(published_at=None))
 
-    restarted = start(fresh, crash_db, relays=False)
+    restarted = await start(fresh, crash_db, relays=False)
     await restarted.db.write(unmark)
     restarted.relays.start()
     assert await restarted.relays.settle(timeout=10.0)
