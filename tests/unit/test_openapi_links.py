@@ -25,7 +25,7 @@ def targets(version: ApiVersion, links: dict[str, Any]) -> set[tuple[str, str, s
         for method, operation in item.items()
     }
     return {(*by_id[link["operationId"]], expression)
-            for link in links.values() for expression in link["parameters"].values()}
+            for link in links.values() for expression in link.get("parameters", {}).values()}
 
 
 @pytest.mark.parametrize("version", list(ApiVersion))
@@ -85,3 +85,16 @@ def test_every_link_names_an_operation_of_its_own_document() -> None:
                 for response in operation["responses"].values():
                     for link in response.get("links", {}).values():
                         assert link["operationId"] in ids
+
+
+@pytest.mark.parametrize(("version", "listed"), [(ApiVersion.V1, "items"), (ApiVersion.V2, "data")])
+def test_a_product_opens_an_order_of_one_unit_of_it(version: ApiVersion, listed: str) -> None:
+    order_id = DOCUMENTS[version]["paths"][version.prefix + "/orders"]["post"]["operationId"]
+    for method, path, status, expression in (
+        ("post", "/products", "201", "$response.body#/id"),
+        ("get", "/products/{product_id}", "200", "$response.body#/id"),
+        ("get", "/products", "200", f"$response.body#/{listed}/0/id"),
+    ):
+        link = links_of(version, method, path, status)["PostOrders"]
+        assert link["operationId"] == order_id
+        assert link["requestBody"] == {"lines": [{"product_id": expression, "quantity": 1}]}

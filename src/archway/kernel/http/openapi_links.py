@@ -8,7 +8,10 @@ derived from the shape of the routes, so a new resource gets them without a tabl
   (``/users/me``) and of the first entry of the page ``GET C`` lists;
 - a route whose one path parameter is ``x_id`` takes it from the ``x_id`` field of any answer
   that carries one (``customer_id`` of an order opens that customer's report);
-- a page that has a ``next_cursor`` links to the next page of the same list (``cursor``).
+- a page that has a ``next_cursor`` links to the next page of the same list (``cursor``);
+- a ``POST`` whose body lists ``x_id`` entries (an order's ``lines[].product_id``) takes one from
+  any answer that names an ``x`` (a created, read or listed product), its other required
+  integers at their minimum.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def add_links(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
                 if schema is None:
                     continue
                 links = _links_of(path, method, operation, schema, schemas, targets)
+                links.update(_body_links(path, method, schema, schemas, targets))
                 if links:
                     response["links"] = links
 
@@ -87,6 +91,49 @@ def _id_source(
             entry = _resolve(entries, schemas)
             if entry is not None and "id" in entry.get("properties", {}):
                 return f"$response.body#/{field}/0/id"
+    return None
+
+
+def _body_links(
+    path: str, method: str, schema: dict[str, Any], schemas: dict[str, Any],
+    targets: list[tuple[str, str, dict[str, Any]]],
+) -> dict[str, Any]:
+    links: dict[str, Any] = {}
+    for target_path, target_method, target in targets:
+        if target_method != "post" or _single_path_parameter(target_path) is not None:
+            continue
+        template = _entry_template(target, schemas)
+        if template is None:
+            continue
+        listed, field, entry = template
+        noun_collection = target_path.rsplit("/", 1)[0] + f"/{field.removesuffix('_id')}s"
+        source = _id_source(path, method, noun_collection + "/{id}",
+                            schema.get("properties", {}), schemas)
+        if source is not None:
+            links[_link_name(target_method, target_path)] = {
+                "operationId": target["operationId"],
+                "requestBody": {listed: [{**entry, field: source}]}}
+    return links
+
+
+def _entry_template(
+    operation: dict[str, Any], schemas: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]] | None:
+    """(list property, ``x_id`` field, the entry's other required integers at their minimum) of
+    a body made of a list of entries naming one ``x`` each, if the body is one."""
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = _resolve(body.get("schema", {}), schemas) or {}
+    for listed, listed_schema in schema.get("properties", {}).items():
+        if listed not in schema.get("required", []) or listed_schema.get("type") != "array":
+            continue
+        entry = _resolve(listed_schema.get("items", {}), schemas) or {}
+        required = entry.get("required", [])
+        fields = [name for name in required if name.endswith("_id")]
+        others = {name: entry["properties"][name] for name in required if name not in fields}
+        if len(fields) != 1 or any(other.get("type") != "integer" for other in others.values()):
+            continue
+        return listed, fields[0], {
+            name: int(other.get("minimum", 1)) for name, other in others.items()}
     return None
 
 
