@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 
-.PHONY: run test test-sqlite test-postgres lint bench openapi clean
+.PHONY: run test test-sqlite test-postgres lint fuzz bench openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-postgres: $(STAMP)
 		psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; \
 		exit $$status; \
 	fi
+
+## Schemathesis against a real server on SQLite (tests/fuzz); FUZZ_DATABASE_URL=postgresql+asyncpg://… for PostgreSQL
+fuzz: $(STAMP)
+	ARCHWAY_TEST_DATABASE_URL=$(FUZZ_DATABASE_URL) $(BIN)/python -m pytest -q -m fuzz tests/fuzz
 
 ## Benchmarks (wrk); see bench/README.md
 bench: $(STAMP)

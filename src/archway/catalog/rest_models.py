@@ -1,8 +1,9 @@
 """The catalog's REST bodies per API version, and how their money turns into ``Money``.
 
 Request bodies forbid unknown fields (no mass assignment of ``id``, ``version``, stock …) and
-are strict (``"5"`` is not a number, ``19.99`` is not a price). v1 writes money as a decimal
-string plus ``currency``, parsed exactly; v2 as ``{"amount": minor units, "currency"}``.
+are strict (``"5"`` is not a number, ``19.99`` is not a price; ``1999.0`` is 1999, as JSON
+Schema reads an integer). v1 writes money as a decimal string plus ``currency``, parsed
+exactly; v2 as ``{"amount": minor units, "currency"}``.
 Response models only document the answers: the routes render JSON themselves.
 """
 
@@ -28,6 +29,7 @@ from archway.catalog.domain import (
     ProductDraft,
 )
 from archway.kernel.errors import InvalidInput
+from archway.kernel.http.json_numbers import JsonInt
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import (
     CURRENCY_EXPONENTS,
@@ -101,7 +103,7 @@ def decimal_money(price: str, currency: str) -> Money:
 
 
 class MoneyIn(_Body):
-    amount: int = Field(ge=0, le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
+    amount: JsonInt = Field(ge=0, le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
     currency: str = Field(examples=["EUR"], description="ISO 4217 code.",
                           json_schema_extra=_CURRENCY_SCHEMA)
 
@@ -228,7 +230,7 @@ class ProductPageV2(BaseModel):
 
 
 class StockCount(_Body):
-    on_hand: int = Field(ge=0, le=MAX_ON_HAND, description="Units on hand after the count.")
+    on_hand: JsonInt = Field(ge=0, le=MAX_ON_HAND, description="Units on hand after the count.")
 
 
 class StockOut(BaseModel):
