@@ -79,6 +79,19 @@ class Conflict(ArchwayError):
     title = "Conflict"
 
 
+class Unavailable(Conflict):
+    """A well-formed request that names what the current state does not offer (a product not
+    on sale, one priced in another currency than the rest of the order): no schema can say
+    so, and the same request may succeed once the state changes, so it is a conflict (409),
+    not invalid input; ``errors`` name the values at fault."""
+
+    title = "Unavailable"
+
+    def __init__(self, detail: str, errors: list[FieldError]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
 class AlreadyApplied(Conflict):
     """A retry under an ``Idempotency-Key`` whose first request took effect and whose answer
     was not kept (it failed after its commit, or its process died): it is not run again."""

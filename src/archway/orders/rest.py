@@ -116,7 +116,11 @@ def build_router(
 
     @router.post(
         "/orders", status_code=202, response_model=order_model, summary="Place an order",
-        description=doc_of(OrdersService.place), **requires("orders:write"),
+        description=doc_of(OrdersService.place), responses={409: {"description": (
+            "A line names a product not on sale, or one priced in another currency than the "
+            "order (`/problems/unavailable`, its `errors` name the lines); or a request with "
+            "this `Idempotency-Key` is in flight or took effect.")}},
+        **requires("orders:write"),
     )
     @keeps_idempotency_key
     async def place_order(

@@ -18,7 +18,7 @@ from archway.catalog.client import CatalogClient
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.errors import Conflict, InvalidInput, NotFound
+from archway.kernel.errors import Conflict, InvalidInput, NotFound, Unavailable
 from archway.kernel.events.cloudevent import Event, data_of
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.events.outbox import append
@@ -96,7 +96,7 @@ class OrdersService:
         }
         try:
             order = place(new_id(), principal.subject, lines, quotes, self._clock())
-        except InvalidInput:
+        except (InvalidInput, Unavailable):
             # A retry answers with its order even if the products changed since it was placed.
             if idempotency_key is not None:
                 earlier = await self._db.read(

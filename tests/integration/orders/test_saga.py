@@ -14,7 +14,7 @@ from archway.catalog.consumers import STOCK_RESERVED
 from archway.catalog.event_tables import catalog_outbox
 from archway.catalog.tables import products
 from archway.kernel.auth.principal import Principal
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import Unavailable
 from archway.kernel.events.cloudevent import from_json, make_event
 from archway.kernel.ids import new_id
 from archway.orders.domain import LineRequest
@@ -197,7 +197,7 @@ async def test_a_retry_with_its_key_answers_with_its_order_after_the_product_wen
 
     again = await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-1")
     assert again.order.id == first.order.id
-    with pytest.raises(InvalidInput):  # a new key is a new order, refused
+    with pytest.raises(Unavailable):  # a new key is a new order, refused
         await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-2")
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.errors import Conflict, InvalidInput, Unavailable
 from archway.kernel.money import Money
 from archway.orders.domain import (
     LineRequest,
@@ -33,7 +33,9 @@ def placed(*lines: LineRequest) -> Order:
     return place("order-1", "alice", lines or (LineRequest(A, 2),), QUOTES, NOW)
 
 
-def pointers(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
+def pointers(
+    exc: pytest.ExceptionInfo[InvalidInput] | pytest.ExceptionInfo[Unavailable],
+) -> list[str]:
     return [error.pointer for error in exc.value.errors]
 
 
@@ -46,7 +48,6 @@ def test_a_placed_order_is_pending_priced_from_the_quotes_and_records_it() -> No
 
 
 @pytest.mark.parametrize(("lines", "expected"), [
-    ([LineRequest("unknown", 1)], ["/lines/0/product_id"]),
     ([LineRequest(A, 0)], ["/lines/0/quantity"]),
     ([LineRequest(A, 1001)], ["/lines/0/quantity"]),
     ([LineRequest(A, 1), LineRequest(A, 2)], ["/lines/1/product_id"]),
@@ -67,10 +68,13 @@ def test_every_bad_line_is_reported_at_once() -> None:
     assert pointers(exc) == ["/lines/0/product_id", "/lines/1/quantity"]
 
 
-def test_products_off_sale_and_other_currencies_are_refused() -> None:
+def test_products_unknown_off_sale_or_in_other_currencies_are_unavailable() -> None:
     quotes = {**QUOTES, "off": Quote("off", "O", "Off", Money(1, "EUR"), active=False),
               "usd": Quote("usd", "U", "Usd", Money(1, "USD"), active=True)}
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(Unavailable) as exc:
+        place("o", "alice", [LineRequest("unknown", 1)], quotes, NOW)
+    assert pointers(exc) == ["/lines/0/product_id"]
+    with pytest.raises(Unavailable) as exc:
         place("o", "alice", [LineRequest(A, 1), LineRequest("off", 1), LineRequest("usd", 1)],
               quotes, NOW)
     assert pointers(exc) == ["/lines/1/product_id", "/lines/2/product_id"]

@@ -29,6 +29,7 @@ from archway.kernel.errors import (
     RateLimited,
     ServiceBusy,
     Unauthenticated,
+    Unavailable,
 )
 from archway.kernel.http.methods import allowed_methods
 
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: dict[type[ArchwayError], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
     AlreadyApplied: (409, "idempotent-request-applied"),
+    Unavailable: (409, "unavailable"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
     PayloadTooLarge: (413, "payload-too-large"),
@@ -124,7 +126,7 @@ def error_response(scope: Scope, exc: ArchwayError) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, ServiceBusy):
         headers["Retry-After"] = "1"
-    elif isinstance(exc, InvalidInput):
+    elif isinstance(exc, InvalidInput | Unavailable):
         errors = exc.errors
     elif isinstance(exc, AlreadyApplied) and exc.location:
         headers["Location"] = exc.location
