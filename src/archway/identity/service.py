@@ -153,7 +153,7 @@ class IdentityService:
         """Development only: a token for ``email`` with the scopes asked for (CLI ``token``)."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
-            raise InvalidInput.field("scope", f"unknown scopes: {' '.join(unknown)}")
+            raise InvalidInput.parameter("scope", f"unknown scopes: {' '.join(unknown)}")
         user = await self._db.read(lambda conn: self._users(conn).by_email(email))
         if user is None:
             raise NotFound(f"No user with email {email}.")
