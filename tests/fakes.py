@@ -233,6 +233,9 @@ class FakeProducts:
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         self._insert(order_id, FakeReservation(ReservationStatus.CANCELLED, None, now))
 
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        return decide()  # one writer at a time: no concurrent transaction records first
+
     def _insert(self, order_id: str, row: FakeReservation) -> None:
         if order_id in self._reservations:
             raise FakeIntegrityError(f"a reservation row for order {order_id} already exists")

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from archway.kernel.errors import FieldError, InvalidInput
+from archway.kernel.errors import Conflict, FieldError, InvalidInput
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money, bound_text
 from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
@@ -252,6 +252,14 @@ class Rejected:
     @classmethod
     def insufficient_stock(cls, product_id: str) -> Rejected:
         return cls(f"insufficient stock for {product_id}")
+
+
+class ReservationRecorded(Conflict):
+    """Two deliveries of one order's reservation raced; the first one's outcome stands. A
+    store raises it when it finds the order recorded meanwhile; the service asks again."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ where no lock is held.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -26,6 +26,7 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationRecorded,
     ReservationStatus,
     Reserved,
     Stock,
@@ -41,6 +42,8 @@ from archway.kernel.errors import Conflict
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.statements import DriverRead, DriverWrite
+
+T = TypeVar("T")
 
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
@@ -88,13 +91,6 @@ def _values(product: Product) -> dict[str, object]:
         "version": product.version, "updated_at": product.updated_at,
     }
 
-
-
-class ReservationRecorded(Conflict):
-    """Two deliveries of one order's reservation raced; the first one's outcome stands."""
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
 
 class CatalogRepository:
     """Products, stock and reservations on one connection (and so in one transaction)."""
@@ -244,6 +240,18 @@ class CatalogRepository:
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
         self._record(order_id, ReservationStatus.CANCELLED, None, now)
+
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        """``decide`` in this transaction; if a concurrent transaction recorded the order first,
+        roll back to before it and decide again (which then answers as that one did). Only
+        PostgreSQL runs two writers at once; SQLite serializes them, so no savepoint there."""
+        if self._conn.dialect.name != "postgresql":
+            return decide()
+        try:
+            with self._conn.begin_nested():
+                return decide()
+        except ReservationRecorded:
+            return decide()
 
     def _record(
         self, order_id: str, status: ReservationStatus, reason: str | None, now: datetime

@@ -22,11 +22,13 @@ from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
 from archway.catalog.event_tables import catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.config import ConfigurationError, Settings
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
 from archway.identity.service import IdentityService
+from archway.identity.store import UserRepository
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
@@ -58,7 +60,7 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
-from archway.orders.store import orders_inbox, orders_outbox
+from archway.orders.store import OrderRepository, orders_inbox, orders_outbox
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
 
@@ -112,7 +114,8 @@ def build(
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     metrics = HttpMetrics()
     metrics.set_pool_reader(db.pool_usage)
-    catalog = CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    catalog = CatalogService(
+        db, products=CatalogRepository, cache_ttl_seconds=settings.read_cache_ttl_seconds)
 
     # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
     # Metrics for them on the app's registry; a lease per outbox lets replicas share it.
@@ -129,7 +132,7 @@ def build(
         lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     orders = OrdersService(
-        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
+        db, InProcessCatalogClient(catalog), orders=OrderRepository, on_commit=orders_relay.nudge,
         admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
     # Read models: each wakes read-your-writes waiters when it applies an event.
@@ -151,7 +154,8 @@ def build(
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
         identity=IdentityService(
-            db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
+            db, hasher, keys, issuer, users=UserRepository,
+            cache_ttl_seconds=settings.read_cache_ttl_seconds),
         catalog=catalog, bus=bus, relays=relays, orders=orders,
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,

@@ -7,6 +7,7 @@ import pytest
 from archway.catalog.domain import ProductChanges, ProductDraft, ProductFilters, ProductSort
 from archway.catalog.seed import seed_catalog
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.kernel.auth.principal import Principal
 from archway.kernel.errors import (
     Conflict,
@@ -231,7 +232,7 @@ async def test_a_public_read_sees_another_process_write_after_the_ttl(
     service: CatalogService, make_product: MakeProduct
 ) -> None:
     product = await make_product("SKU-1")
-    reader = CatalogService(service._db, cache_ttl_seconds=0)
+    reader = CatalogService(service._db, products=CatalogRepository, cache_ttl_seconds=0)
     assert (await reader.get_product(product.id)).name == product.name
     await service.update_product(ADMIN, product.id, ProductChanges(name="Elsewhere"))
     assert (await reader.get_product(product.id)).name == "Elsewhere"
@@ -328,7 +329,7 @@ async def test_quotes_are_kept_across_reservations_which_only_move_stock(
 ) -> None:
     product = await make_product("SKU-Q2", price=1000, on_hand=5)
     quoted = await service.get_prices([product.id])
-    elsewhere = CatalogService(service._db, cache_ttl_seconds=0)  # another process
+    elsewhere = CatalogService(service._db, products=CatalogRepository, cache_ttl_seconds=0)  # another process
     await elsewhere.update_product(ADMIN, product.id, ProductChanges(price=Money(900, "EUR")))
     await service.reserve(new_id(), [(product.id, 2)])
     # The reservation did not drop the quote: this process shows the other's price within the
