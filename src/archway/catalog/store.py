@@ -124,10 +124,6 @@ class CatalogRepository:
             product_id=product.id, on_hand=product.stock.on_hand,
             reserved=product.stock.reserved))
 
-    def skus_present(self, skus: Collection[str]) -> set[str]:
-        rows = self._conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))
-        return set(rows.scalars())
-
     def save(self, product: Product, previous_version: int) -> bool:
         """Write the product's own fields if it is still at ``previous_version``."""
         try:

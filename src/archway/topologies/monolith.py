@@ -24,6 +24,7 @@ from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
 from archway.catalog.store import CatalogRepository
 from archway.config import ConfigurationError, Settings
+from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
@@ -192,7 +193,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.graph = graph
     install_problem_handlers(app)
     route_class = guarded_route_class(
-        BearerAuthenticator(graph.verifier, user_exists=graph.identity.user_exists))
+        BearerAuthenticator(
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
     add_routes(app, build_ops_router(
         graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
     fast: list[FastRoute] = []

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from archway.identity.client import InProcessIdentityClient
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
@@ -130,3 +131,12 @@ async def test_a_deleted_user_no_longer_exists_at_once(service: IdentityService)
     await service.delete_user(me(user.id, "profile"), user.id)
     assert not await service.user_exists(user.id)
     assert not await service.user_exists("no-such-user")
+
+
+async def test_the_public_port_tells_whether_a_user_exists(service: IdentityService) -> None:
+    client = InProcessIdentityClient(service)
+    user = await service.register("ada@example.com", "long enough", "Ada")
+    assert await client.user_exists(user.id) is True
+    await service.delete_user(me(user.id, "profile"), user.id)
+    assert await client.user_exists(user.id) is False
+    assert await client.user_exists("not-an-id") is False
