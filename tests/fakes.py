@@ -26,10 +26,11 @@ from archway.catalog.domain import (
 )
 from archway.identity.domain import User
 from archway.kernel.errors import Conflict
+from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
+from archway.orders.domain import Order
 
 T = TypeVar("T")
-
 
 
 class FakeIntegrityError(Exception):
@@ -47,11 +48,20 @@ class FakeReservation:
     lines: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class FakeOutboxRow:
+    position: int
+    event: Event
+
+
 @dataclass
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    placement_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    orders_outbox: list[FakeOutboxRow] = field(default_factory=list)
     committed: int = 0
 
 
@@ -108,6 +118,55 @@ class FakeUsers:
             return Page(items, next_after=(items[-1].id,) if more and items else None)
         offset = page.offset or 0
         return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeOrders:
+    """``orders.store.OrderRepository`` in memory. Orders go in and come out as copies, as rows
+    do, so a change to a loaded order counts only once it is saved; ``save`` writes what the
+    real one writes (status, reason, version, time), nothing else."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._state = state
+
+    def add(self, order: Order) -> None:
+        if order.id in self._state.orders:
+            raise FakeIntegrityError(f"order {order.id} exists")
+        self._state.orders[order.id] = _stored(order)
+
+    def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+        order = self._state.orders.get(order_id)
+        return _stored(order) if order is not None else None
+
+    def save(self, order: Order, previous_version: int) -> bool:
+        current = self._state.orders.get(order.id)
+        if current is None or current.version != previous_version:
+            return False
+        self._state.orders[order.id] = replace(
+            current, status=order.status, rejection_reason=order.rejection_reason,
+            version=order.version, updated_at=order.updated_at, events=[])
+        return True
+
+    def placed_with(self, customer_id: str, key: str) -> str | None:
+        return self._state.placement_keys.get((customer_id, key))
+
+    def remember_key(self, order: Order, key: str) -> None:
+        if (order.customer_id, key) in self._state.placement_keys:
+            raise FakeIntegrityError(f"key {key!r} of {order.customer_id} is taken")
+        self._state.placement_keys[(order.customer_id, key)] = order.id
+
+    def append(self, events: Iterable[Event]) -> None:
+        outbox = self._state.orders_outbox
+        for event in events:
+            position = outbox[-1].position + 1 if outbox else 1
+            outbox.append(FakeOutboxRow(position, event))
+
+    def last_position(self, order_id: str) -> int:
+        return max((row.position for row in self._state.orders_outbox
+                    if row.event.get_subject() == order_id), default=0)
+
+
+def _stored(order: Order) -> Order:
+    return replace(order, events=[])  # lines are immutable; the record of events is not kept
 
 
 class FakeProducts:
@@ -232,6 +291,9 @@ class FakeProducts:
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         self._insert(order_id, FakeReservation(ReservationStatus.CANCELLED, None, now))
+
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        return decide()  # one writer at a time: no concurrent transaction records first
 
     def _insert(self, order_id: str, row: FakeReservation) -> None:
         if order_id in self._reservations:

@@ -30,8 +30,6 @@ class Settings(BaseSettings):
     http_server: Literal["granian", "uvicorn"] = "granian"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
-    grpc_port: int = Field(default=50051, ge=0, le=65535)
-    public_url: str = ""
 
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "archway"

@@ -1,11 +1,11 @@
-"""Pure kernel values: money, cursors, version resolution, problem pointers."""
+"""Pure kernel values: money, cursors, version resolution, field paths and their rendering."""
 
 from __future__ import annotations
 
 import pytest
 
-from archway.kernel.errors import BadRequest, InvalidInput
-from archway.kernel.http.problems import validation_pointer
+from archway.kernel.errors import BadRequest, FieldError, InvalidInput
+from archway.kernel.http.problems import json_pointer, validation_field_error
 from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
 from archway.kernel.ids import is_valid_id, new_id
 from archway.kernel.money import Money, MoneyError, format_minor_units, parse_decimal_string
@@ -82,10 +82,31 @@ def test_successor_path() -> None:
     assert successor_path("/api/v1/products/x") == "/api/v2/products/x"
 
 
-def test_validation_pointers() -> None:
-    assert validation_pointer(("body", "lines", 0, "product_id")) == "/lines/0/product_id"
-    assert validation_pointer(("query", "limit")) == "limit"
-    assert validation_pointer(("body", "a/b")) == "/a~1b"
+def test_rest_renders_a_field_path_as_a_json_pointer() -> None:
+    assert json_pointer(FieldError(("lines", 0, "product_id"), "x")) == "/lines/0/product_id"
+    assert json_pointer(FieldError(("price", "amount"), "x")) == "/price/amount"
+    assert json_pointer(FieldError(("a/b", "c~d"), "x")) == "/a~1b/c~0d"  # RFC 6901 escapes
+    assert json_pointer(FieldError((), "x")) == ""  # the whole body
+
+
+def test_rest_names_a_request_parameter_as_it_is() -> None:
+    assert json_pointer(FieldError(("cursor",), "x", parameter=True)) == "cursor"
+    assert json_pointer(InvalidInput.parameter("min_price", "x").errors[0]) == "min_price"
+
+
+def test_domain_errors_carry_paths_not_a_protocol_form() -> None:
+    error = InvalidInput.field(("lines", 0, "quantity"), "must be 1 to 1000").errors[0]
+    assert error == FieldError(("lines", 0, "quantity"), "must be 1 to 1000")
+    assert InvalidInput.field("sku", "x").errors[0].path == ("sku",)
+
+
+def test_fastapi_validation_locations_become_field_paths() -> None:
+    assert validation_field_error(("body", "lines", 0, "product_id"), "x") == FieldError(
+        ("lines", 0, "product_id"), "x")
+    assert validation_field_error(("query", "limit"), "x") == FieldError(
+        ("limit",), "x", parameter=True)
+    assert json_pointer(validation_field_error(("body", "a/b"), "x")) == "/a~1b"
+    assert json_pointer(validation_field_error(("query", "limit"), "x")) == "limit"
 
 
 def test_cursor_keys_take_only_what_the_api_writes() -> None:

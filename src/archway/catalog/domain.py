@@ -2,8 +2,8 @@
 
 A product owns its stock: the two change together under one ``version``, because the public
 representation shows ``available`` and its ``ETag`` must change whenever that number does.
-Invariants raise :class:`InvalidInput` with JSON Pointers into the REST body (``/price``,
-``/on_hand``), so every protocol can show the client which value was refused.
+Invariants raise :class:`InvalidInput` with the path of the refused field (``("price",)``,
+``("on_hand",)``), which every protocol renders in its own form for the client.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from archway.kernel.errors import FieldError, InvalidInput
+from archway.kernel.errors import Conflict, FieldError, InvalidInput
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money, bound_text
 from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
@@ -71,12 +71,12 @@ class Stock:
 
     def __post_init__(self) -> None:
         if self.on_hand < 0:
-            raise InvalidInput.field("/on_hand", "must be zero or more")
+            raise InvalidInput.field("on_hand", "must be zero or more")
         if self.reserved < 0:
-            raise InvalidInput.field("/reserved", "must be zero or more")
+            raise InvalidInput.field("reserved", "must be zero or more")
         if self.reserved > self.on_hand:
             raise InvalidInput.field(
-                "/on_hand",
+                "on_hand",
                 f"cannot be below the {self.reserved} units reserved by orders",
             )
 
@@ -208,22 +208,22 @@ def check_fields(
     errors: list[FieldError] = []
     if not _SKU.fullmatch(sku):
         errors.append(FieldError(
-            "/sku", f"must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"))
+            ("sku",), f"must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"))
     if not name.strip() or len(name) > NAME_MAX:
-        errors.append(FieldError("/name", f"must be 1 to {NAME_MAX} characters, not only spaces"))
+        errors.append(FieldError(("name",), f"must be 1 to {NAME_MAX} characters, not only spaces"))
     elif has_control_character(name):
-        errors.append(FieldError("/name", "must not contain control characters"))
+        errors.append(FieldError(("name",), "must not contain control characters"))
     if len(description) > DESCRIPTION_MAX:
-        errors.append(FieldError("/description", f"must be at most {DESCRIPTION_MAX} characters"))
+        errors.append(FieldError(("description",), f"must be at most {DESCRIPTION_MAX} characters"))
     elif has_nul(description):
-        errors.append(FieldError("/description", "must not contain NUL characters"))
+        errors.append(FieldError(("description",), "must not contain NUL characters"))
     if len(category) > CATEGORY_MAX or not _CATEGORY.fullmatch(category):
         errors.append(FieldError(
-            "/category", "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
+            ("category",), "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
     if price.amount < 0:
-        errors.append(FieldError("/price", "must be zero or more"))
+        errors.append(FieldError(("price",), "must be zero or more"))
     elif not price.storable:
-        errors.append(FieldError("/price", f"must be at most {bound_text(price.currency)}"))
+        errors.append(FieldError(("price",), f"must be at most {bound_text(price.currency)}"))
     return errors
 
 
@@ -252,6 +252,14 @@ class Rejected:
     @classmethod
     def insufficient_stock(cls, product_id: str) -> Rejected:
         return cls(f"insufficient stock for {product_id}")
+
+
+class ReservationRecorded(Conflict):
+    """Two deliveries of one order's reservation raced; the first one's outcome stands. A
+    store raises it when it finds the order recorded meanwhile; the service asks again."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,10 +297,10 @@ def merge_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for product_id, quantity in lines:
         if quantity < 1:
-            raise InvalidInput.field("/lines", "every quantity must be 1 or more")
+            raise InvalidInput.field("lines", "every quantity must be 1 or more")
         totals[product_id] = totals.get(product_id, 0) + quantity
     if not totals:
-        raise InvalidInput.field("/lines", "an order needs at least one line")
+        raise InvalidInput.field("lines", "an order needs at least one line")
     return dict(sorted(totals.items()))
 
 

@@ -28,7 +28,7 @@ from archway.catalog.domain import (
     ProductChanges,
     ProductDraft,
 )
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import FieldPath, InvalidInput
 from archway.kernel.http.json_numbers import JsonInt
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import (
@@ -86,20 +86,20 @@ _PRICE_BY_CURRENCY: JsonDict = {"allOf": [
 ]}
 
 
-def _currency(code: str, pointer: str) -> int:
+def _currency(code: str, path: FieldPath) -> int:
     exponent = CURRENCY_EXPONENTS.get(code)
     if exponent is None:
-        raise InvalidInput.field(pointer, f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
+        raise InvalidInput.field(path, f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
     return exponent
 
 
 def decimal_money(price: str, currency: str) -> Money:
     """v1: ``"19.99"`` + ``"EUR"`` → 1999 EUR, exactly; too many decimals is an error."""
-    exponent = _currency(currency, "/currency")
+    exponent = _currency(currency, ("currency",))
     try:
         return Money(parse_decimal_string(price, exponent), currency)
     except MoneyError as exc:
-        raise InvalidInput.field("/price", str(exc)) from exc
+        raise InvalidInput.field("price", str(exc)) from exc
 
 
 class MoneyIn(_Body):
@@ -108,7 +108,7 @@ class MoneyIn(_Body):
                           json_schema_extra=_CURRENCY_SCHEMA)
 
     def money(self) -> Money:
-        _currency(self.currency, "/price/currency")
+        _currency(self.currency, ("price", "currency"))
         return Money(self.amount, self.currency)
 
 
@@ -170,9 +170,9 @@ class ProductPatchV1(_Body):
         price = None
         if self.price is not None or self.currency is not None:
             if self.price is None:
-                raise InvalidInput.field("/price", "is required when currency changes")
+                raise InvalidInput.field("price", "is required when currency changes")
             if self.currency is None:
-                raise InvalidInput.field("/currency", "is required when price changes")
+                raise InvalidInput.field("currency", "is required when price changes")
             price = decimal_money(self.price, self.currency)
         return ProductChanges(
             sku=self.sku, name=self.name, description=self.description,
@@ -250,7 +250,7 @@ def _decimal_bound(name: str, text: str | None) -> int | None:
     try:
         return parse_decimal_string(text, 2)
     except MoneyError as exc:
-        raise InvalidInput.field(name, str(exc)) from exc
+        raise InvalidInput.parameter(name, str(exc)) from exc
 
 
 async def v1_price_bounds(

@@ -52,24 +52,24 @@ def check_registration(email: str, password: str, name: str) -> list[FieldError]
 def check_email(email: str) -> list[FieldError]:
     # fullmatch: `$` alone would let a trailing newline through
     if len(email) > EMAIL_MAX or not _EMAIL.fullmatch(email):
-        return [FieldError("/email", "must be an email address such as ada@example.com")]
+        return [FieldError(("email",), "must be an email address such as ada@example.com")]
     return []
 
 
 def check_password(password: str) -> list[FieldError]:
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         return [FieldError(
-            "/password", f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")]
+            ("password",), f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")]
     if has_control_character(password):
-        return [FieldError("/password", _NO_CONTROL)]
+        return [FieldError(("password",), _NO_CONTROL)]
     return []
 
 
 def check_name(name: str) -> list[FieldError]:
     if not name.strip() or len(name) > NAME_MAX:
-        return [FieldError("/name", f"must be 1 to {NAME_MAX} characters, not only spaces")]
+        return [FieldError(("name",), f"must be 1 to {NAME_MAX} characters, not only spaces")]
     if has_control_character(name):
-        return [FieldError("/name", _NO_CONTROL)]
+        return [FieldError(("name",), _NO_CONTROL)]
     return []
 
 
@@ -81,5 +81,5 @@ def raise_if_any(errors: list[FieldError]) -> None:
 def new_user(email: str, name: str, password_hash: str, roles: frozenset[str]) -> User:
     unknown = roles - ROLES
     if unknown:
-        raise InvalidInput.field("/roles", f"unknown roles: {', '.join(sorted(unknown))}")
+        raise InvalidInput.field("roles", f"unknown roles: {', '.join(sorted(unknown))}")
     return User(new_id(), normalize_email(email), name.strip(), password_hash, roles)

@@ -30,7 +30,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from archway.kernel import uow
 from archway.kernel.errors import ServiceBusy
 from archway.kernel.sqlite_writer import WriterThread
 
@@ -102,12 +103,10 @@ def writes_go_first() -> None:
     _writes_first.set(True)
 
 
-class UnitsOfWork(Protocol):
-    """The port services depend on; :class:`Database` is the real one, tests have a fake."""
-
-    async def read(self, work: Work[T]) -> T: ...
-
-    async def write(self, work: Work[T]) -> T: ...
+UnitsOfWork = uow.UnitsOfWork[Connection]
+"""The unit-of-work port over SQLAlchemy connections, for the kernel's own stores (events,
+idempotency); :class:`Database` is the real one. Services are typed against the generic
+:class:`archway.kernel.uow.UnitsOfWork`, which names no database library."""
 
 
 class Database:

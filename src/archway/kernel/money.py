@@ -52,9 +52,6 @@ class Money:
     def times(self, quantity: int) -> Money:
         return Money(self.amount * quantity, self.currency)
 
-    def to_decimal_string(self) -> str:
-        return format_minor_units(self.amount, self.currency)
-
     @property
     def storable(self) -> bool:
         """Whether this amount is within the bound every store holds (0 to MAX_AMOUNT)."""

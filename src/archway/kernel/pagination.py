@@ -74,7 +74,7 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
 
 
 def bad_cursor() -> InvalidInput:
-    return InvalidInput.field("cursor", "is not a cursor this API returned")
+    return InvalidInput.parameter("cursor", "is not a cursor this API returned")
 
 
 def cursor_id(value: object) -> str:

@@ -8,6 +8,7 @@ live in ``orders_metadata`` so the context moves to its own database in one piec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from archway.kernel.clock import as_utc
+from archway.kernel.events.cloudevent import Event
+from archway.kernel.events.outbox import append
 from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.kernel.statements import DriverRead, DriverWrite
@@ -141,7 +144,8 @@ _LAST_POSITION = DriverRead(select(func.max(orders_outbox.c.position)).where(
 
 
 class OrderRepository:
-    """Orders and their lines on one connection (one transaction)."""
+    """Orders and their lines, and the events about them, on one connection (one
+    transaction)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -181,6 +185,13 @@ class OrderRepository:
             "new_status": str(order.status), "new_reason": order.rejection_reason,
             "new_version": order.version, "new_updated_at": order.updated_at})
         return bool(written)
+
+    def append(self, events: Iterable[Event]) -> None:
+        """Append integration events to the orders outbox, committing with the order."""
+        append(self._conn, orders_outbox, events)
+
+    def last_position(self, order_id: str) -> int:
+        return last_position(self._conn, order_id)
 
 
 def last_position(conn: Connection, order_id: str) -> int:

@@ -22,11 +22,14 @@ from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
 from archway.catalog.event_tables import catalog_dead_letters, catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.config import ConfigurationError, Settings
+from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
 from archway.identity.service import IdentityService
+from archway.identity.store import UserRepository
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
@@ -65,7 +68,7 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
-from archway.orders.store import orders_dead_letters, orders_inbox, orders_outbox
+from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
 from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
@@ -146,7 +149,8 @@ def build(
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     metrics = HttpMetrics()
     metrics.set_pool_reader(db.pool_usage)
-    catalog = CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    catalog = CatalogService(
+        db, products=CatalogRepository, cache_ttl_seconds=settings.read_cache_ttl_seconds)
 
     # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
     # Metrics for them on the app's registry; a lease per outbox lets replicas share it.
@@ -165,7 +169,7 @@ def build(
         max_lag=settings.command_backpressure_lag)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     orders = OrdersService(
-        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
+        db, InProcessCatalogClient(catalog), orders=OrderRepository, on_commit=orders_relay.nudge,
         admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
     # Read models: each wakes read-your-writes waiters when it applies an event.
@@ -198,7 +202,8 @@ def build(
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
         identity=IdentityService(
-            db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
+            db, hasher, keys, issuer, users=UserRepository,
+            cache_ttl_seconds=settings.read_cache_ttl_seconds),
         catalog=catalog, bus=bus, relays=relays, orders=orders,
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,
@@ -236,7 +241,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.graph = graph
     install_problem_handlers(app)
     route_class = guarded_route_class(
-        BearerAuthenticator(graph.verifier, user_exists=graph.identity.user_exists))
+        BearerAuthenticator(
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
     add_routes(app, build_ops_router(
         graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()},
         details={"dead_letters": graph.dead_letters.readiness}))

@@ -19,7 +19,7 @@ from archway.kernel.events.cloudevent import from_json, make_event
 from archway.kernel.ids import new_id
 from archway.orders.domain import LineRequest
 from archway.orders.events import ORDER_CONFIRMED, ORDER_PLACED, SOURCE
-from archway.orders.store import orders_outbox
+from archway.orders.store import OrderRepository, orders_outbox
 from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 from tests.http.test_orders_api import ALICE, BOB, place, settled
@@ -211,7 +211,8 @@ async def test_commands_wait_for_admission_first(graph: Monolith, database: obje
     async def admission() -> None:
         admitted.append("in")
 
-    orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), admission=admission)
+    orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), orders=OrderRepository,
+                           admission=admission)
     beans = await stocked_product(graph, "ADMIT-1", on_hand=5)
     customer = Principal(new_id(), scopes=frozenset({"orders:write"}), roles=frozenset({"customer"}))
     order = await orders.place_order(customer, [LineRequest(beans, 1)])

@@ -19,8 +19,9 @@ from archway.catalog.domain import (
 )
 from archway.catalog.service import CatalogService, Products
 from archway.catalog.store import CatalogRepository
-from archway.kernel.db import Database, UnitsOfWork
+from archway.kernel.db import Database
 from archway.kernel.errors import InvalidInput
+from archway.kernel.uow import UnitsOfWork
 from tests.fakes import FakeProducts, FakeUnitsOfWork
 from tests.unit.catalog.shop import ADMIN, UNKNOWN, Shop
 
@@ -129,14 +130,14 @@ async def test_release_survives_a_product_deleted_meanwhile(shop: Shop) -> None:
 
 # -- the port itself: refusals are return values ----------------------------------------------
 
-Port = tuple[UnitsOfWork, Callable[[Any], Products]]
+Port = tuple[UnitsOfWork[Any], Callable[[Any], Products]]
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["fake", "real"])
 def port(request: pytest.FixtureRequest, database: Database) -> Port:
     if request.param == "fake":
-        return FakeUnitsOfWork(), FakeProducts  # type: ignore[return-value]
+        return FakeUnitsOfWork(), FakeProducts
     return database, CatalogRepository
 
 

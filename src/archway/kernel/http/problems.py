@@ -93,7 +93,7 @@ def problem_response(
         "request_id": scope.get(REQUEST_ID_KEY, ""),
     }
     if errors:
-        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
+        body["errors"] = [{"pointer": json_pointer(e), "detail": e.detail} for e in errors]
     try:
         content = orjson.dumps(body)
     except TypeError:  # a lone surrogate in the path (a server decoding with surrogateescape)
@@ -140,16 +140,25 @@ def _quote(text: str) -> str:
     return text.replace("\\", "").replace('"', "'")
 
 
-def validation_pointer(loc: tuple[Any, ...]) -> str:
-    """FastAPI's ``("body", "lines", 0, "product_id")`` → ``/lines/0/product_id``;
-    a query, path or header parameter is named as it is."""
+def json_pointer(error: FieldError) -> str:
+    """REST's form of a field path: an RFC 6901 JSON Pointer into the body
+    (``("lines", 0, "product_id")`` → ``/lines/0/product_id``); a request parameter is named
+    as it is (``cursor``)."""
+    if error.parameter:
+        return ".".join(str(part) for part in error.path)
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in error.path]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def validation_field_error(loc: tuple[Any, ...], detail: str) -> FieldError:
+    """FastAPI's ``("body", "lines", 0, "product_id")`` → that path into the body; a query,
+    path or header parameter ``("query", "limit")`` → the parameter ``limit``."""
     if not loc:
-        return ""
+        return FieldError((), detail)
     where, *rest = loc
     if where == "body":
-        parts = [str(p).replace("~", "~0").replace("/", "~1") for p in rest]
-        return "/" + "/".join(parts) if parts else ""
-    return str(rest[0]) if rest else str(where)
+        return FieldError(tuple(rest), detail)
+    return FieldError((str(rest[0]) if rest else str(where),), detail, parameter=True)
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
@@ -163,7 +172,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         message = str(error.get("msg", "is invalid"))
         if error.get("type") == "extra_forbidden":
             message = "is not a field this resource accepts"
-        errors.append(FieldError(validation_pointer(loc), message))
+        errors.append(validation_field_error(loc, message))
     return problem_response(
         request.scope, 422, detail="The request has invalid values.", slug="invalid-input",
         title="Invalid input", errors=errors,
