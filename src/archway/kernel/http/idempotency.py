@@ -59,7 +59,9 @@ from archway.kernel.http.idempotency_store import (
 )
 from archway.kernel.http.problems import error_response
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+"""What an ``Idempotency-Key`` may be (1 to 255 visible ASCII characters), as stated in OpenAPI."""
+_KEY = re.compile(KEY_PATTERN)
 _REPLAYED_HEADERS = {"content-type", "location", "etag", "consistency-token", "cache-control"}
 _NOT_KEPT = {401, 403, 429}  # about the caller or the moment, not about the request
 _KEEPS_KEY = "__archway_keeps_idempotency_key__"
