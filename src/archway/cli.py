@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
@@ -43,7 +43,7 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings) -> T:
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], settings: Settings) -> T:
     try:
         return asyncio.run(work(settings))
     except ArchwayError as exc:

@@ -84,7 +84,7 @@ def stock_body(level: StockLevel) -> dict[str, Any]:
 
 def build_router(
     version: ApiVersion,
-    service: CatalogService,
+    service: CatalogService[Any],
     route_class: type[APIRoute],
     *,
     max_age: int = 60,

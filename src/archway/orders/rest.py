@@ -91,7 +91,7 @@ def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
 
 def build_router(
     version: ApiVersion,
-    service: OrdersService,
+    service: OrdersService[Any],
     queries: OrderQueries,
     route_class: type[APIRoute],
     freshness: ReadYourWrites,

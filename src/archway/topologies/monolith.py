@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -92,11 +93,11 @@ class Monolith:
     keys: KeyRing
     verifier: TokenVerifier
     hasher: PasswordHasher
-    identity: IdentityService
-    catalog: CatalogService
+    identity: IdentityService[Any]
+    catalog: CatalogService[Any]
     bus: EventBus
     relays: Relays
-    orders: OrdersService
+    orders: OrdersService[Any]
     order_queries: OrderQueries
     order_view: OrderViewProjection
     reservations: StockReservations
@@ -288,8 +289,8 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
 
     def openapi_json(version: ApiVersion) -> Response:
         if version not in documents:
-            documents[version] = JsonResponse(
-                versioned_openapi(app, version, graph.settings.issuer)).body
+            documents[version] = bytes(JsonResponse(
+                versioned_openapi(app, version, graph.settings.issuer)).body)
         return Response(documents[version], media_type="application/json")
 
     shown = graph.settings.show_demo_accounts
