@@ -8,7 +8,7 @@ Nothing here runs at import time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,7 +314,8 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
-        return JsonResponse(await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
+        return JsonResponse(
+            await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
 
 
 def _owner_of(verifier: TokenVerifier):  # type: ignore[no-untyped-def]
@@ -357,10 +358,8 @@ async def seed_demo(
     lines = []
     try:
         for role, email, password, name in accounts:
-            try:
+            with suppress(Conflict):  # already there: left as it is
                 await graph.identity.register(email, password, name, frozenset({role}))
-            except Conflict:
-                pass
             lines.append(f"{role:<8} {email} / {password}")
         await seed_catalog(graph.catalog)
     finally:

@@ -352,7 +352,7 @@ class Relays:
         for relay in self.all:
             await relay.stop()
 
-    async def keeping_up(self, timeout: float) -> bool:
+    async def keeping_up(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded wait is its API
         """Wait (at most ``timeout`` seconds) until the consumers of every relay lag behind
         its outbox by no more than its ``max_lag``, or the relay lets the command in at the pace
         it publishes (:meth:`OutboxRelay.admit`). The lag is kept in memory by each relay, so
@@ -382,7 +382,7 @@ class Relays:
         """One ``/readyz`` check per relay, named ``relay:<context>``."""
         return {f"relay:{relay.context}": relay.ready for relay in self.all}
 
-    async def settle(self, timeout: float = 5.0) -> bool:
+    async def settle(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - as keeping_up
         """Wait until no relay has anything left to publish and none is publishing (twice in a
         row, since one relay's consumers write to another's outbox). For tests and shutdown."""
         deadline = time.monotonic() + timeout

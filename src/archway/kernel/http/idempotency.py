@@ -28,6 +28,7 @@ every process. The guarantees are stated in ``docs/api.md`` (Idempotency); how t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -85,10 +86,8 @@ def request_hash(scope: Scope, body: bytes) -> str:
     canonical = body
     content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):  # not JSON after all: as bytes
             canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONDecodeError:
-            pass  # not JSON after all: compared as bytes
     return hashlib.sha256(
         scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + canonical
     ).hexdigest()
