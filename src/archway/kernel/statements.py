@@ -1,9 +1,9 @@
 """Statements that run per order or per event, executed on the driver's cursor.
 
 Building a statement once (module level, ``bindparam``) saves its construction, but Core's
-execution path still costs about 30 µs per statement on one core; the driver alone takes 9 µs
-for the same ``INSERT`` on SQLite, and an order and its saga run about fifteen such writes. A
-:class:`DriverWrite` compiles its statement once per dialect and set of parameter names, with
+execution path still costs several times what the driver takes for the same statement, and an
+order and its saga run about fifteen of them (the figures are in ``docs/architecture.md``,
+Decisions). A :class:`DriverWrite` compiles its statement once per dialect and set of parameter names, with
 the bind processors Core would apply (SQLite's datetimes), so rows come out exactly as Core
 writes them; driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), so
 callers catch what they always caught.
