@@ -12,10 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
-from starlette.types import Scope
+from fastapi import APIRouter, FastAPI
 
 from archway.catalog.client import InProcessCatalogClient
 from archway.catalog.consumers import CONSUMED as CATALOG_CONSUMES
@@ -31,9 +28,8 @@ from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
 from archway.identity.service import IdentityService
 from archway.identity.store import UserRepository
-from archway.kernel.auth.tokens import TokenVerifier, bearer_token
+from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
-from archway.kernel.errors import ArchwayError
 from archway.kernel.events.bus import EventBus, InProcessBus, Subscription
 from archway.kernel.events.dead_letters import (
     DeadLetter,
@@ -45,18 +41,12 @@ from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.heap import freeze_startup_heap
-from archway.kernel.http.body_limit import BodyLimit
-from archway.kernel.http.docs_pages import build_docs_router
-from archway.kernel.http.fast_lane import FastLane, FastRoute
+from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
-from archway.kernel.http.idempotency import Idempotency
 from archway.kernel.http.idempotency_store import IdempotencyStore
-from archway.kernel.http.landing import DemoAccount, Link, build_landing_router
-from archway.kernel.http.openapi import versioned_openapi
-from archway.kernel.http.ops import add_routes, build_ops_router
-from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
-from archway.kernel.http.problems import install_problem_handlers
-from archway.kernel.http.responses import JsonResponse
+from archway.kernel.http.landing import DemoAccount, Link
+from archway.kernel.http.policies import DeprecationPolicy
+from archway.kernel.http.service_defaults import HttpOptions, PublicPages, apply_service_defaults
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
@@ -240,99 +230,38 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         title="Archway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan,
     )
     app.state.graph = graph
-    install_problem_handlers(app)
     route_class = guarded_route_class(
         BearerAuthenticator(
             graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
-    add_routes(app, build_ops_router(
-        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()},
-        details={"dead_letters": graph.dead_letters.readiness}))
     fast: list[FastRoute] = []
+    routers: list[APIRouter] = []
     for version in ApiVersion:
-        add_routes(app, catalog_router(
-            version, graph.catalog, route_class, max_age=settings.product_cache_max_age_seconds,
-            fast_routes=fast))
-        add_routes(app, identity_router(version, graph.identity, route_class, fast_routes=fast))
-        add_routes(app, orders_router(
-            version, graph.orders, graph.order_queries, route_class, graph.read_your_writes,
-            fast_routes=fast))
-        add_routes(app, reports_router(
-            version, graph.report_queries, route_class, graph.read_your_writes))
-    _install_public_endpoints(app, graph)
-
-    if settings.fast_lane:  # innermost: inside every policy, in front of FastAPI's routing
-        app.add_middleware(FastLane, routes=fast, declared=app.routes)
-    app.add_middleware(
-        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier),
-        routes=app.routes)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if settings.cors_allow_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match",
-                           "If-None-Match", "API-Version", "X-Request-ID", "traceparent",
-                           "Consistency-Token"],
-            expose_headers=["Location", "ETag", "Link", "API-Version", "X-Request-ID",
-                            "Deprecation", "Sunset", "Idempotent-Replayed",
-                            "Consistency-Token", "Consistency"],
-        )
-    app.add_middleware(
-        HttpPolicies, metrics=graph.metrics, access_log=settings.access_log,
-        deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
-    )
+        routers += [
+            catalog_router(
+                version, graph.catalog, route_class,
+                max_age=settings.product_cache_max_age_seconds, fast_routes=fast),
+            identity_router(version, graph.identity, route_class, fast_routes=fast),
+            orders_router(
+                version, graph.orders, graph.order_queries, route_class, graph.read_your_writes,
+                fast_routes=fast),
+            reports_router(version, graph.report_queries, route_class, graph.read_your_writes),
+        ]
+    apply_service_defaults(
+        app, HttpOptions(
+            max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
+            deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
+            cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane),
+        routers=routers, metrics=graph.metrics,
+        readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
+        readiness_details={"dead_letters": graph.dead_letters.readiness},
+        idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
+        pages=PublicPages(
+            title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
+            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
+            demo_accounts=[DemoAccount(role, email, password)
+                           for role, email, password, _ in DEMO_ACCOUNTS]
+            if settings.show_demo_accounts else []))
     return app
-
-
-def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
-    documents: dict[ApiVersion, bytes] = {}
-
-    def openapi_json(version: ApiVersion) -> Response:
-        if version not in documents:
-            documents[version] = bytes(JsonResponse(
-                versioned_openapi(app, version, graph.settings.issuer)).body)
-        return Response(documents[version], media_type="application/json")
-
-    shown = graph.settings.show_demo_accounts
-    add_routes(app, build_landing_router(
-        "Archway", PUBLIC_LINKS,
-        [DemoAccount(role, email, password) for role, email, password, _ in DEMO_ACCOUNTS]
-        if shown else [],
-        customer_token_command()))
-
-    @app.get("/openapi/v1.json", include_in_schema=False)
-    async def openapi_v1() -> Response:
-        return openapi_json(ApiVersion.V1)
-
-    @app.get("/openapi/v2.json", include_in_schema=False)
-    async def openapi_v2() -> Response:
-        return openapi_json(ApiVersion.V2)
-
-    add_routes(app, build_docs_router(
-        "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-        redoc_spec="/openapi/v2.json", client_id="archway-docs"))
-
-    @app.get("/.well-known/jwks.json", include_in_schema=False)
-    async def jwks() -> Response:
-        return JsonResponse(await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
-
-
-def _owner_of(verifier: TokenVerifier):  # type: ignore[no-untyped-def]
-    """Idempotency keys belong to the token's subject, else to the client's address."""
-
-    async def owner_of(scope: Scope) -> str:
-        authorization = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
-        try:
-            token = bearer_token(authorization)
-            if token is not None:
-                return "sub:" + (await verifier.verify(token)).subject
-        except ArchwayError:
-            pass
-        client = scope.get("client")
-        return "ip:" + (client[0] if client else "unknown")
-
-    return owner_of
 
 
 async def migrate_database(settings: Settings, contexts: tuple[str, ...]) -> None:
