@@ -12,34 +12,29 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
-from archway.catalog.client import InProcessCatalogClient
-from archway.catalog.consumers import CONSUMED as CATALOG_CONSUMES
-from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
-from archway.catalog.event_tables import catalog_dead_letters, catalog_outbox
-from archway.catalog.rest import build_router as catalog_router
+from archway.catalog.consumers import StockReservations
 from archway.catalog.service import CatalogService
-from archway.catalog.store import CatalogRepository
+from archway.catalog.wiring import CatalogModule
+from archway.catalog.wiring import wire as wire_catalog
 from archway.config import ConfigurationError, Settings
 from archway.identity.client import InProcessIdentityClient
-from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.keys import KeyRing
 from archway.identity.passwords import PasswordHasher
-from archway.identity.rest import build_router as identity_router
 from archway.identity.service import IdentityService
-from archway.identity.store import UserRepository
+from archway.identity.wiring import IdentityModule
+from archway.identity.wiring import wire as wire_identity
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
-from archway.kernel.events.bus import EventBus, InProcessBus, Subscription
+from archway.kernel.events.bus import EventBus, Subscription
 from archway.kernel.events.dead_letters import (
     DeadLetter,
     DeadLetterOffice,
-    DeadLetterStore,
     RetryOutcome,
 )
-from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
-from archway.kernel.events.relay import OutboxRelay, Relays
+from archway.kernel.events.relay import Relays
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
@@ -50,19 +45,15 @@ from archway.kernel.http.service_defaults import HttpOptions, PublicPages, apply
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
-from archway.orders import events as order_events
 from archway.orders.consistency import ReadYourWrites
 from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
-from archway.orders.report_projections import CustomerSummaryProjection, ProductSalesProjection
 from archway.orders.report_queries import ReportQueries
-from archway.orders.reports_rest import build_router as reports_router
-from archway.orders.rest import build_router as orders_router
-from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
-from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
+from archway.orders.service import OrdersService
+from archway.orders.wiring import OrdersModule
+from archway.orders.wiring import wire as wire_orders
 from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
-
-CONTEXTS = ("kernel", "identity", "catalog", "orders")
+from archway.topologies.shared import CONTEXTS, database, event_plumbing
 
 # Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
 PUBLIC_LINKS = (
@@ -97,6 +88,8 @@ class Monolith:
     idempotency: IdempotencyStore
     dead_letters: DeadLetterOffice
     subscriptions: tuple[Subscription, ...]
+    # Their routes, in this order (the OpenAPI documents list paths in it).
+    modules: tuple[CatalogModule, IdentityModule, OrdersModule]
     _subscribed: bool = field(default=False, init=False)
 
     async def start(self, *, relays: bool = True) -> None:
@@ -122,87 +115,34 @@ class Monolith:
 def build(
     settings: Settings, *, db: Database | None = None, bus: EventBus | None = None
 ) -> Monolith:
-    db = db or Database(
-        settings.database_url, pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_seconds,
-        echo=settings.db_echo,
-    )
-    keys = KeyRing(db, refresh_seconds=settings.key_refresh_seconds)
-    hasher = PasswordHasher(
-        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
-        workers=settings.password_hash_workers,
-        queue_timeout=settings.password_hash_queue_timeout_seconds,
-    )
-    issuer = TokenIssuer(
-        keys, issuer=settings.issuer, audience=settings.audience,
-        default_ttl=settings.access_token_ttl_seconds,
-    )
-    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+    db = db or database(settings)
     metrics = HttpMetrics()
     metrics.set_pool_reader(db.pool_usage)
-    catalog = CatalogService(
-        db, products=CatalogRepository, cache_ttl_seconds=settings.read_cache_ttl_seconds)
-
-    # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
-    # Metrics for them on the app's registry; a lease per outbox lets replicas share it.
     event_metrics = EventMetrics(metrics.registry)
     metrics.add_refresher(event_metrics.refresh)
-    bus = bus or InProcessBus(event_metrics)
-    orders_relay = OutboxRelay(
-        db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
-        batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics,
-        max_lag=settings.command_backpressure_lag)
-    catalog_relay = OutboxRelay(
-        db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
-        batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics,
-        max_lag=settings.command_backpressure_lag)
-    relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
-    orders = OrdersService(
-        db, InProcessCatalogClient(catalog), orders=OrderRepository, on_commit=orders_relay.nudge,
-        admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
-    reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
-    # Read models: each wakes read-your-writes waiters when it applies an event.
-    kinds = (OrderViewProjection, CustomerSummaryProjection, ProductSalesProjection)
-    read_your_writes = ReadYourWrites(
-        db, [kind.consumer for kind in kinds], timeout=settings.read_your_writes_timeout_seconds)
-    order_view = OrderViewProjection(db, on_applied=read_your_writes.notify)
-    projections: tuple[Projection, ...] = (
-        order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
-        ProductSalesProjection(db, on_applied=read_your_writes.notify))
-    # Each consumer parks what fails it ARCHWAY_EVENT_MAX_ATTEMPTS times in its own context's
-    # dead letters, so that no event blocks the ones after it.
-    dead_letters = DeadLetterOffice(
-        max_attempts=settings.event_max_attempts, metrics=event_metrics)
-    metrics.add_refresher(dead_letters.refresh_metrics)
-    orders_parked = DeadLetterStore(db, orders_dead_letters)
-    catalog_parked = DeadLetterStore(db, catalog_dead_letters)
-    subscriptions = [
-        Subscription(RESERVATIONS_CONSUMER, frozenset(CATALOG_CONSUMES), dead_letters.guard(
-            RESERVATIONS_CONSUMER, reservations.consumer, catalog_parked)),
-        Subscription(SAGA_CONSUMER, frozenset(SAGA_EVENTS), dead_letters.guard(
-            SAGA_CONSUMER, orders.saga, orders_parked)),
-        *(Subscription(p.consumer, frozenset(order_events.ORDER_EVENT_TYPES), dead_letters.guard(
-            p.consumer, p.handle, orders_parked)) for p in projections),
-    ]
-    for projection in projections:  # each read model's lag, read at scrape time
-        event_metrics.watch_consumer(
-            db, projection.consumer, orders_outbox, orders_inbox, order_events.ORDER_EVENT_TYPES)
+    events = event_plumbing(settings, db, event_metrics, bus)
+    metrics.add_refresher(events.dead_letters.refresh_metrics)
 
+    identity = wire_identity(settings, db)
+    catalog = wire_catalog(settings, db, events)
+    orders = wire_orders(
+        settings, db, events, catalog=catalog.client,
+        admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
+    relays = Relays([orders.relay, catalog.relay], metrics=event_metrics)
+    reads = orders.read_side
     return Monolith(
-        settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
-        identity=IdentityService(
-            db, hasher, keys, issuer, users=UserRepository,
-            cache_ttl_seconds=settings.read_cache_ttl_seconds),
-        catalog=catalog, bus=bus, relays=relays, orders=orders,
-        order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
-        report_queries=ReportQueries(db), read_your_writes=read_your_writes,
-        projections=projections,
+        settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
+        hasher=identity.hasher, identity=identity.service, catalog=catalog.service,
+        bus=events.bus, relays=relays, orders=orders.service, order_queries=orders.queries,
+        order_view=reads.order_view, reservations=catalog.reservations,
+        report_queries=orders.report_queries, read_your_writes=reads.read_your_writes,
+        projections=reads.projections,
         idempotency=IdempotencyStore(
             db, settings.idempotency_ttl_seconds,
             max_queued_answers=settings.idempotency_max_queued_answers),
-        dead_letters=dead_letters, subscriptions=tuple(subscriptions),
+        dead_letters=events.dead_letters,
+        subscriptions=(*catalog.subscriptions, *orders.subscriptions),
+        modules=(catalog, identity, orders),
     )
 
 
@@ -234,18 +174,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         BearerAuthenticator(
             graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
     fast: list[FastRoute] = []
-    routers: list[APIRouter] = []
-    for version in ApiVersion:
-        routers += [
-            catalog_router(
-                version, graph.catalog, route_class,
-                max_age=settings.product_cache_max_age_seconds, fast_routes=fast),
-            identity_router(version, graph.identity, route_class, fast_routes=fast),
-            orders_router(
-                version, graph.orders, graph.order_queries, route_class, graph.read_your_writes,
-                fast_routes=fast),
-            reports_router(version, graph.report_queries, route_class, graph.read_your_writes),
-        ]
+    routers = [router for version in ApiVersion for module in graph.modules
+               for router in module.routers(version, route_class, fast)]
     apply_service_defaults(
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
