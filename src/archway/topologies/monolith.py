@@ -1,8 +1,9 @@
 """The monolith: every context in one process, wired in-process, over one database.
 
-:func:`build` makes the whole object graph from settings (tests pass their own settings or
-swap a part by keyword); :func:`create_app` puts the HTTP adapters and policies on top.
-Nothing here runs at import time.
+:func:`build` composes the contexts' wiring (``identity``, ``catalog`` and ``orders``'s
+``wiring.wire``) over one database and one event plumbing (tests pass their own settings or swap
+the database or bus by keyword); :func:`create_app` puts their routers under the kernel's HTTP
+service defaults. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.events.bus import EventBus, Subscription
 from archway.kernel.events.dead_letters import (
-    DeadLetter,
     DeadLetterOffice,
-    RetryOutcome,
 )
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import Relays
@@ -192,82 +191,3 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))
     return app
-
-
-async def migrate_database(settings: Settings, contexts: tuple[str, ...]) -> None:
-    from archway.kernel.migrate import migrate
-
-    db = Database(settings.database_url)
-    try:
-        await migrate(db, contexts)
-        await KeyRing(db).ensure_key()
-    finally:
-        await db.dispose()
-
-
-async def seed_demo(
-    settings: Settings, accounts: tuple[tuple[str, str, str, str], ...]
-) -> list[str]:
-    """The demo accounts and products; existing ones are left as they are."""
-    from archway.catalog.seed import seed_catalog
-    from archway.kernel.errors import Conflict
-
-    graph = build(settings)
-    lines = []
-    try:
-        for role, email, password, name in accounts:
-            try:
-                await graph.identity.register(email, password, name, frozenset({role}))
-            except Conflict:
-                pass
-            lines.append(f"{role:<8} {email} / {password}")
-        await seed_catalog(graph.catalog)
-    finally:
-        await graph.close()
-    return lines
-
-
-async def dev_token(settings: Settings, email: str, scopes: list[str], ttl: int | None) -> str:
-    graph = build(settings)
-    try:
-        return await graph.identity.issue_dev_token(email, scopes, ttl)
-    finally:
-        await graph.close()
-
-
-async def rotate_keys(settings: Settings) -> str:
-    graph = build(settings)
-    try:
-        return await graph.keys.rotate()
-    finally:
-        await graph.close()
-
-
-async def rebuild_projections(settings: Settings) -> list[tuple[str, int]]:
-    """Rebuild every read model from the orders' event log, one transaction each; safe while
-    the deployment runs (see :func:`archway.orders.projections.replay`)."""
-    graph = build(settings)
-    try:
-        return [(p.consumer, await p.rebuild()) for p in graph.projections]
-    finally:
-        await graph.close()
-
-
-async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
-    """Every event a consumer parked, oldest first (no relay or HTTP app is started)."""
-    graph = build(settings)
-    try:
-        return await graph.dead_letters.parked()
-    finally:
-        await graph.close()
-
-
-async def retry_dead_letter(
-    settings: Settings, letter_id: str
-) -> tuple[RetryOutcome, DeadLetter | None]:
-    """Deliver one parked event to its consumer again (see ``DeadLetterOffice.retry``)."""
-    graph = build(settings)
-    try:
-        return await graph.dead_letters.retry(letter_id)
-    finally:
-        await graph.close()
