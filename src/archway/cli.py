@@ -68,7 +68,8 @@ def _database_error(settings: Settings, exc: DBAPIError | OSError) -> NoReturn:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply every context's migrations."""
-    from archway.topologies.monolith import CONTEXTS, migrate_database
+    from archway.topologies.operations import migrate_database
+    from archway.topologies.shared import CONTEXTS
 
     _run(lambda s: migrate_database(s, CONTEXTS), _settings())
     typer.echo("migrated: " + ", ".join(CONTEXTS))
@@ -77,7 +78,7 @@ def db_migrate() -> None:
 @app.command()
 def seed() -> None:
     """Create the demo accounts and products (idempotent); prints one line per account."""
-    from archway.topologies.monolith import seed_demo
+    from archway.topologies.operations import seed_demo
 
     for line in _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), _settings()):
         typer.echo(line)
@@ -92,7 +93,7 @@ def token(
         "--ttl", min=30, max=86_400, help="Lifetime in seconds.")] = None,
 ) -> None:
     """Development only: print an access token for USER with the scopes asked for."""
-    from archway.topologies.monolith import dev_token
+    from archway.topologies.operations import dev_token
 
     settings = _settings()
     if settings.environment == "production":
@@ -105,7 +106,7 @@ def token(
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Sign new tokens with a fresh key; the old one stays published until its tokens expire."""
-    from archway.topologies.monolith import rotate_keys
+    from archway.topologies.operations import rotate_keys
 
     typer.echo("new signing key: " + _run(rotate_keys, _settings()))
 
@@ -114,7 +115,7 @@ def keys_rotate() -> None:
 def projections_rebuild() -> None:
     """Rebuild every read model (order_view, customer_summary, product_sales) from the event
     log; works against a running deployment's database."""
-    from archway.topologies.monolith import rebuild_projections
+    from archway.topologies.operations import rebuild_projections
 
     for name, replayed in _run(rebuild_projections, _settings()):
         typer.echo(f"rebuilt {name}: {replayed} events replayed")
@@ -124,7 +125,7 @@ def projections_rebuild() -> None:
 def dead_letters_list() -> None:
     """Print every parked event, oldest first: id, consumer, event type and id, attempts,
     when it was parked and the last error."""
-    from archway.topologies.monolith import list_dead_letters
+    from archway.topologies.operations import list_dead_letters
 
     letters = _run(list_dead_letters, _settings())
     if not letters:
@@ -143,7 +144,7 @@ def dead_letters_retry(
     """Deliver a parked event to its consumer again, once its cause is fixed. Applied: it is
     no longer parked (its effect happens once, even if it had been applied). Failed again: it
     stays parked with the new error, and the command exits 1."""
-    from archway.topologies.monolith import retry_dead_letter
+    from archway.topologies.operations import retry_dead_letter
 
     outcome, letter = _run(lambda s: retry_dead_letter(s, letter_id), _settings())
     if outcome == "not_found":
@@ -176,8 +177,10 @@ def dev(
 ) -> None:
     """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins
     once the server answers."""
-    from archway.topologies.monolith import CONTEXTS, PUBLIC_LINKS, migrate_database, seed_demo
+    from archway.topologies.monolith import PUBLIC_LINKS
+    from archway.topologies.operations import migrate_database, seed_demo
     from archway.topologies.runner import ensure_can_listen, serve
+    from archway.topologies.shared import CONTEXTS
 
     # The serving process reads its settings from the environment: the landing page lists
     # the demo accounts only for `archway dev`.

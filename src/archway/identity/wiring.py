@@ -1,0 +1,62 @@
+"""Identity's wiring: its object graph from the settings, and its routes for one API version.
+
+Any process that serves or operates identity (the monolith, the CLI's ``token`` and
+``keys rotate``, a future identity service) builds it here, and nothing more than it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+
+from archway.config import Settings
+from archway.identity.client import InProcessIdentityClient
+from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.passwords import PasswordHasher
+from archway.identity.rest import build_router
+from archway.identity.service import IdentityService
+from archway.identity.store import UserRepository
+from archway.kernel.auth.tokens import TokenVerifier
+from archway.kernel.db import Database
+from archway.kernel.http.fast_lane import FastRoute
+from archway.kernel.http.versioning import ApiVersion
+
+
+@dataclass(frozen=True)
+class IdentityModule:
+    keys: KeyRing
+    hasher: PasswordHasher
+    verifier: TokenVerifier
+    service: IdentityService[Any]
+    client: InProcessIdentityClient
+
+    def routers(
+        self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
+    ) -> list[APIRouter]:
+        return [build_router(version, self.service, route_class, fast_routes=fast_routes)]
+
+    def close(self) -> None:
+        self.hasher.close()
+
+
+def wire(settings: Settings, db: Database) -> IdentityModule:
+    keys = KeyRing(db, refresh_seconds=settings.key_refresh_seconds)
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+        workers=settings.password_hash_workers,
+        queue_timeout=settings.password_hash_queue_timeout_seconds,
+    )
+    issuer = TokenIssuer(
+        keys, issuer=settings.issuer, audience=settings.audience,
+        default_ttl=settings.access_token_ttl_seconds,
+    )
+    service = IdentityService(
+        db, hasher, keys, issuer, users=UserRepository,
+        cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    return IdentityModule(
+        keys=keys, hasher=hasher,
+        verifier=TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience),
+        service=service, client=InProcessIdentityClient(service))

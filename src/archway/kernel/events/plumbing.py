@@ -1,0 +1,54 @@
+"""The event plumbing a process shares between its contexts: one bus, one set of event metrics,
+one dead-letter office, and the way every context's outbox relay and guarded subscription is made.
+
+Each context's wiring asks it for its relay and its subscriptions, so that every context (and
+every process composing some of them) relays and parks the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Table
+
+from archway.kernel.db import UnitsOfWork
+from archway.kernel.events.bus import EventBus, Handler, Subscription
+from archway.kernel.events.dead_letters import DeadLetterOffice, DeadLetterStore
+from archway.kernel.events.lease import OutboxLease
+from archway.kernel.events.metrics import EventMetrics
+from archway.kernel.events.relay import OutboxRelay
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    poll_interval: float
+    batch_size: int
+    max_lag: int | None
+
+
+@dataclass(frozen=True)
+class EventPlumbing:
+    db: UnitsOfWork
+    bus: EventBus
+    metrics: EventMetrics
+    dead_letters: DeadLetterOffice
+    relay_options: RelayOptions
+
+    def relay(self, outbox: Table) -> OutboxRelay:
+        """The relay of one context's outbox; its lease lets replicas share the outbox."""
+        options = self.relay_options
+        return OutboxRelay(
+            self.db, outbox, self.bus, poll_interval=options.poll_interval,
+            batch_size=options.batch_size, lease=OutboxLease(self.db, outbox.name),
+            metrics=self.metrics, max_lag=options.max_lag)
+
+    def subscription(
+        self, consumer: str, event_types: Iterable[str], handler: Handler,
+        parked: DeadLetterStore,
+    ) -> Subscription:
+        """``handler`` subscribed as ``consumer``; what fails it the office's ``max_attempts``
+        times is parked in ``parked`` (its context's dead letters), so that no event blocks
+        the ones after it."""
+        return Subscription(
+            consumer, frozenset(event_types), self.dead_letters.guard(consumer, handler, parked))

@@ -1,0 +1,154 @@
+"""The HTTP service defaults: every policy an Archway HTTP process has, put on an app in one call.
+
+Like eShop's ``AddServiceDefaults``: the monolith calls :func:`apply_service_defaults`, and so
+will any other HTTP process (a context on its own, the gateway's admin, a Lambda), so that they
+all answer problems, health, readiness, metrics, idempotency, body limits, CORS, versioning,
+HEAD/405 and the security headers identically. What differs between processes is only what is
+passed in: their routers, their readiness checks, their stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import Scope
+
+from archway.kernel.auth.tokens import TokenVerifier, bearer_token
+from archway.kernel.errors import ArchwayError
+from archway.kernel.http.body_limit import BodyLimit
+from archway.kernel.http.docs_pages import build_docs_router
+from archway.kernel.http.fast_lane import FastLane, FastRoute
+from archway.kernel.http.idempotency import Idempotency
+from archway.kernel.http.idempotency_store import IdempotencyStore
+from archway.kernel.http.landing import DemoAccount, Link, build_landing_router
+from archway.kernel.http.openapi import versioned_openapi
+from archway.kernel.http.ops import ReadinessCheck, ReadinessDetail, add_routes, build_ops_router
+from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
+from archway.kernel.http.problems import install_problem_handlers
+from archway.kernel.http.responses import JsonResponse
+from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.observability.metrics import HttpMetrics
+
+CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_ALLOW_HEADERS = (
+    "Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match",
+    "API-Version", "X-Request-ID", "traceparent", "Consistency-Token")
+CORS_EXPOSE_HEADERS = (
+    "Location", "ETag", "Link", "API-Version", "X-Request-ID", "Deprecation", "Sunset",
+    "Idempotent-Replayed", "Consistency-Token", "Consistency")
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """The settings-like knobs of the policies (each process reads them from its Settings)."""
+
+    max_body_bytes: int
+    access_log: bool
+    deprecation: DeprecationPolicy
+    cors_allow_origins: Sequence[str] = ()
+    fast_lane: bool = True
+
+
+@dataclass(frozen=True)
+class PublicPages:
+    """What a public-facing process shows besides its API: ``GET /``, one OpenAPI document per
+    version, Swagger UI and ReDoc, and the JWKS its tokens are checked with."""
+
+    title: str
+    links: Sequence[Link]
+    token_command: str
+    issuer: str
+    jwks: Callable[[], Awaitable[Mapping[str, object]]]
+    docs_client_id: str | None
+    demo_accounts: Sequence[DemoAccount] = field(default_factory=tuple)
+
+
+def apply_service_defaults(
+    app: FastAPI,
+    options: HttpOptions,
+    *,
+    routers: Iterable[APIRouter],
+    metrics: HttpMetrics,
+    readiness: Mapping[str, ReadinessCheck],
+    readiness_details: Mapping[str, ReadinessDetail] | None = None,
+    idempotency: IdempotencyStore,
+    verifier: TokenVerifier,
+    fast_routes: Sequence[FastRoute] = (),
+    pages: PublicPages | None = None,
+) -> None:
+    """Put the problem handlers, the ops routes, ``routers``, the public pages and the
+    middleware on ``app``. The order is the contract: routes first (ops, then the API, then the
+    pages), then the middleware from the innermost (FastLane, in front of FastAPI's routing and
+    inside every policy) to the outermost (HttpPolicies: request ids, versions, metrics, the
+    last-resort 500, HEAD/405)."""
+    install_problem_handlers(app)
+    add_routes(app, build_ops_router(metrics, readiness, details=readiness_details))
+    for router in routers:
+        add_routes(app, router)
+    if pages is not None:
+        _install_public_pages(app, pages)
+
+    if options.fast_lane:
+        app.add_middleware(FastLane, routes=fast_routes, declared=app.routes)
+    app.add_middleware(
+        Idempotency, store=idempotency, owner_of=idempotency_owner(verifier), routes=app.routes)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    if options.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(options.cors_allow_origins),
+            allow_methods=list(CORS_ALLOW_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS))
+    app.add_middleware(
+        HttpPolicies, metrics=metrics, access_log=options.access_log,
+        deprecation=options.deprecation)
+
+
+def idempotency_owner(verifier: TokenVerifier) -> Callable[[Scope], Awaitable[str]]:
+    """Idempotency keys belong to the token's subject, else to the client's address."""
+
+    async def owner_of(scope: Scope) -> str:
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        try:
+            token = bearer_token(authorization)
+            if token is not None:
+                return "sub:" + (await verifier.verify(token)).subject
+        except ArchwayError:
+            pass  # an invalid token owns nothing: the key falls back to the client's address
+        client = scope.get("client")
+        return "ip:" + (client[0] if client else "unknown")
+
+    return owner_of
+
+
+def _install_public_pages(app: FastAPI, pages: PublicPages) -> None:
+    documents: dict[ApiVersion, bytes] = {}
+
+    def openapi_json(version: ApiVersion) -> Response:
+        if version not in documents:  # built once, from the routes as they are at first ask
+            documents[version] = bytes(JsonResponse(
+                versioned_openapi(app, version, pages.issuer)).body)
+        return Response(documents[version], media_type="application/json")
+
+    add_routes(app, build_landing_router(
+        pages.title, pages.links, pages.demo_accounts, pages.token_command))
+
+    @app.get("/openapi/v1.json", include_in_schema=False)
+    async def openapi_v1() -> Response:
+        return openapi_json(ApiVersion.V1)
+
+    @app.get("/openapi/v2.json", include_in_schema=False)
+    async def openapi_v2() -> Response:
+        return openapi_json(ApiVersion.V2)
+
+    add_routes(app, build_docs_router(
+        f"{pages.title} API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
+        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id))
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks() -> Response:
+        return JsonResponse(await pages.jwks(), headers={"cache-control": "public, max-age=60"})

@@ -1,0 +1,111 @@
+"""The CLI's operations on a deployment's database. Each builds only the contexts' parts it
+needs (from their wiring), never a whole topology: no HTTP app, no relay, no bus is started."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from prometheus_client import CollectorRegistry
+
+from archway.catalog import wiring as catalog_wiring
+from archway.config import Settings
+from archway.identity import wiring as identity_wiring
+from archway.identity.keys import KeyRing
+from archway.kernel.db import Database
+from archway.kernel.events.dead_letters import DeadLetter, DeadLetterOffice, RetryOutcome
+from archway.kernel.events.metrics import EventMetrics
+from archway.orders import wiring as orders_wiring
+from archway.topologies.shared import database, event_plumbing
+
+
+async def migrate_database(settings: Settings, contexts: tuple[str, ...]) -> None:
+    from archway.kernel.migrate import migrate
+
+    db = Database(settings.database_url)
+    try:
+        await migrate(db, contexts)
+        await KeyRing(db).ensure_key()
+    finally:
+        await db.dispose()
+
+
+@asynccontextmanager
+async def _identity(
+    settings: Settings, db: Database | None = None
+) -> AsyncIterator[identity_wiring.IdentityModule]:
+    """Identity over ``db`` (or a database of its own), closed with it."""
+    own = db or database(settings)
+    identity = identity_wiring.wire(settings, own)
+    try:
+        yield identity
+    finally:
+        identity.close()
+        await own.dispose()
+
+
+async def seed_demo(
+    settings: Settings, accounts: tuple[tuple[str, str, str, str], ...]
+) -> list[str]:
+    """The demo accounts and products; existing ones are left as they are."""
+    from archway.catalog.seed import seed_catalog
+    from archway.kernel.errors import Conflict
+
+    lines = []
+    db = database(settings)
+    async with _identity(settings, db) as identity:
+        for role, email, password, name in accounts:
+            with suppress(Conflict):  # already there: seeding twice changes nothing
+                await identity.service.register(email, password, name, frozenset({role}))
+            lines.append(f"{role:<8} {email} / {password}")
+        await seed_catalog(catalog_wiring.service(settings, db))
+    return lines
+
+
+async def dev_token(settings: Settings, email: str, scopes: list[str], ttl: int | None) -> str:
+    async with _identity(settings) as identity:
+        return await identity.service.issue_dev_token(email, scopes, ttl)
+
+
+async def rotate_keys(settings: Settings) -> str:
+    async with _identity(settings) as identity:
+        return await identity.keys.rotate()
+
+
+async def rebuild_projections(settings: Settings) -> list[tuple[str, int]]:
+    """Rebuild every read model from the orders' event log, one transaction each; safe while
+    the deployment runs (see :func:`archway.orders.projections.replay`)."""
+    db = database(settings)
+    try:
+        reads = orders_wiring.read_side(settings, db)
+        return [(p.consumer, await p.rebuild()) for p in reads.projections]
+    finally:
+        await db.dispose()
+
+
+@asynccontextmanager
+async def _dead_letters(settings: Settings) -> AsyncIterator[DeadLetterOffice]:
+    """The office with every consumer guarded (so that a retry reaches its consumer), over
+    a bus that is never started."""
+    db = database(settings)
+    events = event_plumbing(settings, db, EventMetrics(CollectorRegistry()))
+    catalog = catalog_wiring.wire(settings, db, events)
+    orders_wiring.wire(settings, db, events, catalog=catalog.client)
+    try:
+        yield events.dead_letters
+    finally:
+        await db.dispose()
+
+
+async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every event a consumer parked, oldest first."""
+    async with _dead_letters(settings) as office:
+        return await office.parked()
+
+
+async def retry_dead_letter(
+    settings: Settings, letter_id: str
+) -> tuple[RetryOutcome, DeadLetter | None]:
+    """Deliver one parked event to its consumer again (see ``DeadLetterOffice.retry``)."""
+    async with _dead_letters(settings) as office:
+        return await office.retry(letter_id)
