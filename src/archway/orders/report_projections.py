@@ -18,7 +18,7 @@ keeps every event. Rows are per currency: amounts in different currencies are ne
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from archway.kernel.events.cloudevent import Event, data_of, from_json
+from archway.kernel.events.cloudevent import Event, data_of, from_json, handling
 from archway.kernel.statements import DriverWrite
 from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
 from archway.orders.projections import Projection
@@ -88,37 +88,66 @@ def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
     return data_of(from_json(payload))
 
 
-class CustomerSummaryProjection(Projection):
+Key = tuple[tuple[str, Any], ...]
+Deltas = dict[str, int]
+
+
+class CountingProjection(Projection):
+    """A report: each counted change adds deltas to rows found by key. A batch's deltas are
+    summed per row first (addition commutes), then written in a few statements."""
+
+    table: Table
+
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
+        raise NotImplementedError
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        change = counted_change(conn, event)
+        if change is None:
+            return
+        for key, deltas in self.deltas(change):
+            add_to(conn, self.table, dict(key), deltas)
+
+    def apply_batch(self, conn: Connection, events: Sequence[Event]) -> None:
+        summed: dict[Key, Deltas] = {}
+        for event in events:
+            with handling(event):
+                change = counted_change(conn, event)
+            if change is None:
+                continue
+            for key, deltas in self.deltas(change):
+                row = summed.setdefault(key, dict.fromkeys(deltas, 0))
+                for name, delta in deltas.items():
+                    row[name] += delta
+        if summed:
+            add_all(conn, self.table, summed)
+
+
+class CustomerSummaryProjection(CountingProjection):
     """``orders_customer_summary``: per customer and currency, orders counted and spent."""
 
     consumer = CUSTOMER_SUMMARY_CONSUMER
     tables = (customer_summary,)
+    table = customer_summary
 
-    def apply(self, conn: Connection, event: Event) -> None:
-        change = counted_change(conn, event)
-        if change is None:
-            return
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
         placed = change.placed
-        add_to(conn, customer_summary,
-               {"customer_id": placed["customer_id"], "currency": placed["currency"]},
+        yield ((("customer_id", placed["customer_id"]), ("currency", placed["currency"])),
                {"orders_count": change.sign, "total_spent": change.sign * placed["total"]})
 
 
-class ProductSalesProjection(Projection):
+class ProductSalesProjection(CountingProjection):
     """``orders_product_sales``: per product and currency, units sold and revenue."""
 
     consumer = PRODUCT_SALES_CONSUMER
     tables = (product_sales,)
+    table = product_sales
 
-    def apply(self, conn: Connection, event: Event) -> None:
-        change = counted_change(conn, event)
-        if change is None:
-            return
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
         currency = change.placed["currency"]
         for line in change.placed["lines"]:
             quantity = change.sign * int(line["quantity"])
-            add_to(conn, product_sales,
-                   {"product_id": line["product_id"], "currency": currency},
+            yield ((("product_id", line["product_id"]), ("currency", currency)),
                    {"units_sold": quantity, "revenue": quantity * int(line["unit_price"])})
 
 
@@ -132,6 +161,30 @@ def add_to(
               **{f"delta_{name}": delta for name, delta in deltas.items()}}
     if not add.execute(conn, params):
         create.execute(conn, {**key, **deltas})
+
+
+def add_all(conn: Connection, table: Table, rows: Mapping[Key, Deltas]) -> None:
+    """:func:`add_to` for every row at once: one read of which rows exist, then the updates
+    and the creations each as one statement for all of them."""
+    first = next(iter(rows))
+    key_names = tuple(name for name, _ in first)
+    delta_names = tuple(rows[first])
+    add, create = _adding(table, key_names, delta_names)
+    lead = table.c[key_names[0]]
+    existing = {tuple(row) for row in conn.execute(
+        select(*(table.c[name] for name in key_names)).where(
+            lead.in_(sorted({key[0][1] for key in rows}))))}
+    updates, creations = [], []
+    for key, deltas in rows.items():
+        if tuple(value for _, value in key) in existing:
+            updates.append({**{f"key_{name}": value for name, value in key},
+                            **{f"delta_{name}": delta for name, delta in deltas.items()}})
+        else:
+            creations.append({**dict(key), **deltas})
+    if updates:
+        add.execute(conn, updates)
+    if creations:
+        create.execute(conn, creations)
 
 
 @cache

@@ -19,7 +19,7 @@ from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import Conflict, InvalidInput, NotFound
-from archway.kernel.events.cloudevent import Event, data_of
+from archway.kernel.events.cloudevent import Event, data_of, handling
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.events.outbox import append
 from archway.kernel.ids import is_valid_id, new_id
@@ -61,7 +61,8 @@ class OrdersService:
         self._on_commit = on_commit
         self._clock = clock
         self.saga = Consumer(
-            db, orders_inbox, SAGA_CONSUMER, self._react, after_commit=lambda _: on_commit())
+            db, orders_inbox, SAGA_CONSUMER, self._react, apply_batch=self._react_to_all,
+            after_commit=lambda _: on_commit())
         """The saga's consumer of the catalog's answers (:data:`SAGA_EVENTS`)."""
 
     async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
@@ -168,22 +169,37 @@ class OrdersService:
 
     def _react(self, conn: Connection, event: Event) -> None:
         """One answer of the catalog, in the saga consumer's transaction."""
-        data = data_of(event)
-        order_id = str(data.get("order_id") or event.get_subject())
+        self._react_to_all(conn, [event])
+
+    def _react_to_all(self, conn: Connection, events: Sequence[Event]) -> None:
+        """The catalog's answers in order, in the saga consumer's transaction: their orders
+        read and locked together, each changed order written once, their events appended
+        together (a few statements for a whole batch, not a few per answer)."""
+        answers = [(event, data_of(event)) for event in events]
+        ids = [str(data.get("order_id") or event.get_subject()) for event, data in answers]
         repo = OrderRepository(conn)
-        order = repo.get(order_id, lock=True)
-        if order is None:
-            _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
-            return
-        if not order.awaits_stock:  # cancelled meanwhile: its release follows
-            return
-        previous = order.version
-        if event.get_type() == STOCK_RESERVED:
-            order.confirm(self._clock())
-        else:
-            order.reject(str(data.get("reason") or "stock could not be reserved"), self._clock())
-        _saved(repo.save(order, previous))
-        append(conn, orders_outbox, drain(order))
+        found = repo.get_many(ids, lock=True)
+        loaded = {order_id: order.version for order_id, order in found.items()}
+        outgoing: list[Event] = []
+        for (event, data), order_id in zip(answers, ids, strict=True):
+            with handling(event):  # the events it causes join the answer's trace
+                order = found.get(order_id)
+                if order is None:
+                    _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
+                    continue
+                if not order.awaits_stock:  # cancelled meanwhile: its release follows
+                    continue
+                if event.get_type() == STOCK_RESERVED:
+                    order.confirm(self._clock())
+                else:
+                    order.reject(
+                        str(data.get("reason") or "stock could not be reserved"), self._clock())
+                outgoing.extend(drain(order))
+        changed = [(order, loaded[order_id]) for order_id, order in found.items()
+                   if order.version != loaded[order_id]]
+        if changed:
+            _saved(repo.save_many(changed))
+            append(conn, orders_outbox, outgoing)
 
 
 def _saved(written: bool) -> None:
