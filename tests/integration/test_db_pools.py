@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from archway.kernel.db import Database, writes_go_first
 from archway.kernel.errors import ServiceBusy
@@ -55,3 +56,12 @@ async def test_urgent_units_get_a_connection_while_requests_hold_every_other(
         await holding
     finally:
         await db.dispose()
+
+
+async def test_a_read_sends_no_begin_and_no_rollback(db: Database) -> None:
+    # Each statement its own transaction: one round trip for a one-query read, not three.
+    def two_transaction_ids(conn: Connection) -> set[int]:
+        return {conn.exec_driver_sql("SELECT txid_current()").scalar_one() for _ in range(2)}
+
+    assert len(await db.read(two_transaction_ids)) == 2
+    assert len(await db.write(two_transaction_ids)) == 1
