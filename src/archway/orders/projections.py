@@ -25,8 +25,9 @@ from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.cloudevent import Event, data_of, from_json, handling
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.statements import DriverWrite
+from archway.orders.counters import add_all
 from archway.orders.events import ORDER_EVENT_TYPES, ORDER_PLACED, ORDER_REJECTED
-from archway.orders.store import order_view, orders_inbox, orders_outbox
+from archway.orders.store import order_counts, order_view, orders_inbox, orders_outbox
 
 ORDER_VIEW_CONSUMER = "orders.order_view"
 
@@ -91,10 +92,11 @@ def replay(conn: Connection, projection: Projection) -> int:
 
 
 class OrderViewProjection(Projection):
-    """``orders_order_view``: one row per order, as the order's owner and admins read it."""
+    """``orders_order_view``: one row per order, as the order's owner and admins read it; and
+    ``orders_order_counts``, how many rows each customer has there."""
 
     consumer = ORDER_VIEW_CONSUMER
-    tables = (order_view,)
+    tables = (order_view, order_counts)
 
     def apply(self, conn: Connection, event: Event) -> None:
         apply_to_order_view(conn, event)
@@ -119,6 +121,7 @@ def apply_to_order_view(conn: Connection, event: Event) -> None:
     if event.get_type() == ORDER_PLACED:
         if conn.execute(_VIEW_EXISTS, {"b_order": data["order_id"]}).first() is None:
             _VIEW_INSERT.execute(conn, _placed_row(data))
+            _count(conn, [data["customer_id"]])
         return
     statement, changes = _move(event)
     statement.execute(conn, changes)
@@ -143,6 +146,7 @@ def apply_batch_to_order_view(conn: Connection, events: Sequence[Event]) -> None
                 rows.append(_placed_row(data))
         if rows:
             _VIEW_INSERT.execute(conn, rows)
+            _count(conn, [row["customer_id"] for row in rows])
     run: list[dict[str, Any]] = []
     run_statement: DriverWrite | None = None
     for event in events:
@@ -156,6 +160,15 @@ def apply_batch_to_order_view(conn: Connection, events: Sequence[Event]) -> None
         run.append(changes)
     if run:
         run_statement.execute(conn, run)  # type: ignore[union-attr]
+
+
+def _count(conn: Connection, customers: list[str]) -> None:
+    """One more row in the view for each of ``customers`` (a customer may come twice)."""
+    added: dict[str, int] = {}
+    for customer in customers:
+        added[customer] = added.get(customer, 0) + 1
+    add_all(conn, order_counts, {
+        (("customer_id", customer),): {"orders": count} for customer, count in added.items()})
 
 
 def _move(event: Event) -> tuple[DriverWrite, dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, String, bindparam, func, select, type_coerce
+from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection, Row
 
 from archway.kernel.auth.principal import Principal
@@ -23,7 +23,7 @@ from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.orders.domain import Order, OrderLine
 from archway.orders.events import line_data
-from archway.orders.store import order_view
+from archway.orders.store import order_counts, order_view
 
 READ_SCOPE = "orders:read"
 
@@ -95,7 +95,7 @@ class OrderQueries:
             lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))
 
 
-# The statements are built once: a page is one query (plus a count only past the last page),
+# The statements are built once: a page is one query (plus the total alone past the last page),
 # its columns read as the driver gives them. Ids are UUIDv7, so ordering by id is ordering by
 # time placed, and a unique cursor key.
 _COLUMNS = (
@@ -111,9 +111,12 @@ _LIMIT, _OFFSET = bindparam("limit"), bindparam("offset")
 
 
 def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
-    count = select(func.count()).select_from(order_view)
+    # The total is kept by the projection (orders_order_counts), not counted per page.
     if mine:
-        count = count.where(_MINE)
+        kept = select(order_counts.c.orders).where(order_counts.c.customer_id == bindparam("owner"))
+    else:
+        kept = select(cast(func.sum(order_counts.c.orders), BigInteger))  # not numeric
+    count = select(func.coalesce(kept.scalar_subquery(), 0))
     page = select(*_COLUMNS, count.scalar_subquery())
     if mine:
         page = page.where(_MINE)

@@ -20,14 +20,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 
 from archway.kernel.events.cloudevent import Event, data_of, from_json, handling
-from archway.kernel.statements import DriverWrite
+from archway.orders.counters import Deltas, Key, add_all, add_to
 from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
 from archway.orders.projections import Projection
 from archway.orders.store import customer_summary, orders_outbox, product_sales
@@ -88,10 +87,6 @@ def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
     return data_of(from_json(payload))
 
 
-Key = tuple[tuple[str, Any], ...]
-Deltas = dict[str, int]
-
-
 class CountingProjection(Projection):
     """A report: each counted change adds deltas to rows found by key. A batch's deltas are
     summed per row first (addition commutes), then written in a few statements."""
@@ -149,50 +144,3 @@ class ProductSalesProjection(CountingProjection):
             quantity = change.sign * int(line["quantity"])
             yield ((("product_id", line["product_id"]), ("currency", currency)),
                    {"units_sold": quantity, "revenue": quantity * int(line["unit_price"])})
-
-
-def add_to(
-    conn: Connection, table: Table, key: Mapping[str, Any], deltas: Mapping[str, int]
-) -> None:
-    """Add ``deltas`` to the row at ``key``, creating it from zero. Portable (no dialect
-    upsert); a concurrent creation fails on the key, and the consumer is retried."""
-    add, create = _adding(table, tuple(key), tuple(deltas))
-    params = {**{f"key_{name}": value for name, value in key.items()},
-              **{f"delta_{name}": delta for name, delta in deltas.items()}}
-    if not add.execute(conn, params):
-        create.execute(conn, {**key, **deltas})
-
-
-def add_all(conn: Connection, table: Table, rows: Mapping[Key, Deltas]) -> None:
-    """:func:`add_to` for every row at once: one read of which rows exist, then the updates
-    and the creations each as one statement for all of them."""
-    first = next(iter(rows))
-    key_names = tuple(name for name, _ in first)
-    delta_names = tuple(rows[first])
-    add, create = _adding(table, key_names, delta_names)
-    lead = table.c[key_names[0]]
-    existing = {tuple(row) for row in conn.execute(
-        select(*(table.c[name] for name in key_names)).where(
-            lead.in_(sorted({key[0][1] for key in rows}))))}
-    updates, creations = [], []
-    for key, deltas in rows.items():
-        if tuple(value for _, value in key) in existing:
-            updates.append({**{f"key_{name}": value for name, value in key},
-                            **{f"delta_{name}": delta for name, delta in deltas.items()}})
-        else:
-            creations.append({**dict(key), **deltas})
-    if updates:
-        add.execute(conn, updates)
-    if creations:
-        create.execute(conn, creations)
-
-
-@cache
-def _adding(
-    table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]
-) -> tuple[DriverWrite, DriverWrite]:
-    """The update and the insert of :func:`add_to`, built once per table and shape."""
-    add = update(table).where(*(table.c[name] == bindparam(f"key_{name}") for name in keys))
-    add = add.values({table.c[name]: table.c[name] + bindparam(f"delta_{name}")
-                      for name in deltas})
-    return DriverWrite(add), DriverWrite(insert(table))

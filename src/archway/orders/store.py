@@ -99,6 +99,16 @@ order_view = Table(
     Index("ix_orders_order_view_customer_id", "customer_id", "order_id"),
 )
 
+# How many rows of order_view each customer has, kept with them: the total of an orders page
+# is read here, not counted from order_view (a count reads every one of the customer's rows,
+# and on PostgreSQL their dead versions too).
+order_counts = Table(
+    "orders_order_counts",
+    orders_metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("orders", BigInteger, nullable=False),
+)
+
 # Rows are per currency: amounts in different currencies are never added together.
 customer_summary = Table(
     "orders_customer_summary",
