@@ -58,10 +58,15 @@ async def test_urgent_units_get_a_connection_while_requests_hold_every_other(
         await db.dispose()
 
 
-async def test_a_read_sends_no_begin_and_no_rollback(db: Database) -> None:
+async def test_a_read_sends_no_begin_and_no_rollback(postgres_url: str) -> None:
     # Each statement its own transaction: one round trip for a one-query read, not three.
     def two_transaction_ids(conn: Connection) -> set[int]:
         return {conn.exec_driver_sql("SELECT txid_current()").scalar_one() for _ in range(2)}
 
-    assert len(await db.read(two_transaction_ids)) == 2
-    assert len(await db.write(two_transaction_ids)) == 1
+    db = Database(postgres_url, pool_size=1)  # one connection: the write follows the read on it
+    try:
+        assert len(await db.read(two_transaction_ids)) == 2
+        assert len(await db.write(two_transaction_ids)) == 1  # the connection is transactional
+        assert len(await db.read(two_transaction_ids)) == 2
+    finally:
+        await db.dispose()
