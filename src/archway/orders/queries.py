@@ -7,7 +7,7 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -166,11 +166,14 @@ def _view(row: Row[Any]) -> OrderView:
 def _time(stored: str | datetime) -> str:
     """A stored time in RFC 3339, exactly as :func:`rfc3339` writes it. SQLite gives the text
     SQLAlchemy stored, ``2024-05-01 12:00:00.250000`` (UTC): rewritten, not parsed; other
-    drivers give datetimes."""
+    drivers give datetimes (asyncpg's in UTC, formatted without converting: two conversions per
+    time were a sixth of a page's time on PostgreSQL)."""
     if isinstance(stored, str):
         if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
             if stored.endswith(".000000"):
                 return f"{stored[:10]}T{stored[11:19]}Z"
             return f"{stored[:10]}T{stored[11:]}Z"
         stored = datetime.fromisoformat(stored)
+    if stored.tzinfo is UTC:  # asyncpg's: its ISO form ends in +00:00, no conversion needed
+        return f"{stored.isoformat()[:-6]}Z"
     return rfc3339(as_utc(stored))
