@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 
-.PHONY: run test test-sqlite test-postgres lint bench openapi clean
+.PHONY: run test test-sqlite test-postgres lint fuzz bench openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,19 +25,25 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest -q
+	@echo "=== tests on SQLite (a temporary file) ==="
+	ARCHWAY_TEST_DATABASE_URL= $(BIN)/python -m pytest -q
 
 test-postgres: $(STAMP)
 	@if [ -z "$$CI" ] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		echo "!!! PostgreSQL is not running on 127.0.0.1:5432: SKIPPING the PostgreSQL run !!!"; \
 	else \
 		db=archway_test_$$$$; \
+		echo "=== tests on PostgreSQL: $(PG_URL)/$$db ==="; \
 		psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db" && \
 		ARCHWAY_TEST_DATABASE_URL=$(PG_URL)/$$db $(BIN)/python -m pytest -q; \
 		status=$$?; \
 		psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; \
 		exit $$status; \
 	fi
+
+## Schemathesis against a real server on SQLite (tests/fuzz); FUZZ_DATABASE_URL=postgresql+asyncpg://… for PostgreSQL
+fuzz: $(STAMP)
+	ARCHWAY_TEST_DATABASE_URL=$(FUZZ_DATABASE_URL) $(BIN)/python -m pytest -q -m fuzz tests/fuzz
 
 ## Benchmarks (wrk); see bench/README.md
 bench: $(STAMP)

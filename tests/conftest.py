@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import delete
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from archway.catalog.tables import catalog_metadata
 from archway.config import Settings, load_settings
@@ -29,6 +29,23 @@ ALL_METADATA = (kernel_metadata, identity_metadata, catalog_metadata, orders_met
 ADMIN = ("admin@archway.test", "archway-admin", "Ada Admin", "admin")
 ALICE = ("alice@archway.test", "archway-alice", "Alice Customer", "customer")
 BOB = ("bob@archway.test", "archway-bob", "Bob Customer", "customer")
+
+
+def _database_under_test() -> str:
+    """What this run's tests use, for the run's header and closing lines (no password)."""
+    url = os.environ.get("ARCHWAY_TEST_DATABASE_URL")
+    if not url:
+        return "SQLite (a temporary file; set ARCHWAY_TEST_DATABASE_URL for another)"
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def pytest_report_header() -> str:
+    return f"archway database: {_database_under_test()}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # The header is hidden under -q, as `make test` runs: say it again at the end.
+    terminalreporter.write_line(f"archway database: {_database_under_test()}")
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ There is one writer at a time and nothing to lock, so ``lock=True`` changes noth
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from archway.catalog.domain import (
@@ -19,16 +19,19 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationRecorded,
     ReservationStatus,
     Reserved,
     Stock,
+    cursor_key,
 )
 from archway.identity.domain import User
-from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.errors import Conflict
+from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
+from archway.orders.domain import Order
 
 T = TypeVar("T")
-
 
 
 class FakeIntegrityError(Exception):
@@ -46,11 +49,20 @@ class FakeReservation:
     lines: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class FakeOutboxRow:
+    position: int
+    event: Event
+
+
 @dataclass
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    placement_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    orders_outbox: list[FakeOutboxRow] = field(default_factory=list)
     committed: int = 0
 
 
@@ -107,6 +119,64 @@ class FakeUsers:
             return Page(items, next_after=(items[-1].id,) if more and items else None)
         offset = page.offset or 0
         return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeOrders:
+    """``orders.store.OrderRepository`` in memory. Orders go in and come out as copies, as rows
+    do, so a change to a loaded order counts only once it is saved; ``save`` writes what the
+    real one writes (status, reason, version, time), nothing else."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._state = state
+
+    def add(self, order: Order) -> None:
+        if order.id in self._state.orders:
+            raise FakeIntegrityError(f"order {order.id} exists")
+        self._state.orders[order.id] = _stored(order)
+
+    def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+        order = self._state.orders.get(order_id)
+        return _stored(order) if order is not None else None
+
+    def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        return {order_id: _stored(self._state.orders[order_id])
+                for order_id in sorted(set(order_ids)) if order_id in self._state.orders}
+
+    def save_many(self, changed: Sequence[tuple[Order, int]]) -> bool:
+        # Each row written if still at its version, the others not: as one UPDATE for many.
+        written = [self.save(order, previous) for order, previous in changed]
+        return all(written)
+
+    def save(self, order: Order, previous_version: int) -> bool:
+        current = self._state.orders.get(order.id)
+        if current is None or current.version != previous_version:
+            return False
+        self._state.orders[order.id] = replace(
+            current, status=order.status, rejection_reason=order.rejection_reason,
+            version=order.version, updated_at=order.updated_at, events=[])
+        return True
+
+    def placed_with(self, customer_id: str, key: str) -> str | None:
+        return self._state.placement_keys.get((customer_id, key))
+
+    def remember_key(self, order: Order, key: str) -> None:
+        if (order.customer_id, key) in self._state.placement_keys:
+            raise FakeIntegrityError(f"key {key!r} of {order.customer_id} is taken")
+        self._state.placement_keys[(order.customer_id, key)] = order.id
+
+    def append(self, events: Iterable[Event]) -> None:
+        outbox = self._state.orders_outbox
+        for event in events:
+            position = outbox[-1].position + 1 if outbox else 1
+            outbox.append(FakeOutboxRow(position, event))
+
+    def last_position(self, order_id: str) -> int:
+        return max((row.position for row in self._state.orders_outbox
+                    if row.event.get_subject() == order_id), default=0)
+
+
+def _stored(order: Order) -> Order:
+    return replace(order, events=[])  # lines are immutable; the record of events is not kept
 
 
 class FakeProducts:
@@ -207,6 +277,41 @@ class FakeProducts:
         self._insert(order_id, FakeReservation(ReservationStatus.HELD, None, now, dict(reserved.quantities)))
         return None
 
+    def reservations_of(self, order_ids: Collection[str]) -> dict[str, ReservationOutcome]:
+        return {order_id: outcome for order_id in sorted(set(order_ids))
+                if (outcome := self.reservation(order_id)) is not None}
+
+    def hold_all(
+        self, held: Sequence[tuple[str, Reserved]], rejected: Sequence[tuple[str, Rejected]],
+        now: datetime,
+    ) -> str | None:
+        """The real store's batch: the summed lines of every held order judged together (the
+        first product short, holding nothing), then a row per order."""
+        totals: dict[str, int] = {}
+        for _, reserved in held:
+            for product_id, quantity in reserved.quantities.items():
+                totals[product_id] = totals.get(product_id, 0) + quantity
+        stocks: dict[str, Stock] = {}
+        for product_id in sorted(totals):
+            product = self._products.get(product_id)
+            stock = product.stock.reserve(totals[product_id]) if product is not None else None
+            if stock is None:
+                return product_id
+            stocks[product_id] = stock
+        recorded = [order_id for order_id, _ in [*held, *rejected]
+                    if order_id in self._reservations]
+        if recorded:  # the real store's insert fails on the reservation's key
+            raise ReservationRecorded(", ".join(recorded))
+        for product_id, stock in stocks.items():
+            self._products[product_id] = replace(self._products[product_id], stock=stock)
+        self._bump_versions(stocks, now)
+        for order_id, reserved in held:
+            self._insert(order_id, FakeReservation(
+                ReservationStatus.HELD, None, now, dict(reserved.quantities)))
+        for order_id, decision in rejected:
+            self.record_rejection(order_id, decision, now)
+        return None
+
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:
         self._insert(order_id, FakeReservation(ReservationStatus.REJECTED, rejected.reason, now))
 
@@ -231,6 +336,9 @@ class FakeProducts:
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         self._insert(order_id, FakeReservation(ReservationStatus.CANCELLED, None, now))
+
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        return decide()  # one writer at a time: no concurrent transaction records first
 
     def _insert(self, order_id: str, row: FakeReservation) -> None:
         if order_id in self._reservations:
@@ -278,26 +386,4 @@ def _cursor(sort: ProductSort, product: Product) -> tuple[str | int, str]:
 
 def _cursor_bound(sort: ProductSort, after: tuple[object, ...]) -> tuple[Any, str]:
     """A cursor checked as the store checks it, as a key to compare rows with."""
-    value, last_id = after
-    if not isinstance(last_id, str):
-        raise _bad_cursor()
-    if sort is ProductSort.CREATED_AT:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise _bad_cursor() from exc
-        aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return aware, last_id
-    if sort is ProductSort.NAME:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        return value, last_id
-    if not isinstance(value, int):
-        raise _bad_cursor()
-    return value, last_id
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
+    return cursor_key(sort, after)

@@ -34,8 +34,17 @@ class FlakyBus:
             raise ConnectionError("the bus is down")
         self.published.extend(event.get_id() for event in events)
 
-    def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
+    async def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
         raise NotImplementedError
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def pending(self) -> int:
+        return 0
 
 
 @asynccontextmanager

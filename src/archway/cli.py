@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.errors import ArchwayError
+from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
 
 T = TypeVar("T")
 
@@ -23,20 +26,20 @@ projections_app = typer.Typer(help="Read-model commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(serve_app, name="serve")
+events_app = typer.Typer(help="Integration-event commands.", no_args_is_help=True)
+dead_letters_app = typer.Typer(
+    help="Events a consumer parked after failing on them (see docs/cqrs.md).", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+app.add_typer(events_app, name="events")
+events_app.add_typer(dead_letters_app, name="dead-letters")
 
-DEMO_ACCOUNTS = (
-    ("admin", "admin@archway.test", "archway-admin", "Ada Admin"),
-    ("customer", "alice@archway.test", "archway-alice", "Alice Customer"),
-    ("customer", "bob@archway.test", "archway-bob", "Bob Customer"),
-)
 
 
 def _settings(**overrides: object) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigurationError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -44,8 +47,22 @@ def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings) -> T:
     try:
         return asyncio.run(work(settings))
     except ArchwayError as exc:
+        if isinstance(exc.__cause__, (DBAPIError, OSError)):  # the database refused or is gone
+            _database_error(settings, exc.__cause__)
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+    except (DBAPIError, OSError) as exc:  # unreachable, refused, unknown database or role, …
+        _database_error(settings, exc)
+    except ConfigurationError as exc:  # e.g. the database is not migrated
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _database_error(settings: Settings, exc: DBAPIError | OSError) -> NoReturn:
+    reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    typer.echo(f"error: cannot use the database at {shown}: {reason}", err=True)
+    raise typer.Exit(1) from None
 
 
 @db_app.command("migrate")
@@ -100,6 +117,42 @@ def projections_rebuild() -> None:
         typer.echo(f"rebuilt {name}: {replayed} events replayed")
 
 
+@dead_letters_app.command("list")
+def dead_letters_list() -> None:
+    """Print every parked event, oldest first: id, consumer, event type and id, attempts,
+    when it was parked and the last error."""
+    from archway.topologies.monolith import list_dead_letters
+
+    letters = _run(list_dead_letters, _settings())
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    for letter in letters:
+        typer.echo(f"{letter.id}  {letter.consumer}  {letter.event_type}  event {letter.event_id}"
+                   f"  attempts {letter.attempts}  parked {letter.parked_at.isoformat()}")
+        typer.echo(f"    {letter.last_error.splitlines()[0] if letter.last_error else ''}")
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    letter_id: Annotated[str, typer.Argument(metavar="ID", help="As `list` prints it.")],
+) -> None:
+    """Deliver a parked event to its consumer again, once its cause is fixed. Applied: it is
+    no longer parked (its effect happens once, even if it had been applied). Failed again: it
+    stays parked with the new error, and the command exits 1."""
+    from archway.topologies.monolith import retry_dead_letter
+
+    outcome, letter = _run(lambda s: retry_dead_letter(s, letter_id), _settings())
+    if outcome == "not_found":
+        typer.echo(f"error: no dead letter {letter_id}", err=True)
+        raise typer.Exit(1)
+    assert letter is not None
+    if outcome == "failed":
+        typer.echo(f"failed again, still parked: {letter.last_error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"applied {letter.event_type} {letter.event_id} to {letter.consumer}")
+
+
 @serve_app.command("monolith")
 def serve_monolith(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
@@ -109,37 +162,46 @@ def serve_monolith(
     from archway.topologies.runner import serve
 
     settings = _settings()
-    serve(settings, host or settings.http_host, port if port is not None else settings.http_port)
+    _refuse(lambda: serve(
+        settings, host or settings.http_host, port if port is not None else settings.http_port))
 
 
 @app.command()
 def dev(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    host: Annotated[str | None, typer.Option(help="Interface (default ARCHWAY_HTTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default ARCHWAY_HTTP_PORT).")] = None,
 ) -> None:
-    """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins."""
-    from archway.topologies.monolith import CONTEXTS, migrate_database, seed_demo
-    from archway.topologies.runner import serve
+    """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins
+    once the server answers."""
+    from archway.topologies.monolith import CONTEXTS, PUBLIC_LINKS, migrate_database, seed_demo
+    from archway.topologies.runner import ensure_can_listen, serve
 
+    # The serving process reads its settings from the environment: the landing page lists
+    # the demo accounts only for `archway dev`.
+    os.environ["ARCHWAY_SHOW_DEMO_ACCOUNTS"] = "true"
     settings = _settings()
+    host = host or settings.http_host
+    port = port if port is not None else settings.http_port
+    _refuse(lambda: ensure_can_listen(host, port))  # before any work: nothing half-started
     _run(lambda s: migrate_database(s, CONTEXTS), settings)
     accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
     base = f"http://{host}:{port}"
+
     shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
-    typer.echo(f"Archway monolith on {base} (database {shown_url})")
-    for label, path in (
-        ("REST v1", "/api/v1/products"), ("REST v2", "/api/v2/products"),
-        ("Swagger UI", "/docs"), ("ReDoc", "/redoc"), ("OpenAPI v1", "/openapi/v1.json"),
-        ("OpenAPI v2", "/openapi/v2.json"), ("JWKS", "/.well-known/jwks.json"),
-        ("Health", "/healthz"), ("Readiness", "/readyz"), ("Metrics", "/metrics"),
-    ):
-        typer.echo(f"  {label:<11} {base}{path}")
-    typer.echo("Demo accounts:")
-    for line in accounts:
-        typer.echo("  " + line)
-    typer.echo(f'Token for curl: {sys.argv[0]} token --user alice@archway.test --scope "profile"')
-    sys.stdout.flush()
-    serve(settings, host, port)
+    banner = [f"Archway monolith on {base} (database {shown_url})"]
+    banner += [f"  {link.title:<11} {base}{link.href}" for link in PUBLIC_LINKS]
+    banner += ["Demo accounts:", *("  " + line for line in accounts)]
+    banner.append(f"Token for curl: {customer_token_command(sys.argv[0])}")
+    _refuse(lambda: serve(settings, host, port, announce="\n".join(banner)))
+
+
+def _refuse(work: Callable[[], None]) -> None:
+    """Run ``work``; a configuration it cannot run with is one line on stderr and exit 1."""
+    try:
+        work()
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     http_server: Literal["granian", "uvicorn"] = "granian"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
-    grpc_port: int = Field(default=50051, ge=0, le=65535)
-    public_url: str = ""
 
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "archway"
@@ -47,6 +45,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    idempotency_max_queued_answers: int = Field(
+        default=10_000, ge=1, le=1_000_000,
+        description="Most Idempotency-Key answers a process holds in memory while they wait to "
+        "be stored (a few milliseconds each, normally); while that many wait, or the database "
+        "refuses them, new keyed requests are answered 503 with Retry-After before they run.")
     product_cache_max_age_seconds: int = Field(default=60, ge=0)
     fast_lane: bool = Field(
         default=True,
@@ -67,12 +70,23 @@ class Settings(BaseSettings):
         "transaction. Larger batches let the saga catch up faster after a burst (100 → 500: "
         "5.2 s → 1.8 s after 13 s of orders at 128 connections in the bench).")
 
+    event_max_attempts: int = Field(
+        default=5, ge=1, le=100,
+        description="How many times in a row a consumer may fail on one event (retried with "
+        "the relay's backoff) before the event is parked for it as a dead letter and the later "
+        "events go on. Failures of the database itself do not count.")
+
     command_backpressure_seconds: float = Field(
         default=2.0, ge=0, le=60,
-        description="While a relay of this process falls behind its outbox (its last batch was "
-        "full), a command that appends events waits up to this long for it to catch up, so a "
-        "load the consumers cannot follow slows the commands down instead of growing every read "
-        "model's lag without bound. 0 turns it off.")
+        description="While the consumers of a relay of this process lag behind its outbox by "
+        "more than ARCHWAY_COMMAND_BACKPRESSURE_LAG events, a command that appends events waits "
+        "up to this long for them to catch up, so a load the consumers cannot follow slows the "
+        "commands down instead of growing every read model's lag without bound. 0 turns it off.")
+    command_backpressure_lag: int = Field(
+        default=500, ge=1, le=1_000_000,
+        description="How many events may be committed to an outbox and not yet handled by every "
+        "consumer before commands wait (see ARCHWAY_COMMAND_BACKPRESSURE_SECONDS). The relay "
+        "keeps the count in memory, so checking it costs a command nothing.")
 
     read_your_writes_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30,
@@ -82,6 +96,11 @@ class Settings(BaseSettings):
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
     cors_allow_origins: list[str] = Field(default_factory=list)
+
+    show_demo_accounts: bool = Field(
+        default=False,
+        description="List the seeded demo accounts and their passwords on the landing page "
+        "(GET /). `archway dev` turns it on; refused with ARCHWAY_ENVIRONMENT=production.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
@@ -96,6 +115,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _no_demo_accounts_in_production(self) -> Settings:
+        if self.show_demo_accounts and self.environment == "production":
+            raise ValueError("ARCHWAY_SHOW_DEMO_ACCOUNTS cannot be on in production")
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -106,8 +131,9 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
+        lines = []  # one line per bad value, each readable alone
         for error in exc.errors():
             name = "ARCHWAY_" + "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']}")
-        raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None
+            where = f"{name}: " if error["loc"] else ""
+            lines.append(f"invalid configuration: {where}{error['msg']}")
+        raise ConfigurationError("\n".join(lines)) from None

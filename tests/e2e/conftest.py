@@ -32,7 +32,7 @@ class RunningServer:
         return done.stdout
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -44,7 +44,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
     else:  # a database of its own beside the suite's, dropped afterwards
         url = _create_postgres_database(database_url, "_e2e")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",

@@ -116,7 +116,7 @@ async def test_v1_money_is_an_exact_decimal_string(
 @pytest.mark.parametrize(("price", "pointer"), [
     ({"amount": 19.99, "currency": "EUR"}, "/price/amount"),
     ({"amount": "1999", "currency": "EUR"}, "/price/amount"),
-    ({"amount": -1, "currency": "EUR"}, "/price"),
+    ({"amount": -1, "currency": "EUR"}, "/price/amount"),  # the schema states minimum 0
     ({"amount": 1999, "currency": "EURO"}, "/price/currency"),
     ("19.99", "/price"),
 ])

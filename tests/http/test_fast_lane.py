@@ -240,6 +240,6 @@ async def test_an_order_refused_by_the_service_is_answered_by_the_lane_as_by_the
     fast = await client.post("/api/v1/orders", headers=alice, json=unknown)
     assert solved == []  # refused after the lane ran the command: answered, not retried
     routed = await slow.post("/api/v1/orders", headers=alice, json=unknown)
-    assert fast.status_code == 422
+    assert fast.status_code == 409
     assert fast.json()["errors"][0]["pointer"] == "/lines/0/product_id"
     assert comparable(fast) == comparable(routed)

@@ -64,8 +64,8 @@ async def settled(
     return (await eventually(read, done)).json()  # type: ignore[no-any-return]
 
 
-def pointers(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
+def pointers(response: httpx.Response, status: int = 422) -> list[str]:
+    assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     return [error["pointer"] for error in response.json()["errors"]]
 
@@ -119,7 +119,7 @@ async def test_malformed_orders_are_422_with_pointers(
     assert pointers(response) == expected
 
 
-async def test_unknown_inactive_or_repeated_products_are_422_on_their_line(
+async def test_a_repeated_line_with_unknown_products_is_422_on_every_line(
     graph: Monolith, client: httpx.AsyncClient, alice: Headers, coffee: str
 ) -> None:
     off_sale = await stocked_product(graph, "OFF-1", on_hand=5, active=False)
@@ -127,8 +127,27 @@ async def test_unknown_inactive_or_repeated_products_are_422_on_their_line(
     response = await client.post("/api/v1/orders", headers=alice, json={"lines": [
         {"product_id": unknown, "quantity": 1}, {"product_id": off_sale, "quantity": 1},
         {"product_id": coffee, "quantity": 1}, {"product_id": coffee, "quantity": 1}]})
+    # the repeated line is not well-formed: every refused line is reported at once (422)
     assert pointers(response) == [
         "/lines/0/product_id", "/lines/1/product_id", "/lines/3/product_id"]
+    assert (await client.get("/api/v1/orders", headers=alice)).json()["total"] == 0
+
+
+async def test_products_not_on_sale_alone_are_a_409_on_their_lines(
+    graph: Monolith, client: httpx.AsyncClient, alice: Headers, coffee: str
+) -> None:
+    """Whether a product is on sale is the catalog's state, which no schema states: a
+    well-formed order of products not on sale conflicts with that state (it may succeed
+    later), it is not invalid input."""
+    off_sale = await stocked_product(graph, "OFF-2", on_hand=5, active=False)
+    unknown = "01900000-0000-7000-8000-000000000000"
+    for version in ("v1", "v2"):
+        response = await client.post(f"/api/{version}/orders", headers=alice, json={"lines": [
+            {"product_id": coffee, "quantity": 1}, {"product_id": unknown, "quantity": 1},
+            {"product_id": off_sale, "quantity": 1}, {"product_id": "", "quantity": 1}]})
+        assert response.json()["type"].endswith("/problems/unavailable")
+        assert pointers(response, 409) == [
+            "/lines/1/product_id", "/lines/2/product_id", "/lines/3/product_id"]
     assert (await client.get("/api/v1/orders", headers=alice)).json()["total"] == 0
 
 

@@ -77,3 +77,51 @@ async def test_the_same_key_with_another_body_is_refused_and_places_nothing(
     assert (await client.get("/api/v1/orders", headers=alice)).json()["total"] == 1
     assert await graph.relays.settle()
     assert await stock_of(graph, beans) == (10, 1)
+
+
+async def test_a_replay_answers_no_caller_the_route_would_refuse(
+    graph: Monolith, client: httpx.AsyncClient, auth_headers: AuthHeaders
+) -> None:
+    writer = await auth_headers(ALICE, "orders:read orders:write")
+    reader = await auth_headers(ALICE, "orders:read")  # the same customer, without the scope
+    beans = await stocked_product(graph, "IDEM-3", on_hand=10)
+    body = {"lines": [{"product_id": beans, "quantity": 1}]}
+    key = {"Idempotency-Key": "checkout-auth"}
+    first = await client.post("/api/v1/orders", headers={**writer, **key}, json=body)
+    assert first.status_code == 202
+    await graph.idempotency.answers.flush()
+
+    for caller, status in ((reader, 403), ({}, 401),
+                           ({"Authorization": "Bearer not-a-token"}, 401)):
+        refused = await client.post("/api/v1/orders", headers={**caller, **key}, json=body)
+        assert refused.status_code == status, refused.text
+        assert "idempotent-replayed" not in refused.headers
+        assert refused.headers["content-type"] == "application/problem+json"
+    replayed = await client.post("/api/v1/orders", headers={**writer, **key}, json=body)
+    assert replayed.status_code == 202 and replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == first.content
+    order_id = first.json()["id"]
+    assert (await settled(client, writer, order_id))["status"] == "confirmed"
+    assert (await client.get("/api/v1/orders", headers=writer)).json()["total"] == 1
+
+    # A refusal of the caller is not the key's answer: the caller with the scope runs.
+    cancel, again = f"/api/v1/orders/{order_id}/cancel", {"Idempotency-Key": "cancel-auth"}
+    refused = await client.post(cancel, headers={**reader, **again})
+    assert refused.status_code == 403
+    cancelled = await client.post(cancel, headers={**writer, **again})
+    assert cancelled.status_code == 202 and "idempotent-replayed" not in cancelled.headers
+    assert cancelled.json()["status"] == "cancelled"
+
+
+async def test_a_json_body_with_other_whitespace_and_key_order_replays(
+    graph: Monolith, client: httpx.AsyncClient, auth_headers: AuthHeaders
+) -> None:
+    alice = await auth_headers(ALICE, "orders:read orders:write")
+    beans = await stocked_product(graph, "IDEM-4", on_hand=10)
+    headers = {**alice, "Idempotency-Key": "checkout-json", "content-type": "application/json"}
+    first = await client.post("/api/v1/orders", headers=headers, content=(
+        '{"lines": [{"product_id": "' + beans + '", "quantity": 1}]}').encode())
+    again = await client.post("/api/v1/orders", headers=headers, content=(
+        '{ "lines":[ {"quantity":1,\n"product_id":"' + beans + '"} ] }').encode())
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content

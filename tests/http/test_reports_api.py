@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 
+from archway.kernel.ids import new_id
 from archway.orders.consistency import encode_token
+from archway.orders.store import orders_outbox
 from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 from tests.http.test_orders_api import ADMIN, ALICE, BOB, place, settled
@@ -189,7 +195,16 @@ async def test_a_token_the_read_models_never_reach_answers_stale_in_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(graph.read_your_writes, "timeout", 0.2)
-    future = {**alice, TOKEN: encode_token(10**12)}
+    # An event in the log that no read model will ever apply: marked published, never relayed.
+    def log_unrelayed_event(conn: Connection) -> int:
+        now = datetime.now(UTC)
+        inserted = conn.execute(insert(orders_outbox).values(
+            event_id=new_id(), event_type="archway.test.never_relayed.v1", subject=new_id(),
+            payload="{}", created_at=now, published_at=now, attempts=0))
+        return int(inserted.inserted_primary_key[0])
+
+    position = await graph.db.write(log_unrelayed_event)
+    future = {**alice, TOKEN: encode_token(position)}
     for path in ("/api/v1/orders", f"/api/v2/reports/customers/{accounts[ALICE]}"):
         response = await client.get(path, headers=future)
         assert response.status_code == 200

@@ -107,8 +107,9 @@ async def test_the_bus_reports_the_prefix_every_consumer_handled(
 ) -> None:
     bad = Counting(tables, failing={3})
     bus = InProcessBus()
-    bus.subscribe("good", [TYPE], Consumer(database, tables.inbox, "good", lambda c, e: None))
-    bus.subscribe("bad", [TYPE], Consumer(database, tables.inbox, "bad", bad.apply,
+    await bus.start()
+    await bus.subscribe("good", [TYPE], Consumer(database, tables.inbox, "good", lambda c, e: None))
+    await bus.subscribe("bad", [TYPE], Consumer(database, tables.inbox, "bad", bad.apply,
                                            after_commit=bad.after_commit))
     with pytest.raises(DeliveryFailed) as failed:
         await bus.publish(events(6))

@@ -48,8 +48,8 @@ async def test_urgent_units_get_a_connection_while_requests_hold_every_other(
 
         async def relay_like() -> int:
             writes_go_first()
-            read = await db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
-            written = await db.write(lambda conn: conn.exec_driver_sql("SELECT 2").scalar())
+            read = await db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar_one())
+            written = await db.write(lambda conn: conn.exec_driver_sql("SELECT 2").scalar_one())
             return int(read) + int(written)
 
         assert await asyncio.create_task(relay_like()) == 3

@@ -6,7 +6,10 @@ Each test uses an outbox of its own (see :mod:`tests.relaying`), never the app's
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -19,6 +22,8 @@ from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays, RelayState
 from tests.ordering import eventually
 from tests.relaying import FlakyBus, private_outbox, write_events
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -171,15 +176,26 @@ class OneBatchAtATime:
         self.through = asyncio.Event()
         self.always = False
         self.batches: list[int] = []
+        self.held: list[int] = []  # the sizes of the batches it was handed, held or not
 
     async def publish(self, events: list[object]) -> None:
+        self.held.append(len(events))
         await self.through.wait()
         if not self.always:
             self.through.clear()
         self.batches.append(len(events))
 
-    def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
+    async def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
         raise NotImplementedError
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def pending(self) -> int:
+        return 0
 
 
 async def test_a_relay_behind_its_outbox_admits_commands_at_its_own_pace(
@@ -204,9 +220,50 @@ async def test_a_relay_behind_its_outbox_admits_commands_at_its_own_pace(
         bus.always = True
         bus.through.set()
         assert await waiting  # let in by the next batch
+        # The second batch left one event behind, within max_lag (the batch size): it keeps up.
         await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: keeping_up)
-        assert bus.batches == [2, 2, 1]  # the last one was not full: it keeps up again
+        await eventually(lambda: _value(bus.batches), lambda batches: batches == [2, 2, 1])
         assert await relays.keeping_up(0.01) and await relays.keeping_up(0.01)
+    finally:
+        await relays.stop()
+
+
+async def test_backpressure_reads_the_lag_not_whether_the_last_batch_was_full(
+    database: Database, outbox: Table
+) -> None:
+    bus = OneBatchAtATime()
+    # Only nudges wake it (no polling), so that it reads exactly when the test says.
+    relay = OutboxRelay(database, outbox, bus, batch_size=2, poll_interval=30,  # type: ignore[arg-type]
+                        max_lag=3)
+
+    async def nudged_pending() -> int:
+        relay.nudge()
+        return await relay.pending()
+
+    relays = Relays([relay])
+    await write_events(database, outbox, 2)
+    relay.start()
+    try:
+        bus.through.set()  # a full batch that empties the outbox: nothing lags behind
+        await eventually(lambda: _value(bus.batches), lambda batches: batches == [2])
+        await eventually(relay.pending, lambda n: n == 0)
+        assert relay.lag == 0 and relay.keeping_up  # the old rule: behind after a full batch
+        # Commits counted as they are nudged, with no read of the outbox: the fourth one
+        # past max_lag holds commands back while the relay cannot publish.
+        await write_events(database, outbox, 1)
+        relay.nudge()
+        await eventually(lambda: _value(bus.held), lambda held: held == [2, 1])  # read, held
+        assert relay.lag == 1
+        for _ in range(3):
+            await write_events(database, outbox, 1)
+            relay.nudge()
+        assert relay.lag == 4 and not relay.keeping_up
+        assert not await relays.keeping_up(0.05)
+        bus.always = True
+        bus.through.set()
+        await eventually(nudged_pending, lambda n: n == 0)
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: keeping_up)
+        assert await relays.keeping_up(0.01)
     finally:
         await relays.stop()
 
@@ -222,7 +279,7 @@ async def test_a_stopped_relay_holds_nobody_back(database: Database, outbox: Tab
     assert relay.keeping_up and await Relays([relay]).keeping_up(0.01)
 
 
-async def _value(value: bool) -> bool:
+async def _value(value: T) -> T:
     return value
 
 
@@ -248,3 +305,23 @@ async def test_commands_held_back_are_counted(database: Database, outbox: Table)
     assert sample("archway_command_backpressure_total", outcome="admitted") == 1
     assert sample("archway_command_backpressure_total", outcome="gave_up") == 1
     assert sample("archway_command_backpressure_seconds_total") >= 0.05
+
+
+async def test_backpressure_turned_off_leaves_no_coroutine_behind(
+    database: Database, outbox: Table
+) -> None:
+    bus = OneBatchAtATime()
+    relay = OutboxRelay(database, outbox, bus, batch_size=1, poll_interval=0.01)  # type: ignore[arg-type]
+    relays = Relays([relay])
+    await write_events(database, outbox, 3)
+    relay.start()
+    try:
+        bus.through.set()
+        await eventually(lambda: _value(relay.keeping_up), lambda keeping_up: not keeping_up)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert await relays.keeping_up(0)  # 0 turns backpressure off: never waits
+            gc.collect()
+        assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    finally:
+        await relays.stop()

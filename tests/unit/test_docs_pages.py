@@ -18,11 +18,16 @@ def inline_script(page: str) -> str:
     return script
 
 
-def test_swagger_ui_loads_swagger_ui_dist_5_from_jsdelivr() -> None:
+def test_swagger_ui_loads_the_vendored_swagger_ui_dist_5() -> None:
     page = swagger_ui_html("Archway", SPECS, None, None)
-    dist = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
-    for asset in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"):
-        assert dist + asset in page
+    dist = "/docs/assets/swagger-ui-dist-5."
+    for asset in ("/swagger-ui.css", "/swagger-ui-bundle.js", "/swagger-ui-standalone-preset.js"):
+        (url,) = re.findall(rf'"({re.escape(dist)}[0-9.]+{re.escape(asset)})"', page)
+        assert url
+
+
+def test_swagger_ui_asks_no_external_validator() -> None:
+    assert '"validatorUrl": null' in swagger_ui_html("Archway", SPECS, None, None)
 
 
 def test_swagger_ui_offers_every_spec_in_the_standalone_layout() -> None:
@@ -66,10 +71,10 @@ def test_oauth2_redirect_page_hands_the_result_back_to_swagger_ui() -> None:
     assert page.lstrip().startswith("<!doctype html>")
 
 
-def test_redoc_loads_the_standalone_bundle_with_the_spec_url() -> None:
+def test_redoc_loads_the_vendored_standalone_bundle_with_the_spec_url() -> None:
     page = redoc_html("Archway", "/api/v1/openapi.json")
     assert '<redoc spec-url="/api/v1/openapi.json"></redoc>' in page
-    assert "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js" in page
+    assert re.search(r'<script src="/docs/assets/redoc-2\.[0-9.]+/redoc\.standalone\.js">', page)
 
 
 def test_redoc_escapes_hostile_values() -> None:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import MetaData
 
 from archway.kernel.db import Work
-from archway.kernel.events.bus import DeliveryFailed, InProcessBus, PartiallyHandled
+from archway.kernel.events.bus import BusStopped, DeliveryFailed, InProcessBus, PartiallyHandled
 from archway.kernel.events.cloudevent import Event, from_json, handling, make_event, to_json
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.tables import inbox_table, outbox_table
@@ -64,6 +64,7 @@ def test_a_consumer_runs_in_the_trace_of_the_event_it_handles() -> None:
 
 async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> None:
     bus, seen = InProcessBus(), []
+    await bus.start()
 
     async def good(events: Sequence[Event]) -> None:
         seen.extend(event.get_id() for event in events)
@@ -71,8 +72,8 @@ async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> No
     async def bad(events: Sequence[Event]) -> None:
         raise RuntimeError("boom")
 
-    bus.subscribe("bad", ["t.v1"], bad)
-    bus.subscribe("good", ["t.v1"], good)
+    await bus.subscribe("bad", ["t.v1"], bad)
+    await bus.subscribe("good", ["t.v1"], good)
     event = make_event("t.v1", "/archway/test", "s", {})
     with pytest.raises(DeliveryFailed) as failed:
         await bus.publish([event])
@@ -80,25 +81,47 @@ async def test_the_bus_delivers_to_every_subscriber_and_reports_failures() -> No
     assert seen == [event.get_id()]  # the failing consumer did not starve the other
     await bus.publish([make_event("other.v1", "/archway/test", "s", {})])
     with pytest.raises(ValueError):
-        bus.subscribe("good", ["t.v1"], good)
+        await bus.subscribe("good", ["t.v1"], good)
+
+
+async def test_the_bus_delivers_only_between_start_and_stop() -> None:
+    bus, seen = InProcessBus(), []
+
+    async def record(events: Sequence[Event]) -> None:
+        seen.extend(event.get_id() for event in events)
+
+    await bus.subscribe("c", ["t.v1"], record)
+    event = make_event("t.v1", "/archway/test", "s", {})
+    with pytest.raises(BusStopped):
+        await bus.publish([event])  # subscribed, not started: nothing is delivered yet
+    await bus.start()
+    await bus.start()  # idempotent
+    await bus.publish([event])
+    assert bus.pending() == 0  # delivered in-process: nothing published is left unhandled
+    await bus.stop()
+    with pytest.raises(BusStopped):
+        await bus.publish([event])  # a relay counts it as a failure and delivers it later
+    assert seen == [event.get_id()]
 
 
 async def test_a_batch_reaches_each_consumer_filtered_and_in_order() -> None:
     bus, seen = InProcessBus(), {"a": [], "ab": []}
+    await bus.start()
 
     def recorder(name: str) -> Callable[[Sequence[Event]], Awaitable[None]]:
         async def record(events: Sequence[Event]) -> None:
             seen[name].append([event.get_type() for event in events])
         return record
 
-    bus.subscribe("a", ["a.v1"], recorder("a"))
-    bus.subscribe("ab", ["a.v1", "b.v1"], recorder("ab"))
+    await bus.subscribe("a", ["a.v1"], recorder("a"))
+    await bus.subscribe("ab", ["a.v1", "b.v1"], recorder("ab"))
     await bus.publish([make_event(t, "/archway/test", "s", {}) for t in ("a.v1", "b.v1", "a.v1")])
     assert seen == {"a": [["a.v1", "a.v1"]], "ab": [["a.v1", "b.v1", "a.v1"]]}
 
 
 async def test_a_consumer_failing_midway_limits_the_delivered_prefix() -> None:
     bus = InProcessBus()
+    await bus.start()
 
     async def fails_on_second(events: Sequence[Event]) -> None:
         if len(events) > 1:
@@ -107,8 +130,8 @@ async def test_a_consumer_failing_midway_limits_the_delivered_prefix() -> None:
     async def takes_all(events: Sequence[Event]) -> None:
         return None
 
-    bus.subscribe("partial", ["b.v1"], fails_on_second)
-    bus.subscribe("all", ["a.v1", "b.v1"], takes_all)
+    await bus.subscribe("partial", ["b.v1"], fails_on_second)
+    await bus.subscribe("all", ["a.v1", "b.v1"], takes_all)
     events = [make_event(t, "/archway/test", "s", {}) for t in ("a.v1", "b.v1", "a.v1", "b.v1")]
     with pytest.raises(DeliveryFailed) as failed:
         await bus.publish(events)

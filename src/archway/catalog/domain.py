@@ -2,8 +2,8 @@
 
 A product owns its stock: the two change together under one ``version``, because the public
 representation shows ``available`` and its ``ETag`` must change whenever that number does.
-Invariants raise :class:`InvalidInput` with JSON Pointers into the REST body (``/price``,
-``/on_hand``), so every protocol can show the client which value was refused.
+Invariants raise :class:`InvalidInput` with the path of the refused field (``("price",)``,
+``("on_hand",)``), which every protocol renders in its own form for the client.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from archway.kernel.errors import FieldError, InvalidInput
+from archway.kernel.errors import Conflict, FieldError, InvalidInput
 from archway.kernel.ids import new_id
-from archway.kernel.money import Money
+from archway.kernel.money import Money, bound_text
+from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
+from archway.kernel.text import has_control_character, has_nul
 
 T = TypeVar("T")
 
@@ -25,8 +27,10 @@ ExpectedVersion = int | frozenset[int] | None
 """What a conditional write expects: nothing, one version, or any of several (an If-Match list)."""
 
 SKU_MAX, NAME_MAX, DESCRIPTION_MAX, CATEGORY_MAX = 64, 200, 5000, 64
-_SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_CATEGORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+CATEGORY_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_SKU = re.compile(SKU_PATTERN)
+_CATEGORY = re.compile(CATEGORY_PATTERN)
 
 
 class ProductSort(StrEnum):
@@ -36,6 +40,16 @@ class ProductSort(StrEnum):
     NAME = "name"
     PRICE = "price"
     PRICE_DESC = "-price"
+
+
+def cursor_key(sort: ProductSort, after: tuple[object, ...]) -> tuple[datetime | str | int, str]:
+    """The cursor's sort key and id, each checked for what ``sort`` writes (422 otherwise)."""
+    value, last_id = after
+    if sort is ProductSort.CREATED_AT:
+        return cursor_time(value), cursor_id(last_id)
+    if sort is ProductSort.NAME:
+        return cursor_text(value), cursor_id(last_id)
+    return cursor_integer(value), cursor_id(last_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +71,12 @@ class Stock:
 
     def __post_init__(self) -> None:
         if self.on_hand < 0:
-            raise InvalidInput.field("/on_hand", "must be zero or more")
+            raise InvalidInput.field("on_hand", "must be zero or more")
         if self.reserved < 0:
-            raise InvalidInput.field("/reserved", "must be zero or more")
+            raise InvalidInput.field("reserved", "must be zero or more")
         if self.reserved > self.on_hand:
             raise InvalidInput.field(
-                "/on_hand",
+                "on_hand",
                 f"cannot be below the {self.reserved} units reserved by orders",
             )
 
@@ -192,18 +206,24 @@ def check_fields(
 ) -> list[FieldError]:
     """Every invalid value, so a client can fix them all in one round trip."""
     errors: list[FieldError] = []
-    if not _SKU.match(sku):
+    if not _SKU.fullmatch(sku):
         errors.append(FieldError(
-            "/sku", f"must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"))
+            ("sku",), f"must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"))
     if not name.strip() or len(name) > NAME_MAX:
-        errors.append(FieldError("/name", f"must be 1 to {NAME_MAX} characters, not only spaces"))
+        errors.append(FieldError(("name",), f"must be 1 to {NAME_MAX} characters, not only spaces"))
+    elif has_control_character(name):
+        errors.append(FieldError(("name",), "must not contain control characters"))
     if len(description) > DESCRIPTION_MAX:
-        errors.append(FieldError("/description", f"must be at most {DESCRIPTION_MAX} characters"))
-    if len(category) > CATEGORY_MAX or not _CATEGORY.match(category):
+        errors.append(FieldError(("description",), f"must be at most {DESCRIPTION_MAX} characters"))
+    elif has_nul(description):
+        errors.append(FieldError(("description",), "must not contain NUL characters"))
+    if len(category) > CATEGORY_MAX or not _CATEGORY.fullmatch(category):
         errors.append(FieldError(
-            "/category", "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
+            ("category",), "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
     if price.amount < 0:
-        errors.append(FieldError("/price", "must be zero or more"))
+        errors.append(FieldError(("price",), "must be zero or more"))
+    elif not price.storable:
+        errors.append(FieldError(("price",), f"must be at most {bound_text(price.currency)}"))
     return errors
 
 
@@ -232,6 +252,14 @@ class Rejected:
     @classmethod
     def insufficient_stock(cls, product_id: str) -> Rejected:
         return cls(f"insufficient stock for {product_id}")
+
+
+class ReservationRecorded(Conflict):
+    """Two deliveries of one order's reservation raced; the first one's outcome stands. A
+    store raises it when it finds the order recorded meanwhile; the service asks again."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,10 +297,10 @@ def merge_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for product_id, quantity in lines:
         if quantity < 1:
-            raise InvalidInput.field("/lines", "every quantity must be 1 or more")
+            raise InvalidInput.field("lines", "every quantity must be 1 or more")
         totals[product_id] = totals.get(product_id, 0) + quantity
     if not totals:
-        raise InvalidInput.field("/lines", "an order needs at least one line")
+        raise InvalidInput.field("lines", "an order needs at least one line")
     return dict(sorted(totals.items()))
 
 

@@ -1,4 +1,4 @@
-"""The catalog's outbox and inbox, in the catalog's own metadata (and so its own database).
+"""The catalog's outbox, inbox and dead letters, in the catalog's own metadata (and so its own database).
 
 Kept apart from :mod:`archway.catalog.tables` so that the event plumbing and the product tables
 change independently; both register on ``catalog_metadata``, which migrations compare against.
@@ -7,7 +7,8 @@ change independently; both register on ``catalog_metadata``, which migrations co
 from __future__ import annotations
 
 from archway.catalog.tables import catalog_metadata
-from archway.kernel.events.tables import inbox_table, outbox_table
+from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 
 catalog_outbox = outbox_table(catalog_metadata, "catalog")
 catalog_inbox = inbox_table(catalog_metadata, "catalog")
+catalog_dead_letters = dead_letter_table(catalog_metadata, "catalog")

@@ -6,14 +6,10 @@ A cursor is the last row's sort key and id; the next page is one index seek past
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import ColumnElement, literal, or_, tuple_
 
-from archway.catalog.domain import Product, ProductFilters, ProductSort
+from archway.catalog.domain import Product, ProductFilters, ProductSort, cursor_key
 from archway.catalog.tables import products
-from archway.kernel.clock import as_utc
-from archway.kernel.errors import InvalidInput
 
 SORT_KEYS = {
     ProductSort.CREATED_AT: products.c.created_at,
@@ -61,31 +57,8 @@ def past_cursor(
     sort: ProductSort, after: tuple[object, ...], descending: bool
 ) -> ColumnElement[bool]:
     """Rows strictly past the cursor, in the list's order: one index seek, no OFFSET."""
-    value, last_id = after
-    if not isinstance(last_id, str):
-        raise _bad_cursor()
-    key_value: object
-    if sort is ProductSort.CREATED_AT:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        try:
-            key_value = as_utc(datetime.fromisoformat(value))
-        except ValueError as exc:
-            raise _bad_cursor() from exc
-    elif sort is ProductSort.NAME:
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        key_value = value
-    else:
-        if not isinstance(value, int):
-            raise _bad_cursor()
-        key_value = value
+    key_value, last_id = cursor_key(sort, after)
     column = SORT_KEYS[sort]
     key = tuple_(column, products.c.id)
     bound = tuple_(literal(key_value, column.type), literal(last_id, products.c.id.type))
     return key < bound if descending else key > bound
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput.field("cursor", "is not a cursor this API returned for this sort")
-

@@ -37,6 +37,7 @@ from archway.kernel.http.responses import (
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
+from archway.kernel.text import NO_CONTROL_PATTERN
 
 Caller = Annotated[Principal, Depends(current_principal)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
@@ -98,7 +99,7 @@ def build_router(
     cache_control = f"public, max-age={max_age}"
     # The public reads' representation of each product version, rendered once: the hottest
     # routes then only copy bytes (a change of the product or its stock is a new version).
-    rendered = RenderedStates(lambda product: product_body(version, product),
+    rendered: RenderedStates[Product] = RenderedStates(lambda product: product_body(version, product),
                               lambda product: (product.id, product.version))
 
     def product_response(product: Product, status: int = 200, **headers: str) -> Response:
@@ -120,8 +121,9 @@ def build_router(
         prices: Annotated[tuple[int | None, int | None], Depends(models.price_bounds)],
         page: Annotated[PageRequest, Depends(page_params)],
         q: Annotated[str | None, Query(
-            max_length=200, description="Words in the name or description (any case).")] = None,
-        category: Annotated[str | None, Query(max_length=64)] = None,
+            max_length=200, pattern=NO_CONTROL_PATTERN,
+            description="Words in the name or description (any case).")] = None,
+        category: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_PATTERN)] = None,
         sort: Annotated[ProductSort, Query(
             description="`-` sorts descending; ties go by creation.")] = ProductSort.CREATED_AT,
     ) -> Response:
@@ -157,9 +159,12 @@ def build_router(
     @router.post(
         "/products", status_code=201, response_model=models.product, summary="Create a product",
         description=_doc(CatalogService.create_product), responses=_refusals(409),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
-    async def create_product(body: models.create, caller: Caller) -> Response:
+    async def create_product(
+        body: models.create,  # type: ignore[name-defined]  # the version's model, read by FastAPI
+        caller: Caller,
+    ) -> Response:
         product = await service.create_product(caller, body.draft())
         return product_response(
             product, 201, Location=f"{version.prefix}/products/{product.id}")
@@ -167,10 +172,12 @@ def build_router(
     @router.patch(
         "/products/{product_id}", response_model=models.product, summary="Change a product",
         description=_doc(CatalogService.update_product), responses=_refusals(404, 409, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def update_product(
-        product_id: str, body: models.patch, caller: Caller,
+        product_id: str,
+        body: models.patch,  # type: ignore[name-defined]  # the version's model, read by FastAPI
+        caller: Caller,
         if_match: IfMatch = None,
     ) -> Response:
         product = await service.update_product(
@@ -180,7 +187,7 @@ def build_router(
     @router.delete(
         "/products/{product_id}", status_code=204, summary="Delete a product",
         description=_doc(CatalogService.delete_product), responses=_refusals(404, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def delete_product(product_id: str, caller: Caller, if_match: IfMatch = None) -> Response:
         await service.delete_product(caller, product_id, if_match_versions(if_match))
@@ -189,7 +196,7 @@ def build_router(
     @router.put(
         "/products/{product_id}/stock", response_model=StockOut, summary="Count stock",
         description=_doc(CatalogService.set_stock), responses=_refusals(404, 412),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def set_stock(
         product_id: str, body: StockCount, caller: Caller, if_match: IfMatch = None
@@ -201,7 +208,7 @@ def build_router(
     @router.get(
         "/products/{product_id}/stock", response_model=StockOut, summary="A product's stock",
         description=_doc(CatalogService.get_stock), responses=_refusals(404),
-        **requires("catalog:write"),
+        **requires("catalog:write", admin=True),
     )
     async def get_stock(product_id: str, caller: Caller) -> Response:
         return stock_response(await service.get_stock(caller, product_id))

@@ -1,8 +1,9 @@
 """The catalog's REST bodies per API version, and how their money turns into ``Money``.
 
 Request bodies forbid unknown fields (no mass assignment of ``id``, ``version``, stock …) and
-are strict (``"5"`` is not a number, ``19.99`` is not a price). v1 writes money as a decimal
-string plus ``currency``, parsed exactly; v2 as ``{"amount": minor units, "currency"}``.
+are strict (``"5"`` is not a number, ``19.99`` is not a price; ``1999.0`` is 1999, as JSON
+Schema reads an integer). v1 writes money as a decimal string plus ``currency``, parsed
+exactly; v2 as ``{"amount": minor units, "currency"}``.
 Response models only document the answers: the routes render JSON themselves.
 """
 
@@ -14,22 +15,35 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.config import JsonDict
 
 from archway.catalog.domain import (
     CATEGORY_MAX,
+    CATEGORY_PATTERN,
     DESCRIPTION_MAX,
     NAME_MAX,
     SKU_MAX,
+    SKU_PATTERN,
     ProductChanges,
     ProductDraft,
 )
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import FieldPath, InvalidInput
+from archway.kernel.http.json_numbers import JsonInt
 from archway.kernel.http.versioning import ApiVersion
-from archway.kernel.money import CURRENCY_EXPONENTS, Money, MoneyError, parse_decimal_string
+from archway.kernel.money import (
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT,
+    Money,
+    MoneyError,
+    parse_decimal_string,
+)
+from archway.kernel.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
 
-MAX_AMOUNT = 10**15
 MAX_ON_HAND = 1_000_000_000
+# A price filter only compares: any bound past the largest price matches the same rows, so the
+# filter keeps its wider range (it was 10**15 before prices were bounded by MAX_AMOUNT).
+MAX_PRICE_FILTER = 10**15
 PriceBounds = tuple[int | None, int | None]
 # A PATCH field is optional but never null: it is declared with its plain type and a default
 # of None, which pydantic does not validate, so an explicit null is refused like any wrong type
@@ -41,28 +55,60 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _currency(code: str, pointer: str) -> int:
+# What the domain checks, stated in the schemas (the models bound lengths; the domain judges
+# each value and reports every invalid one at once).
+_CURRENCIES = sorted(CURRENCY_EXPONENTS)
+_CURRENCY_SCHEMA: JsonDict = {"enum": list[JsonValue](_CURRENCIES)}
+_SKU_SCHEMA: JsonDict = {"pattern": SKU_PATTERN}
+_NAME_SCHEMA: JsonDict = {"minLength": 1, "pattern": NOT_BLANK_PATTERN}
+_DESCRIPTION_SCHEMA: JsonDict = {"pattern": NO_NUL_PATTERN}
+_CATEGORY_SCHEMA: JsonDict = {"minLength": 1, "pattern": CATEGORY_PATTERN}
+
+
+def _decimal_pattern(exponent: int) -> str:
+    """A v1 price in a currency with ``exponent`` decimals, from 0 to MAX_AMOUNT minor units
+    (a power of ten: every number with fewer whole digits than the top one, or the top one)."""
+    top = str(MAX_AMOUNT // 10**exponent)
+    below = rf"(0|[1-9][0-9]{{0,{len(top) - 2}}})"
+    if exponent == 0:
+        return rf"^({below}|{top})$"
+    return rf"^({below}(\.[0-9]{{1,{exponent}}})?|{top}(\.0{{1,{exponent}}})?)$"
+
+
+# v1 writes a price as a decimal string whose decimals depend on its currency: the schema says
+# which strings each currency takes (JSON Schema if/then), so a price it allows is accepted.
+_PRICE_BY_CURRENCY: JsonDict = {"allOf": [
+    {"if": {"properties": {"currency": {"enum": [c for c in _CURRENCIES
+                                                 if CURRENCY_EXPONENTS[c] == exponent]}},
+            "required": ["currency"]},
+     "then": {"properties": {"price": {"pattern": _decimal_pattern(exponent)}}}}
+    for exponent in sorted(set(CURRENCY_EXPONENTS.values()))
+]}
+
+
+def _currency(code: str, path: FieldPath) -> int:
     exponent = CURRENCY_EXPONENTS.get(code)
     if exponent is None:
-        raise InvalidInput.field(pointer, f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
+        raise InvalidInput.field(path, f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
     return exponent
 
 
 def decimal_money(price: str, currency: str) -> Money:
     """v1: ``"19.99"`` + ``"EUR"`` → 1999 EUR, exactly; too many decimals is an error."""
-    exponent = _currency(currency, "/currency")
+    exponent = _currency(currency, ("currency",))
     try:
         return Money(parse_decimal_string(price, exponent), currency)
     except MoneyError as exc:
-        raise InvalidInput.field("/price", str(exc)) from exc
+        raise InvalidInput.field("price", str(exc)) from exc
 
 
 class MoneyIn(_Body):
-    amount: int = Field(le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
-    currency: str = Field(examples=["EUR"], description="ISO 4217 code.")
+    amount: JsonInt = Field(ge=0, le=MAX_AMOUNT, description="Minor units: 1999 is 19.99 EUR.")
+    currency: str = Field(examples=["EUR"], description="ISO 4217 code.",
+                          json_schema_extra=_CURRENCY_SCHEMA)
 
     def money(self) -> Money:
-        _currency(self.currency, "/price/currency")
+        _currency(self.currency, ("price", "currency"))
         return Money(self.amount, self.currency)
 
 
@@ -71,18 +117,20 @@ class MoneyOut(BaseModel):
     currency: str
 
 
-def _text(limit: int, **extra: Any) -> Any:
-    return Field(max_length=limit, **extra)
+def _text(limit: int, schema: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return Field(max_length=limit, json_schema_extra=schema, **extra)
 
 
 class NewProductV1(_Body):
-    sku: str = _text(SKU_MAX, examples=["COF-0001"])
-    name: str = _text(NAME_MAX, examples=["House Blend"])
-    description: str = _text(DESCRIPTION_MAX, default="")
-    category: str = _text(CATEGORY_MAX, examples=["coffee"])
+    sku: str = _text(SKU_MAX, _SKU_SCHEMA, examples=["COF-0001"])
+    name: str = _text(NAME_MAX, _NAME_SCHEMA, examples=["House Blend"])
+    description: str = _text(DESCRIPTION_MAX, _DESCRIPTION_SCHEMA, default="")
+    category: str = _text(CATEGORY_MAX, _CATEGORY_SCHEMA, examples=["coffee"])
     price: str = _text(24, examples=["19.99"], description="A decimal string, never a float.")
-    currency: str = Field(examples=["EUR"], description="ISO 4217 code.")
+    currency: str = Field(examples=["EUR"], description="ISO 4217 code.",
+                          json_schema_extra=_CURRENCY_SCHEMA)
     active: bool = True
+    model_config = ConfigDict(json_schema_extra=_PRICE_BY_CURRENCY)
 
     def draft(self) -> ProductDraft:
         return ProductDraft(
@@ -92,10 +140,10 @@ class NewProductV1(_Body):
 
 
 class NewProductV2(_Body):
-    sku: str = _text(SKU_MAX, examples=["COF-0001"])
-    name: str = _text(NAME_MAX, examples=["House Blend"])
-    description: str = _text(DESCRIPTION_MAX, default="")
-    category: str = _text(CATEGORY_MAX, examples=["coffee"])
+    sku: str = _text(SKU_MAX, _SKU_SCHEMA, examples=["COF-0001"])
+    name: str = _text(NAME_MAX, _NAME_SCHEMA, examples=["House Blend"])
+    description: str = _text(DESCRIPTION_MAX, _DESCRIPTION_SCHEMA, default="")
+    category: str = _text(CATEGORY_MAX, _CATEGORY_SCHEMA, examples=["coffee"])
     price: MoneyIn
     active: bool = True
 
@@ -107,21 +155,24 @@ class NewProductV2(_Body):
 
 
 class ProductPatchV1(_Body):
-    sku: str = _text(SKU_MAX, default=ABSENT)
-    name: str = _text(NAME_MAX, default=ABSENT)
-    description: str = _text(DESCRIPTION_MAX, default=ABSENT)
-    category: str = _text(CATEGORY_MAX, default=ABSENT)
+    sku: str = _text(SKU_MAX, _SKU_SCHEMA, default=ABSENT)
+    name: str = _text(NAME_MAX, _NAME_SCHEMA, default=ABSENT)
+    description: str = _text(DESCRIPTION_MAX, _DESCRIPTION_SCHEMA, default=ABSENT)
+    category: str = _text(CATEGORY_MAX, _CATEGORY_SCHEMA, default=ABSENT)
     price: str = _text(24, default=ABSENT, description="Send with `currency`.")
-    currency: str = Field(ABSENT, description="Send with `price`.")
+    currency: str = Field(ABSENT, description="Send with `price`.",
+                          json_schema_extra=_CURRENCY_SCHEMA)
     active: bool = ABSENT
+    model_config = ConfigDict(json_schema_extra={
+        **_PRICE_BY_CURRENCY, "dependentRequired": {"price": ["currency"], "currency": ["price"]}})
 
     def changes(self) -> ProductChanges:
         price = None
         if self.price is not None or self.currency is not None:
             if self.price is None:
-                raise InvalidInput.field("/price", "is required when currency changes")
+                raise InvalidInput.field("price", "is required when currency changes")
             if self.currency is None:
-                raise InvalidInput.field("/currency", "is required when price changes")
+                raise InvalidInput.field("currency", "is required when price changes")
             price = decimal_money(self.price, self.currency)
         return ProductChanges(
             sku=self.sku, name=self.name, description=self.description,
@@ -130,10 +181,10 @@ class ProductPatchV1(_Body):
 
 
 class ProductPatchV2(_Body):
-    sku: str = _text(SKU_MAX, default=ABSENT)
-    name: str = _text(NAME_MAX, default=ABSENT)
-    description: str = _text(DESCRIPTION_MAX, default=ABSENT)
-    category: str = _text(CATEGORY_MAX, default=ABSENT)
+    sku: str = _text(SKU_MAX, _SKU_SCHEMA, default=ABSENT)
+    name: str = _text(NAME_MAX, _NAME_SCHEMA, default=ABSENT)
+    description: str = _text(DESCRIPTION_MAX, _DESCRIPTION_SCHEMA, default=ABSENT)
+    category: str = _text(CATEGORY_MAX, _CATEGORY_SCHEMA, default=ABSENT)
     price: MoneyIn = ABSENT
     active: bool = ABSENT
 
@@ -179,7 +230,7 @@ class ProductPageV2(BaseModel):
 
 
 class StockCount(_Body):
-    on_hand: int = Field(le=MAX_ON_HAND, description="Units on hand after the count.")
+    on_hand: JsonInt = Field(ge=0, le=MAX_ON_HAND, description="Units on hand after the count.")
 
 
 class StockOut(BaseModel):
@@ -189,29 +240,35 @@ class StockOut(BaseModel):
     available: int
 
 
+# What parse_decimal_string takes with two decimals (the domain also trims spaces).
+_PRICE_FILTER_SCHEMA: JsonDict = {"pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$"}
+
+
 def _decimal_bound(name: str, text: str | None) -> int | None:
     if text is None:
         return None
     try:
         return parse_decimal_string(text, 2)
     except MoneyError as exc:
-        raise InvalidInput.field(name, str(exc)) from exc
+        raise InvalidInput.parameter(name, str(exc)) from exc
 
 
 async def v1_price_bounds(
     min_price: Annotated[str | None, Query(
-        max_length=24, examples=["10.00"], description="Inclusive, e.g. `19.99`.")] = None,
+        max_length=24, examples=["10.00"], description="Inclusive, e.g. `19.99`.",
+        json_schema_extra=_PRICE_FILTER_SCHEMA)] = None,
     max_price: Annotated[str | None, Query(
-        max_length=24, examples=["25.00"], description="Inclusive, e.g. `19.99`.")] = None,
+        max_length=24, examples=["25.00"], description="Inclusive, e.g. `19.99`.",
+        json_schema_extra=_PRICE_FILTER_SCHEMA)] = None,
 ) -> PriceBounds:
     return _decimal_bound("min_price", min_price), _decimal_bound("max_price", max_price)
 
 
 async def v2_price_bounds(
     min_price: Annotated[int | None, Query(
-        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+        ge=0, le=MAX_PRICE_FILTER, description="Inclusive, in minor units (`1999`).")] = None,
     max_price: Annotated[int | None, Query(
-        ge=0, le=MAX_AMOUNT, description="Inclusive, in minor units (`1999`).")] = None,
+        ge=0, le=MAX_PRICE_FILTER, description="Inclusive, in minor units (`1999`).")] = None,
 ) -> PriceBounds:
     return min_price, max_price
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
-
-from sqlalchemy.engine import Connection
+from typing import Generic, Protocol, TypeVar
 
 from archway.catalog.domain import (
     ExpectedVersion,
@@ -23,6 +21,7 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationRecorded,
     Reserved,
     Stock,
     StockLevel,
@@ -32,14 +31,13 @@ from archway.catalog.domain import (
     reserve_all,
 )
 from archway.catalog.reserving import reserve_in_turn
-from archway.catalog.store import CatalogRepository, ReservationRecorded
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
-from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound, PreconditionFailed
 from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.ttl_cache import TtlCache
+from archway.kernel.uow import Tx, UnitsOfWork
 
 T = TypeVar("T")
 WRITE_SCOPE = "catalog:write"
@@ -74,14 +72,22 @@ class Products(Protocol):
     def held_lines(self, order_id: str) -> dict[str, int] | None: ...
     def give_back(self, order_id: str, stocks: Mapping[str, Stock], now: datetime) -> None: ...
     def record_cancellation(self, order_id: str, now: datetime) -> None: ...
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        """``decide`` inside the caller's transaction; if a concurrent one recorded the order
+        first (``ReservationRecorded``), only ``decide``'s writes roll back and it decides
+        again, answering as that one did."""
+        ...
 
 
-class CatalogService:
+class CatalogService(Generic[Tx]):
+    """``db`` runs the units of work, ``products`` makes the repository of one
+    (``store.CatalogRepository`` over ``kernel.db.Database``; fakes in tests)."""
+
     def __init__(
         self,
-        db: UnitsOfWork,
+        db: UnitsOfWork[Tx],
         *,
-        products: Callable[[Connection], Products] = CatalogRepository,
+        products: Callable[[Tx], Products],
         cache_ttl_seconds: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -101,8 +107,8 @@ class CatalogService:
     ) -> Page[Product]:
         """Anyone: the products on sale (active), filtered, sorted, one page at a time."""
 
-        def load(conn: Connection) -> Page[Product]:
-            return self._repo(conn).list(filters, sort, page, active_only=True)
+        def load(tx: Tx) -> Page[Product]:
+            return self._repo(tx).list(filters, sort, page, active_only=True)
 
         return await self._lists.get_or_load((filters, sort, page), lambda: self._db.read(load))
 
@@ -119,7 +125,7 @@ class CatalogService:
         """Admins with ``catalog:write``. SKUs are unique (409); a new product has no stock."""
         principal.require_admin(WRITE_SCOPE)
         product = new_product(draft, self._clock())
-        await self._db.write(lambda conn: self._repo(conn).add(product))
+        await self._db.write(lambda tx: self._repo(tx).add(product))
         self._forget()
         return product
 
@@ -134,8 +140,8 @@ class CatalogService:
         version. A change that changes nothing keeps the version."""
         principal.require_admin(WRITE_SCOPE)
 
-        def apply(conn: Connection) -> Product:
-            repo = self._repo(conn)
+        def apply(tx: Tx) -> Product:
+            repo = self._repo(tx)
             current = _locked(repo, product_id, expected_version)
             updated = current.changed(changes, self._clock())
             if updated is not current:
@@ -153,8 +159,8 @@ class CatalogService:
         held for orders is simply gone with it: those orders keep their own copy of the lines."""
         principal.require_admin(WRITE_SCOPE)
 
-        def remove(conn: Connection) -> None:
-            repo = self._repo(conn)
+        def remove(tx: Tx) -> None:
+            repo = self._repo(tx)
             current = _locked(repo, product_id, expected_version)
             _written(repo.remove(product_id, current.version))
 
@@ -172,8 +178,8 @@ class CatalogService:
         orders hold (422 on ``/on_hand``); it changes the product's version (and ETag)."""
         principal.require_admin(WRITE_SCOPE)
 
-        def count(conn: Connection) -> StockLevel:
-            repo = self._repo(conn)
+        def count(tx: Tx) -> StockLevel:
+            repo = self._repo(tx)
             current = _locked(repo, product_id, expected_version)
             counted = current.with_on_hand(on_hand, self._clock())
             _written(repo.save_on_hand(counted, current.version))
@@ -201,7 +207,7 @@ class CatalogService:
         if not wanted:
             return {}
         return dict(await self._quotes.get_or_load(
-            wanted, lambda: self._db.read(lambda conn: self._repo(conn).get_many(wanted))))
+            wanted, lambda: self._db.read(lambda tx: self._repo(tx).get_many(wanted))))
 
     async def reserve(
         self, order_id: str, lines: Sequence[tuple[str, int]]
@@ -213,8 +219,8 @@ class CatalogService:
         """
         quantities = merge_lines(lines)
 
-        def hold(conn: Connection) -> tuple[ReservationOutcome, bool]:
-            return _hold_or_reject(self._repo(conn), order_id, quantities, self._clock())
+        def hold(tx: Tx) -> tuple[ReservationOutcome, bool]:
+            return _hold_or_reject(self._repo(tx), order_id, quantities, self._clock())
 
         try:
             outcome, held = await self._db.write(hold)
@@ -225,27 +231,27 @@ class CatalogService:
         return outcome
 
     def reserve_within(
-        self, conn: Connection, order_id: str, lines: Sequence[tuple[str, int]]
+        self, tx: Tx, order_id: str, lines: Sequence[tuple[str, int]]
     ) -> ReservationOutcome:
         """:meth:`reserve` inside the caller's transaction (the saga's consumer, whose inbox
         row and answer commit with it); call :meth:`forget_stock` once it has committed."""
         quantities = merge_lines(lines)
-        repo = self._repo(conn)
-        return _racing(conn, lambda: _hold_or_reject(
+        repo = self._repo(tx)
+        return repo.first_recorder(lambda: _hold_or_reject(
             repo, order_id, quantities, self._clock())[0])
 
     def reserve_all_within(
-        self, conn: Connection, orders: Sequence[tuple[str, Sequence[tuple[str, int]]]]
+        self, tx: Tx, orders: Sequence[tuple[str, Sequence[tuple[str, int]]]]
     ) -> list[ReservationOutcome]:
         """:meth:`reserve_within` for each ``(order_id, lines)`` in turn, decided together: as
         many statements for a hundred orders as for one. Raises :class:`ReservationRecorded`
         if a concurrent transaction recorded one of them (then reserve them one by one)."""
-        return reserve_in_turn(self._repo(conn), orders, self._clock())
+        return reserve_in_turn(self._repo(tx), orders, self._clock())
 
-    def release_within(self, conn: Connection, order_id: str) -> None:
+    def release_within(self, tx: Tx, order_id: str) -> None:
         """:meth:`release` inside the caller's transaction; then :meth:`forget_stock`."""
-        repo = self._repo(conn)
-        _racing(conn, lambda: _give_back(repo, order_id, self._clock()))
+        repo = self._repo(tx)
+        repo.first_recorder(lambda: _give_back(repo, order_id, self._clock()))
 
     def forget_stock(self, product_ids: Collection[str] | None) -> None:
         """After a reservation or release committed: those cached products are stale (all of
@@ -259,8 +265,8 @@ class CatalogService:
     async def release(self, order_id: str) -> None:
         """Other contexts (order cancelled): give back what the order holds. Idempotent; a
         release that arrives before its reserve makes that reserve hold nothing."""
-        def give_back(conn: Connection) -> dict[str, int]:
-            return _give_back(self._repo(conn), order_id, self._clock())
+        def give_back(tx: Tx) -> dict[str, int]:
+            return _give_back(self._repo(tx), order_id, self._clock())
 
         try:
             given_back = await self._db.write(give_back)
@@ -279,7 +285,7 @@ class CatalogService:
     async def _existing(self, product_id: str) -> Product:
         if not is_valid_id(product_id):
             raise NotFound("No such product.")
-        product = await self._db.read(lambda conn: self._repo(conn).get(product_id))
+        product = await self._db.read(lambda tx: self._repo(tx).get(product_id))
         if product is None:
             raise NotFound("No such product.")
         return product
@@ -309,19 +315,6 @@ def _locked(repo: Products, product_id: str, expected: ExpectedVersion) -> Produ
     if not product.matches(expected):
         raise PreconditionFailed("The product has changed since you read it.")
     return product
-
-
-def _racing(conn: Connection, decide: Callable[[], T]) -> T:
-    """``decide`` in the caller's transaction; if a concurrent transaction recorded the order
-    first, roll back to before it and decide again (which then answers as that one did).
-    Only PostgreSQL runs two writers at once; SQLite serializes them, so no savepoint there."""
-    if conn.dialect.name != "postgresql":
-        return decide()
-    try:
-        with conn.begin_nested():
-            return decide()
-    except ReservationRecorded:
-        return decide()
 
 
 def _give_back(repo: Products, order_id: str, now: datetime) -> dict[str, int]:

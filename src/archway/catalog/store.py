@@ -11,9 +11,9 @@ where no lock is held.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -26,6 +26,7 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationRecorded,
     ReservationStatus,
     Reserved,
     Stock,
@@ -41,6 +42,8 @@ from archway.kernel.errors import Conflict
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.statements import DriverRead, DriverWrite
+
+T = TypeVar("T")
 
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
@@ -91,13 +94,6 @@ def _values(product: Product) -> dict[str, object]:
     }
 
 
-
-class ReservationRecorded(Conflict):
-    """Two deliveries of one order's reservation raced; the first one's outcome stands."""
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"The reservation of order {order_id} was recorded concurrently.")
-
 class CatalogRepository:
     """Products, stock and reservations on one connection (and so in one transaction)."""
 
@@ -129,10 +125,6 @@ class CatalogRepository:
         self._conn.execute(insert(stock).values(
             product_id=product.id, on_hand=product.stock.on_hand,
             reserved=product.stock.reserved))
-
-    def skus_present(self, skus: Collection[str]) -> set[str]:
-        rows = self._conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))
-        return set(rows.scalars())
 
     def save(self, product: Product, previous_version: int) -> bool:
         """Write the product's own fields if it is still at ``previous_version``."""
@@ -250,7 +242,7 @@ class CatalogRepository:
             try:
                 _INSERT_RESERVATION.execute(self._conn, rows)
             except IntegrityError as exc:  # another transaction recorded one of them first
-                raise ReservationRecorded(", ".join(row["order_id"] for row in rows)) from exc
+                raise ReservationRecorded(", ".join(order_id for order_id, _ in [*held, *rejected])) from exc
         lines = [{"order_id": order_id, "product_id": product_id, "quantity": quantity}
                  for order_id, reserved in held
                  for product_id, quantity in reserved.quantities.items()]
@@ -290,6 +282,18 @@ class CatalogRepository:
         """A release that overtook its reserve: the reserve, when it comes, holds nothing."""
         self._record(order_id, ReservationStatus.CANCELLED, None, now)
 
+    def first_recorder(self, decide: Callable[[], T]) -> T:
+        """``decide`` in this transaction; if a concurrent transaction recorded the order first,
+        roll back to before it and decide again (which then answers as that one did). Only
+        PostgreSQL runs two writers at once; SQLite serializes them, so no savepoint there."""
+        if self._conn.dialect.name != "postgresql":
+            return decide()
+        try:
+            with self._conn.begin_nested():
+                return decide()
+        except ReservationRecorded:
+            return decide()
+
     def _record(
         self, order_id: str, status: ReservationStatus, reason: str | None, now: datetime
     ) -> None:
@@ -300,7 +304,7 @@ class CatalogRepository:
         except IntegrityError as exc:  # another transaction recorded this order first
             raise ReservationRecorded(order_id) from exc
 
-    def _bump_versions(self, product_ids: list[str], now: datetime) -> None:
+    def _bump_versions(self, product_ids: Sequence[str], now: datetime) -> None:
         """A change of stock is a change of the product: its ETag must change too."""
         _BUMP_VERSION.execute(
             self._conn, [{"b_product": product_id, "b_now": now} for product_id in product_ids])

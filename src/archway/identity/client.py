@@ -1,31 +1,28 @@
-"""Identity's public port: what other contexts may ask of it."""
+"""Identity's public port: what other contexts and the HTTP guard may ask of it, and nothing more.
+
+The in-process client (monolith) calls the service; a networked one (microservices) will
+answer the same questions with the same types.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from archway.identity.store import UserRepository
-from archway.kernel.db import Database
-
-
-@dataclass(frozen=True, slots=True)
-class UserSummary:
-    id: str
-    email: str
-    name: str
+if TYPE_CHECKING:
+    from archway.identity.service import IdentityService
 
 
 class IdentityClient(Protocol):
-    async def get_user_summary(self, user_id: str) -> UserSummary | None: ...
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether ``user_id`` names a user now (a token outlives its user)."""
+        ...
 
 
 class InProcessIdentityClient:
-    """The monolith's implementation: a direct call, no network."""
+    """The monolith's implementation: a direct call into the identity service, no network."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, service: IdentityService[Any]) -> None:
+        self._service = service
 
-    async def get_user_summary(self, user_id: str) -> UserSummary | None:
-        user = await self._db.read(lambda conn: UserRepository(conn).get(user_id))
-        return UserSummary(user.id, user.email, user.name) if user else None
+    async def user_exists(self, user_id: str) -> bool:
+        return await self._service.user_exists(user_id)

@@ -8,12 +8,16 @@ without limit, so callers wait for a permit for a bounded time and get ``Service
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from archway.kernel.errors import ServiceBusy
+
+T = TypeVar("T")
 
 
 class PasswordHasher:
@@ -26,24 +30,24 @@ class PasswordHasher:
         self._queue_timeout = queue_timeout
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._argon2.hash, password)
+        return await self._run(lambda: str(self._argon2.hash(password)))
 
     async def verify(self, password_hash: str, password: str) -> bool:
         def check() -> bool:
             try:
-                return self._argon2.verify(password_hash, password)
+                return bool(self._argon2.verify(password_hash, password))
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
         return await self._run(check)
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[[], T]) -> T:
         try:
             await asyncio.wait_for(self._permits.acquire(), self._queue_timeout)
         except TimeoutError as exc:
             raise ServiceBusy("Too many password checks in progress; retry shortly.") from exc
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
         finally:
             self._permits.release()
 

@@ -10,13 +10,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from starlette.responses import Response
 
-from archway.identity.domain import User
+from archway.identity.domain import (
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    NAME_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    User,
+)
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute, plain_query
-from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.guard import Owner, admitted, current_principal, requires
 from archway.kernel.http.responses import (
     JsonResponse,
     page_request_dependency,
@@ -25,20 +33,30 @@ from archway.kernel.http.responses import (
 )
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.pagination import PageRequest
+from archway.kernel.text import NO_CONTROL_PATTERN, NOT_BLANK_PATTERN
+
+# The bodies only bound what is read (1024 characters); the domain checks each value and
+# reports every invalid one at once. The schemas state the domain's rules exactly.
+_EMAIL_SCHEMA: JsonDict = {"pattern": EMAIL_PATTERN, "maxLength": EMAIL_MAX}
+_PASSWORD_SCHEMA: JsonDict = {
+    "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX, "pattern": NO_CONTROL_PATTERN}
+_NAME_SCHEMA: JsonDict = {"minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK_PATTERN}
 
 
 class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254, examples=["ada@example.com"])
-    password: str = Field(max_length=1024, examples=["correct horse battery staple"])
-    name: str = Field(max_length=1024, examples=["Ada Lovelace"])
+    email: str = Field(max_length=EMAIL_MAX, examples=["ada@example.com"],
+                       json_schema_extra=_EMAIL_SCHEMA)
+    password: str = Field(max_length=1024, examples=["correct horse battery staple"],
+                          json_schema_extra=_PASSWORD_SCHEMA)
+    name: str = Field(max_length=1024, examples=["Ada Lovelace"], json_schema_extra=_NAME_SCHEMA)
 
 
 class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(None, max_length=254)
-    password: str | None = Field(None, max_length=1024)
-    name: str | None = Field(None, max_length=1024)
+    email: str | None = Field(None, max_length=EMAIL_MAX, json_schema_extra=_EMAIL_SCHEMA)
+    password: str | None = Field(None, max_length=1024, json_schema_extra=_PASSWORD_SCHEMA)
+    name: str | None = Field(None, max_length=1024, json_schema_extra=_NAME_SCHEMA)
 
 
 class UserOut(BaseModel):
@@ -113,18 +131,21 @@ def build_router(
         result = await service.list_users(caller, page)
         return page_response(version, request, result, page, [user_body(u) for u in result.items])
 
-    @router.get("/users/{user_id}", response_model=UserOut, summary="A user", **requires())
+    @router.get("/users/{user_id}", response_model=UserOut, summary="A user",
+                **requires(owner=Owner("user_id", "profile", "users:read")))
     async def get_user(user_id: UserId, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:read`)."""
         return JsonResponse(user_body(await service.get_user(caller, user_id)))
 
-    @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user", **requires())
+    @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user",
+                  **requires(owner=Owner("user_id", "profile", "users:write")))
     async def patch_user(user_id: UserId, body: UserPatch, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:write`). Roles are not settable."""
         changes = UserChanges(name=body.name, email=body.email, password=body.password)
         return JsonResponse(user_body(await service.update_user(caller, user_id, changes)))
 
-    @router.delete("/users/{user_id}", status_code=204, summary="Delete a user", **requires())
+    @router.delete("/users/{user_id}", status_code=204, summary="Delete a user",
+                   **requires(owner=Owner("user_id", "profile", "users:write")))
     async def delete_user(user_id: UserId, caller: Caller) -> Response:
         """The user itself (`profile`) or an admin (`users:write`); afterwards 404 for all."""
         await service.delete_user(caller, user_id)

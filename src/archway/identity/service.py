@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
-
-from sqlalchemy.engine import Connection
+from dataclasses import dataclass, replace
+from typing import Generic, Protocol
 
 from archway.identity.domain import (
     User,
@@ -20,12 +18,12 @@ from archway.identity.domain import (
 )
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
-from archway.identity.store import UserRepository
 from archway.kernel.auth.principal import SCOPES, Principal
-from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import InvalidInput, NotFound
-from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.ids import is_valid_id
+from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
+from archway.kernel.uow import Tx, UnitsOfWork
 
 DEV_CLIENT_ID = "archway-cli"
 
@@ -48,15 +46,18 @@ class UserChanges:
     password: str | None = None
 
 
-class IdentityService:
+class IdentityService(Generic[Tx]):
+    """``db`` runs the units of work, ``users`` makes the repository of one
+    (``store.UserRepository`` over ``kernel.db.Database``; fakes in tests)."""
+
     def __init__(
         self,
-        db: UnitsOfWork,
+        db: UnitsOfWork[Tx],
         hasher: PasswordHasher,
         keys: KeyRing,
         issuer: TokenIssuer,
         *,
-        users: Callable[[Connection], Users] = UserRepository,
+        users: Callable[[Tx], Users],
         cache_ttl_seconds: float = 0.0,
     ) -> None:
         self._db = db
@@ -73,7 +74,7 @@ class IdentityService:
         """Anyone may register; new users are customers. Emails are unique (409)."""
         raise_if_any(check_registration(email, password, name))
         user = new_user(email, name, await self._hasher.hash(password), roles)
-        await self._db.write(lambda conn: self._users(conn).add(user))
+        await self._db.write(lambda tx: self._users(tx).add(user))
         return user
 
     async def get_user(self, principal: Principal, user_id: str) -> User:
@@ -86,10 +87,18 @@ class IdentityService:
         principal.require_scope("profile")
         return await self._existing(principal.subject)
 
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether ``user_id`` names a user (for the guard: a token outlives its user). From the
+        same short-lived cache as :meth:`me`; a deletion in this process drops it at once, one
+        in another process shows within ``cache_ttl_seconds``."""
+        return await self._cached_user(user_id) is not None
+
     async def list_users(self, principal: Principal, page: PageRequest) -> Page[User]:
         """Admins with ``users:read``."""
         principal.require_admin("users:read")
-        return await self._db.read(lambda conn: self._users(conn).list(page))
+        if page.after is not None:
+            page = replace(page, after=(cursor_id(page.after[0]),))
+        return await self._db.read(lambda tx: self._users(tx).list(page))
 
     async def update_user(self, principal: Principal, user_id: str, changes: UserChanges) -> User:
         """The user itself (``profile``) or an admin (``users:write``); email stays unique."""
@@ -104,9 +113,9 @@ class IdentityService:
         raise_if_any(errors)
         new_hash = await self._hasher.hash(changes.password) if changes.password else None
 
-        def apply(conn: Connection) -> User:
-            repo = self._users(conn)
-            user = repo.get(user_id)
+        def apply(tx: Tx) -> User:
+            repo = self._users(tx)
+            user = repo.get(user_id) if is_valid_id(user_id) else None
             if user is None:
                 raise NotFound("No such user.")
             updated = user.changed(
@@ -124,14 +133,15 @@ class IdentityService:
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        removed = await self._db.write(lambda conn: self._users(conn).remove(user_id))
+        removed = is_valid_id(user_id) and await self._db.write(
+            lambda tx: self._users(tx).remove(user_id))
         self._cached.drop(user_id)
         if not removed:
             raise NotFound("No such user.")
 
     async def check_password(self, email: str, password: str) -> User | None:
         """The user whose password this is, else ``None`` (for login; hides which was wrong)."""
-        user = await self._db.read(lambda conn: self._users(conn).by_email(email))
+        user = await self._db.read(lambda tx: self._users(tx).by_email(email))
         if user is None:
             await self._hasher.hash(password)  # same cost either way: no user enumeration
             return None
@@ -143,8 +153,8 @@ class IdentityService:
         """Development only: a token for ``email`` with the scopes asked for (CLI ``token``)."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
-            raise InvalidInput.field("scope", f"unknown scopes: {' '.join(unknown)}")
-        user = await self._db.read(lambda conn: self._users(conn).by_email(email))
+            raise InvalidInput.parameter("scope", f"unknown scopes: {' '.join(unknown)}")
+        user = await self._db.read(lambda tx: self._users(tx).by_email(email))
         if user is None:
             raise NotFound(f"No user with email {email}.")
         return await self._issuer.issue(
@@ -152,9 +162,14 @@ class IdentityService:
             ttl_seconds=ttl_seconds,
         )
 
+    async def _cached_user(self, user_id: str) -> User | None:
+        if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)
+            return None
+        return await self._cached.get_or_load(
+            user_id, lambda: self._db.read(lambda tx: self._users(tx).get(user_id)))
+
     async def _existing(self, user_id: str) -> User:
-        user = await self._cached.get_or_load(
-            user_id, lambda: self._db.read(lambda conn: self._users(conn).get(user_id)))
+        user = await self._cached_user(user_id)
         if user is None:
             raise NotFound("No such user.")
         return user

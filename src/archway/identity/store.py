@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -49,7 +51,7 @@ signing_keys = Table(
 )
 
 
-def _user(row: Row) -> User:
+def _user(row: Row[Any]) -> User:
     return User(
         id=row.id, email=row.email, name=row.name, password_hash=row.password_hash,
         roles=frozenset(row.roles.split(",")) if row.roles else frozenset(),

@@ -21,7 +21,8 @@ the backend, and is the whole point of this module:
   upgrade. Reads run without an explicit transaction (WAL: readers never block writers).
 
 A unit of work that raises is rolled back; one that returns is committed (writes). Every request
-holds at most one connection at a time, so no load can deadlock the pool.
+holds at most one connection at a time, so no load can deadlock the pool. A saturated pool or a
+refused or lost connection is :class:`~archway.kernel.errors.ServiceBusy` (503, ``Retry-After``).
 
 A request can ask for a step to commit together with its first write (:func:`joining_first_write`):
 the ``Idempotency-Key`` claim is taken that way, atomically with the request's first effect and
@@ -35,7 +36,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -43,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from archway.kernel import uow
 from archway.kernel.errors import ServiceBusy
 from archway.kernel.sqlite_writer import WriterThread
 
@@ -51,6 +53,7 @@ Work = Callable[[Connection], T]
 
 _BEGIN_MODE = "archway_begin_mode"
 _SATURATED = "The database is saturated; retry shortly."
+_UNAVAILABLE = "The database is unavailable; retry shortly."
 _URGENT_POOL_SIZE = 2
 
 
@@ -108,12 +111,10 @@ def writes_go_first() -> None:
     _writes_first.set(True)
 
 
-class UnitsOfWork(Protocol):
-    """The port services depend on; :class:`Database` is the real one, tests have a fake."""
-
-    async def read(self, work: Work[T]) -> T: ...
-
-    async def write(self, work: Work[T]) -> T: ...
+UnitsOfWork = uow.UnitsOfWork[Connection]
+"""The unit-of-work port over SQLAlchemy connections, for the kernel's own stores (events,
+idempotency); :class:`Database` is the real one. Services are typed against the generic
+:class:`archway.kernel.uow.UnitsOfWork`, which names no database library."""
 
 
 class Database:
@@ -176,6 +177,10 @@ class Database:
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
+        except (OSError, DBAPIError) as exc:
+            if _lost_connection(exc):
+                raise ServiceBusy(_UNAVAILABLE) from exc
+            raise
 
     async def write(self, work: Work[T]) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
@@ -197,6 +202,10 @@ class Database:
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
+        except (OSError, DBAPIError) as exc:
+            if _lost_connection(exc):
+                raise ServiceBusy(_UNAVAILABLE) from exc
+            raise
 
     async def ping(self) -> bool:
         try:
@@ -253,6 +262,12 @@ class Database:
             conn = conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
             with conn.begin():
                 return work(conn)
+
+
+def _lost_connection(exc: OSError | DBAPIError) -> bool:
+    """A refused or lost connection is the service's state, not a bug: a 503 the client may
+    retry (with an Idempotency-Key, safely). Any other database error stays what it is."""
+    return isinstance(exc, OSError) or exc.connection_invalidated
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:

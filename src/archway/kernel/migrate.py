@@ -7,6 +7,7 @@ version table, so a context can move to its own database (microservices) with it
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from alembic import command, context
@@ -47,14 +48,20 @@ def run_env(metadata: MetaData) -> None:
 
 async def migrate(db: Database, contexts: Iterable[str], revision: str = "head") -> None:
     for name in contexts:
-        await db.write(
-            lambda conn, name=name: command.upgrade(alembic_config(name, conn), revision))
+        await db.write(partial(_upgrade, name, revision))
 
 
 async def downgrade(db: Database, contexts: Iterable[str], revision: str = "base") -> None:
     for name in contexts:
-        await db.write(
-            lambda conn, name=name: command.downgrade(alembic_config(name, conn), revision))
+        await db.write(partial(_downgrade, name, revision))
+
+
+def _upgrade(context: str, revision: str, conn: Connection) -> None:
+    command.upgrade(alembic_config(context, conn), revision)
+
+
+def _downgrade(context: str, revision: str, conn: Connection) -> None:
+    command.downgrade(alembic_config(context, conn), revision)
 
 
 async def unapplied(db: Database, contexts: Iterable[str]) -> list[str]:

@@ -21,7 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Column, Delete, Insert, Update
 from sqlalchemy.engine import Connection, Dialect
@@ -62,7 +62,7 @@ class DriverWrite:
         """Run once with ``params``, or once per mapping of a sequence (all with the same
         names); returns the row count the driver reports."""
         many = not isinstance(params, Mapping)
-        rows: Sequence[Params] = params if many else [params]  # type: ignore[assignment]
+        rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
         if not rows:
             return 0
         compiled = self._compile(conn, rows[0])
@@ -81,8 +81,7 @@ class DriverWrite:
         return compiled
 
     def _build(self, conn: Connection, params: Params) -> _Compiled:
-        done = cast(SQLCompiler, self._statement.compile(
-            dialect=conn.dialect, column_keys=list(params)))
+        done = self._statement.compile(dialect=conn.dialect, column_keys=list(params))
         expanded = done.construct_expanded_state(dict(params))
         names = tuple(expanded.positiontup or ())
         if not names and expanded.parameters:
@@ -127,7 +126,7 @@ def bind_processors(compiled: SQLCompiler, dialect: Dialect) -> dict[str, Callab
     """What Core applies to each parameter value of ``compiled`` before the driver gets it
     (SQLite's datetimes): the processor of each bound parameter's type for the dialect, from
     public API (``ExpandedState.processors`` only has those of ``IN`` lists' expansions)."""
-    processors = {}
+    processors: dict[str, Callable[[Any], Any]] = {}
     for name, bind in compiled.binds.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
@@ -198,7 +197,7 @@ class DriverRead:
         return query
 
     def _build(self, conn: Connection, params: Params) -> _Query:
-        compiled = cast(SQLCompiler, self._statement.compile(dialect=conn.dialect))
+        compiled = self._statement.compile(dialect=conn.dialect)
         expanded = compiled.construct_expanded_state(dict(params))
         names = tuple(expanded.positiontup or ())
         if not names and expanded.parameters:

@@ -7,6 +7,11 @@ that sends it back first waits until every read model has applied the event at t
 ``read_your_writes_timeout_seconds``; then it answers, and says ``Consistency: stale`` if the
 wait ran out.
 
+A token names the position of an event the command recorded, so a position with no event in
+the log (past the newest event, or a gap the database's sequence left) is one this API never
+issued: the first check finds no event there and the query is refused with a 400 at once,
+instead of waiting out the bound for an event that will never come.
+
 Waiting is not polling: each projection wakes the waiters when it applies an event, and they
 check once. A slow re-check (:data:`RECHECK_SECONDS`) only covers events applied by another
 process, which cannot wake this one.
@@ -50,7 +55,7 @@ def decode_token(token: str) -> int:
             number = text.removeprefix(_PREFIX)
             if text.startswith(_PREFIX) and _POSITION.match(number):
                 return int(number)
-    raise BadRequest(f"The {TOKEN_HEADER} header is not a token this API issued.")
+    raise _not_issued()
 
 
 class ReadYourWrites:
@@ -69,12 +74,16 @@ class ReadYourWrites:
 
     async def wait(self, position: int) -> bool:
         """True once every read model has applied the event at ``position``; False if the
-        timeout ran out first (the caller answers with what it has, marked stale)."""
+        timeout ran out first (the caller answers with what it has, marked stale). A position
+        with no event is a token this API did not issue: a 400, at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while True:
             applied = self._applied  # taken before checking, so no wake-up is missed
-            if await self._db.read(lambda conn: self._caught_up(conn, position)):
+            caught_up = await self._db.read(lambda conn: self._caught_up(conn, position))
+            if caught_up is None:
+                raise _not_issued()
+            if caught_up:
                 return True
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -82,11 +91,20 @@ class ReadYourWrites:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(applied.wait(), min(remaining, RECHECK_SECONDS))
 
-    def _caught_up(self, conn: Connection, position: int) -> bool:
+    def _caught_up(self, conn: Connection, position: int) -> bool | None:
+        """Whether every read model applied the event at ``position``; None: no such event."""
         if position == 0:  # a command that recorded no event: nothing to wait for
             return True
-        query = select(func.count()).select_from(orders_inbox.join(
-            orders_outbox, orders_outbox.c.event_id == orders_inbox.c.event_id,
-        )).where(orders_outbox.c.position == position,
-                 orders_inbox.c.consumer.in_(self._consumers))
-        return int(conn.execute(query).scalar_one()) == len(self._consumers)
+        applied = select(func.count()).where(
+            orders_inbox.c.event_id == orders_outbox.c.event_id,
+            orders_inbox.c.consumer.in_(self._consumers),
+        ).scalar_subquery()
+        row = conn.execute(
+            select(applied).where(orders_outbox.c.position == position)).first()
+        if row is None:
+            return None
+        return int(row[0]) == len(self._consumers)
+
+
+def _not_issued() -> BadRequest:
+    return BadRequest(f"The {TOKEN_HEADER} header is not a token this API issued.")

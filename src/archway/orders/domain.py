@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from archway.kernel.errors import Conflict, FieldError, InvalidInput
-from archway.kernel.money import Money
+from archway.kernel.errors import Conflict, FieldError, FieldPath, InvalidInput, Unavailable
+from archway.kernel.money import MAX_AMOUNT, Money, bound_text
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -151,38 +151,56 @@ def place(
     quotes: Mapping[str, Quote],
     now: datetime,
 ) -> Order:
-    """A new pending order priced from ``quotes``, or every refused line at once (422).
+    """A new pending order priced from ``quotes``, or every refused line at once: as
+    :class:`Unavailable` (409) when each refusal is only the catalog's current state (a product
+    not on sale, another currency), which no schema can state and which may change; else as
+    :class:`InvalidInput` (422).
 
     Each product appears once, is known and on sale; quantities are 1–1000; 1–50 lines; one
-    currency per order (the first line's).
+    currency per order (the first line's); every line total and the order's total are at most
+    :data:`~archway.kernel.money.MAX_AMOUNT` minor units, what every store holds exactly.
     """
     if not 1 <= len(requested) <= MAX_LINES:
-        raise InvalidInput.field("/lines", f"must have 1 to {MAX_LINES} lines")
+        raise InvalidInput.field("lines", f"must have 1 to {MAX_LINES} lines")
     errors: list[FieldError] = []
+    unavailable: list[FieldError] = []  # of errors, those the catalog's state alone decides
     lines: list[OrderLine] = []
     first_line: dict[str, int] = {}
     for index, line in enumerate(requested):
-        pointer = f"/lines/{index}"
+        at: FieldPath = ("lines", index)
         if not 1 <= line.quantity <= MAX_QUANTITY:
-            errors.append(FieldError(f"{pointer}/quantity", f"must be 1 to {MAX_QUANTITY}"))
+            errors.append(FieldError((*at, "quantity"), f"must be 1 to {MAX_QUANTITY}"))
         quote = quotes.get(line.product_id)
         if quote is None or not quote.active:
-            errors.append(FieldError(f"{pointer}/product_id", "is not a product on sale"))
+            unavailable.append(FieldError((*at, "product_id"), "is not a product on sale"))
+            errors.append(unavailable[-1])
             continue
         if line.product_id in first_line:
             errors.append(FieldError(
-                f"{pointer}/product_id", f"is already on line {first_line[line.product_id]}"))
+                (*at, "product_id"), f"is already on line {first_line[line.product_id]}"))
             continue
         first_line[line.product_id] = index
         if lines and quote.price.currency != lines[0].unit_price.currency:
-            errors.append(FieldError(
-                f"{pointer}/product_id",
+            unavailable.append(FieldError(
+                (*at, "product_id"),
                 f"is priced in {quote.price.currency}; this order is in "
                 f"{lines[0].unit_price.currency}"))
+            errors.append(unavailable[-1])
             continue
-        lines.append(OrderLine(
-            quote.product_id, quote.sku, quote.name, line.quantity, quote.price))
-    if errors:
+        priced = OrderLine(quote.product_id, quote.sku, quote.name, line.quantity, quote.price)
+        if 1 <= line.quantity <= MAX_QUANTITY and not priced.total.storable:
+            errors.append(FieldError(
+                (*at, "quantity"),
+                f"makes a line total above {bound_text(quote.price.currency)}"))
+            continue
+        lines.append(priced)
+    if not errors and sum(
+            line.total.amount for line in lines) > MAX_AMOUNT:
+        errors.append(FieldError(
+            ("lines",), f"total above {bound_text(lines[0].unit_price.currency)}"))
+    if errors and len(errors) == len(unavailable):
+        raise Unavailable("The catalog does not offer some lines as asked.", errors)
+    if errors:  # with any line not well-formed, every refused line is reported at once
         raise InvalidInput("The order has invalid lines.", errors)
     order = Order(
         id=order_id, customer_id=customer_id, status=OrderStatus.PENDING, lines=tuple(lines),

@@ -164,11 +164,8 @@ def apply_batch_to_order_view(conn: Connection, events: Sequence[Event]) -> None
 
 def _count(conn: Connection, customers: list[str]) -> None:
     """One more row in the view for each of ``customers`` (a customer may come twice)."""
-    added: dict[str, int] = {}
-    for customer in customers:
-        added[customer] = added.get(customer, 0) + 1
-    add_all(conn, order_counts, {
-        (("customer_id", customer),): {"orders": count} for customer, count in added.items()})
+    add_all(conn, order_counts, [((("customer_id", customer),), {"orders": 1})
+                                 for customer in customers])
 
 
 def _move(event: Event) -> tuple[DriverWrite, dict[str, Any]]:

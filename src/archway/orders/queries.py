@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection, Row
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import as_utc, rfc3339
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.errors import InvalidInput, NotFound
+from archway.kernel.errors import NotFound
 from archway.kernel.ids import is_valid_id
 from archway.kernel.money import Money
-from archway.kernel.pagination import Page, PageRequest
+from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.orders.domain import Order, OrderLine
 from archway.orders.events import line_data
 from archway.orders.store import order_counts, order_view
@@ -85,11 +85,7 @@ class OrderQueries:
         principal.require_scope(READ_SCOPE)
         owner = None if principal.is_admin else principal.subject
         if page.wants_cursor:
-            after = None
-            if page.after is not None:
-                (after,) = page.after
-                if not isinstance(after, str):
-                    raise InvalidInput.field("cursor", "is not a cursor this API returned")
+            after = cursor_id(page.after[0]) if page.after is not None else None
             return await self._db.read(lambda conn: _cursor_page(conn, owner, page.limit, after))
         return await self._db.read(
             lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))

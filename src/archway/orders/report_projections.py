@@ -13,6 +13,11 @@ What counts as a sale, the one rule both share:
 ``order_confirmed`` and ``order_cancelled`` do not repeat the order's lines and total; the
 ``order_placed`` event that does is read back from the orders' event log (the outbox), which
 keeps every event. Rows are per currency: amounts in different currencies are never added.
+
+Sums stay exact: an order's total is at most :data:`~archway.kernel.money.MAX_AMOUNT`, so a
+BIGINT sum holds over 9 million orders at that bound; one that would pass
+:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event (:class:`~archway.orders.counters.SumOverflow`) instead of
+being stored wrong (PostgreSQL would refuse it too, SQLite would turn it into a float).
 """
 
 from __future__ import annotations
@@ -89,7 +94,8 @@ def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
 
 class CountingProjection(Projection):
     """A report: each counted change adds deltas to rows found by key. A batch's deltas are
-    summed per row first (addition commutes), then written in a few statements."""
+    summed per row first (addition commutes), then written in a few statements; the sums are
+    followed event by event, so one that would overflow fails the batch as it would alone."""
 
     table: Table
 
@@ -104,18 +110,13 @@ class CountingProjection(Projection):
             add_to(conn, self.table, dict(key), deltas)
 
     def apply_batch(self, conn: Connection, events: Sequence[Event]) -> None:
-        summed: dict[Key, Deltas] = {}
+        changes: list[tuple[Key, Deltas]] = []
         for event in events:
             with handling(event):
                 change = counted_change(conn, event)
-            if change is None:
-                continue
-            for key, deltas in self.deltas(change):
-                row = summed.setdefault(key, dict.fromkeys(deltas, 0))
-                for name, delta in deltas.items():
-                    row[name] += delta
-        if summed:
-            add_all(conn, self.table, summed)
+            if change is not None:
+                changes.extend(self.deltas(change))
+        add_all(conn, self.table, changes)
 
 
 class CustomerSummaryProjection(CountingProjection):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from archway.kernel.http.guard import requires
+from archway.kernel.http.guard import Owner, requires
 from archway.kernel.http.responses import JsonResponse, money
 from archway.kernel.http.versioning import ApiVersion
 from archway.orders.consistency import ReadYourWrites
@@ -80,7 +80,7 @@ def build_router(
         summary="A customer's orders and spending",
         description=doc_of(ReportQueries.customer_summary),
         responses={**_REFUSALS, 404: {"description": "Not a customer id."}},
-        **requires("orders:read"),
+        **requires("orders:read", owner=Owner("customer_id", "orders:read", "orders:read")),
     )
     async def customer_summary(customer_id: str, caller: Caller, fresh: Fresh) -> Response:
         summary = await reports.customer_summary(caller, customer_id)

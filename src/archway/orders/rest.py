@@ -15,6 +15,7 @@ from starlette.responses import Response
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.idempotency import keeps_idempotency_key
 from archway.kernel.http.responses import (
     JsonResponse,
     RenderedStates,
@@ -106,8 +107,8 @@ def build_router(
     page_params = page_request_dependency(version, cursor_arity=1)
     Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
     # (id, version) names one state of an order: each is rendered once per API version.
-    rendered = RenderedStates(lambda order: order_body(version, order),
-                              lambda order: (order.id, order.version))
+    rendered: RenderedStates[OrderView] = RenderedStates(
+        lambda order: order_body(version, order), lambda order: (order.id, order.version))
 
     def command_headers(order_id: str, position: int) -> dict[str, str]:
         return {"Location": f"{version.prefix}/orders/{order_id}",
@@ -115,8 +116,13 @@ def build_router(
 
     @router.post(
         "/orders", status_code=202, response_model=order_model, summary="Place an order",
-        description=doc_of(OrdersService.place), **requires("orders:write"),
+        description=doc_of(OrdersService.place), responses={409: {"description": (
+            "A line names a product not on sale, or one priced in another currency than the "
+            "order (`/problems/unavailable`, its `errors` name the lines); or a request with "
+            "this `Idempotency-Key` is in flight or took effect.")}},
+        **requires("orders:write"),
     )
+    @keeps_idempotency_key
     async def place_order(
         body: PlaceOrder, caller: Caller, idempotency_key: IdempotencyKey = None
     ) -> Response:

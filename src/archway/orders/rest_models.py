@@ -2,13 +2,14 @@
 responses differ only in how money is written, which the routes render themselves.
 
 Bodies forbid unknown fields (``status``, ``id``, prices are never client-settable) and are
-strict (``"2"`` is not a quantity).
+strict (``"2"`` is not a quantity; ``2.0`` is, as JSON Schema reads an integer).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from archway.kernel.http.json_numbers import JsonInt
 from archway.orders.domain import MAX_LINES, MAX_QUANTITY, LineRequest
 
 
@@ -18,7 +19,7 @@ class _Body(BaseModel):
 
 class LineIn(_Body):
     product_id: str = Field(max_length=36, description="A product on sale.")
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class PlaceOrder(_Body):

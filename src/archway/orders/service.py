@@ -8,30 +8,56 @@ port: synchronously for prices when an order is placed, asynchronously (events) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy.engine import Connection
+from typing import Generic, Protocol
 
 from archway.catalog.client import CatalogClient
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
-from archway.kernel.db import UnitsOfWork
-from archway.kernel.errors import Conflict, InvalidInput, NotFound
+from archway.kernel.errors import Conflict, InvalidInput, NotFound, Unavailable
 from archway.kernel.events.cloudevent import Event, data_of, handling
 from archway.kernel.events.inbox import Consumer
-from archway.kernel.events.outbox import append
 from archway.kernel.ids import is_valid_id, new_id
+from archway.kernel.uow import Tx, UnitsOfWork
 from archway.orders.domain import LineRequest, Order, Quote, place
 from archway.orders.events import STOCK_REJECTED, STOCK_RESERVED, drain
-from archway.orders.store import OrderRepository, last_position, orders_inbox, orders_outbox
+from archway.orders.store import orders_inbox
 
 WRITE_SCOPE = "orders:write"
 SAGA_CONSUMER = "orders.saga"
 SAGA_EVENTS = (STOCK_RESERVED, STOCK_REJECTED)
 
 _log = logging.getLogger("archway.orders")
+
+
+class Orders(Protocol):
+    """The write model and its outbox as one unit of work sees them
+    (``store.OrderRepository``; tests use a fake). A conditional write that finds the order
+    moved on answers ``False``."""
+
+    def add(self, order: Order) -> None: ...
+    def get(self, order_id: str, *, lock: bool = False) -> Order | None: ...
+    def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        """The orders found among ``order_ids`` (locked in id order, so two transactions
+        locking some of the same orders cannot deadlock)."""
+        ...
+    def save(self, order: Order, previous_version: int) -> bool: ...
+    def save_many(self, changed: Sequence[tuple[Order, int]]) -> bool:
+        """:meth:`save` for each ``(order, previous_version)`` at once; ``False`` if one of
+        them moved on (a driver that cannot count the rows answers ``True``)."""
+        ...
+    def placed_with(self, customer_id: str, key: str) -> str | None:
+        """The order this customer placed with this Idempotency-Key, if any."""
+        ...
+    def remember_key(self, order: Order, key: str) -> None: ...
+    def append(self, events: Iterable[Event]) -> None:
+        """Append integration events to the outbox, in this transaction."""
+        ...
+    def last_position(self, order_id: str) -> int:
+        """The outbox position of the newest event about the order (0 if none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +69,16 @@ class Outcome:
     position: int
 
 
-class OrdersService:
+class OrdersService(Generic[Tx]):
+    """``db`` runs the units of work, ``orders`` makes the repository of one
+    (``store.OrderRepository`` over ``kernel.db.Database``; fakes in tests)."""
+
     def __init__(
         self,
-        db: UnitsOfWork,
+        db: UnitsOfWork[Tx],
         catalog: CatalogClient,
         *,
+        orders: Callable[[Tx], Orders],
         on_commit: Callable[[], None] = lambda: None,
         admission: Callable[[], Awaitable[object]] | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -56,6 +86,7 @@ class OrdersService:
         """``admission`` is awaited before a command runs: the process's backpressure
         (:meth:`archway.kernel.events.relay.Relays.keeping_up`), none by default."""
         self._db = db
+        self._orders = orders
         self._admission = admission
         self._catalog = catalog
         self._on_commit = on_commit
@@ -97,40 +128,33 @@ class OrdersService:
         }
         try:
             order = place(new_id(), principal.subject, lines, quotes, self._clock())
-        except InvalidInput:
+        except (InvalidInput, Unavailable):
             # A retry answers with its order even if the products changed since it was placed.
             if idempotency_key is not None:
                 earlier = await self._db.read(
-                    lambda conn: self._placed(conn, principal, idempotency_key))
+                    lambda tx: _placed(self._orders(tx), principal, idempotency_key))
                 if earlier is not None:
                     return earlier
             raise
         events = drain(order)
 
-        def record(conn: Connection) -> Outcome | int:
-            repo = OrderRepository(conn)
+        def record(tx: Tx) -> Outcome | int:
+            repo = self._orders(tx)
             if idempotency_key is not None:
-                earlier = self._placed(conn, principal, idempotency_key)
+                earlier = _placed(repo, principal, idempotency_key)
                 if earlier is not None:  # a retry, or placed meanwhile by a concurrent one
                     return earlier
             repo.add(order)
             if idempotency_key is not None:
                 repo.remember_key(order, idempotency_key)
-            append(conn, orders_outbox, events)
-            return last_position(conn, order.id)
+            repo.append(events)
+            return repo.last_position(order.id)
 
         recorded = await self._db.write(record)
         if isinstance(recorded, Outcome):
             return recorded
         self._on_commit()
         return Outcome(order, recorded)
-
-    @staticmethod
-    def _placed(conn: Connection, principal: Principal, key: str) -> Outcome | None:
-        repo = OrderRepository(conn)
-        order_id = repo.placed_with(principal.subject, key)
-        order = repo.get(order_id) if order_id is not None else None
-        return Outcome(order, last_position(conn, order.id)) if order is not None else None
 
     async def cancel(self, principal: Principal, order_id: str) -> Outcome:
         """The order's customer, or an admin (both with `orders:write`): a pending or confirmed
@@ -140,8 +164,8 @@ class OrdersService:
         if self._admission is not None:
             await self._admission()
 
-        def cancel(conn: Connection) -> tuple[Outcome, bool]:
-            repo = OrderRepository(conn)
+        def cancel(tx: Tx) -> tuple[Outcome, bool]:
+            repo = self._orders(tx)
             order = repo.get(order_id, lock=True) if is_valid_id(order_id) else None
             if order is None or not (principal.is_admin or order.customer_id == principal.subject):
                 raise NotFound("No such order.")
@@ -149,8 +173,8 @@ class OrdersService:
             changed = order.cancel(self._clock())
             if changed:
                 _saved(repo.save(order, previous))
-                append(conn, orders_outbox, drain(order))
-            return Outcome(order, last_position(conn, order.id)), changed
+                repo.append(drain(order))
+            return Outcome(order, repo.last_position(order.id)), changed
 
         outcome, changed = await self._db.write(cancel)
         if changed:
@@ -167,17 +191,17 @@ class OrdersService:
         """The catalog could not hold every line: a pending order is rejected with its reason."""
         await self.saga.one(event)
 
-    def _react(self, conn: Connection, event: Event) -> None:
+    def _react(self, tx: Tx, event: Event) -> None:
         """One answer of the catalog, in the saga consumer's transaction."""
-        self._react_to_all(conn, [event])
+        self._react_to_all(tx, [event])
 
-    def _react_to_all(self, conn: Connection, events: Sequence[Event]) -> None:
+    def _react_to_all(self, tx: Tx, events: Sequence[Event]) -> None:
         """The catalog's answers in order, in the saga consumer's transaction: their orders
         read and locked together, each changed order written once, their events appended
         together (a few statements for a whole batch, not a few per answer)."""
         answers = [(event, data_of(event)) for event in events]
         ids = [str(data.get("order_id") or event.get_subject()) for event, data in answers]
-        repo = OrderRepository(conn)
+        repo = self._orders(tx)
         found = repo.get_many(ids, lock=True)
         loaded = {order_id: order.version for order_id, order in found.items()}
         outgoing: list[Event] = []
@@ -199,7 +223,13 @@ class OrdersService:
                    if order.version != loaded[order_id]]
         if changed:
             _saved(repo.save_many(changed))
-            append(conn, orders_outbox, outgoing)
+            repo.append(outgoing)
+
+
+def _placed(repo: Orders, principal: Principal, key: str) -> Outcome | None:
+    order_id = repo.placed_with(principal.subject, key)
+    order = repo.get(order_id) if order_id is not None else None
+    return Outcome(order, repo.last_position(order.id)) if order is not None else None
 
 
 def _saved(written: bool) -> None:

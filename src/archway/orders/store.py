@@ -8,7 +8,7 @@ live in ``orders_metadata`` so the context moves to its own database in one piec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from archway.kernel.clock import as_utc
-from archway.kernel.events.tables import inbox_table, outbox_table
+from archway.kernel.events.cloudevent import Event
+from archway.kernel.events.outbox import append
+from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.kernel.statements import DriverRead, DriverWrite
 from archway.orders.domain import Order, OrderLine, OrderStatus
@@ -77,6 +79,7 @@ placement_keys = Table(
 
 orders_outbox = outbox_table(orders_metadata, "orders")
 orders_inbox = inbox_table(orders_metadata, "orders")
+orders_dead_letters = dead_letter_table(orders_metadata, "orders")
 # Commands answer with the position of their order's last event (a consistency token), and the
 # reports look up an order's ``order_placed`` in the log: both find events by order id.
 Index("ix_orders_outbox_subject", orders_outbox.c.subject, orders_outbox.c.position)
@@ -157,7 +160,8 @@ _LAST_POSITION = DriverRead(select(func.max(orders_outbox.c.position)).where(
 
 
 class OrderRepository:
-    """Orders and their lines on one connection (one transaction)."""
+    """Orders and their lines, and the events about them, on one connection (one
+    transaction)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -214,6 +218,13 @@ class OrderRepository:
         """Write the order's state if it is still at ``previous_version``."""
         written = _SAVE.execute(self._conn, _saved_state(order, previous_version))
         return bool(written)
+
+    def append(self, events: Iterable[Event]) -> None:
+        """Append integration events to the orders outbox, committing with the order."""
+        append(self._conn, orders_outbox, events)
+
+    def last_position(self, order_id: str) -> int:
+        return last_position(self._conn, order_id)
 
 
 def _saved_state(order: Order, previous_version: int) -> dict[str, Any]:

@@ -9,38 +9,48 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.catalog.client import InProcessCatalogClient
 from archway.catalog.consumers import CONSUMED as CATALOG_CONSUMES
 from archway.catalog.consumers import RESERVATIONS_CONSUMER, StockReservations
-from archway.catalog.event_tables import catalog_outbox
+from archway.catalog.event_tables import catalog_dead_letters, catalog_outbox
 from archway.catalog.rest import build_router as catalog_router
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.config import ConfigurationError, Settings
+from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router as identity_router
 from archway.identity.service import IdentityService
+from archway.identity.store import UserRepository
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.db import Database
 from archway.kernel.errors import ArchwayError
-from archway.kernel.events.bus import EventBus, InProcessBus
+from archway.kernel.events.bus import EventBus, InProcessBus, Subscription
+from archway.kernel.events.dead_letters import (
+    DeadLetter,
+    DeadLetterOffice,
+    DeadLetterStore,
+    RetryOutcome,
+)
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.body_limit import BodyLimit
-from archway.kernel.http.docs_pages import redoc_html, swagger_oauth2_redirect_html, swagger_ui_html
+from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency import Idempotency
 from archway.kernel.http.idempotency_store import IdempotencyStore
+from archway.kernel.http.landing import DemoAccount, Link, build_landing_router
 from archway.kernel.http.openapi import versioned_openapi
 from archway.kernel.http.ops import add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
@@ -58,9 +68,20 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
-from archway.orders.store import orders_inbox, orders_outbox
+from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
+from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
 
 CONTEXTS = ("kernel", "identity", "catalog", "orders")
+
+# Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
+PUBLIC_LINKS = (
+    Link("rest-v1", "REST v1", "/api/v1/products"), Link("rest-v2", "REST v2", "/api/v2/products"),
+    Link("swagger-ui", "Swagger UI", "/docs"), Link("redoc", "ReDoc", "/redoc"),
+    Link("openapi-v1", "OpenAPI v1", "/openapi/v1.json"),
+    Link("openapi-v2", "OpenAPI v2", "/openapi/v2.json"),
+    Link("jwks", "JWKS", "/.well-known/jwks.json"), Link("healthz", "Health", "/healthz"),
+    Link("readyz", "Readiness", "/readyz"), Link("metrics", "Metrics", "/metrics"),
+)
 
 
 @dataclass
@@ -83,9 +104,25 @@ class Monolith:
     read_your_writes: ReadYourWrites
     projections: tuple[Projection, ...]
     idempotency: IdempotencyStore
+    dead_letters: DeadLetterOffice
+    subscriptions: tuple[Subscription, ...]
+    _subscribed: bool = field(default=False, init=False)
+
+    async def start(self, *, relays: bool = True) -> None:
+        """Subscribe every consumer (once) and start the bus, then the relays: nothing is
+        published before the bus knows who consumes it."""
+        if not self._subscribed:
+            for subscription in self.subscriptions:
+                await self.bus.subscribe(
+                    subscription.consumer_name, subscription.event_types, subscription.handler)
+            self._subscribed = True
+        await self.bus.start()
+        if relays:
+            self.relays.start()
 
     async def close(self) -> None:
         await self.relays.stop()
+        await self.bus.stop()
         await self.idempotency.answers.stop()
         self.hasher.close()
         await self.db.dispose()
@@ -112,7 +149,8 @@ def build(
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     metrics = HttpMetrics()
     metrics.set_pool_reader(db.pool_usage)
-    catalog = CatalogService(db, cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    catalog = CatalogService(
+        db, products=CatalogRepository, cache_ttl_seconds=settings.read_cache_ttl_seconds)
 
     # Events: one outbox and relay per context, one bus, the subscriptions listed one by one.
     # Metrics for them on the app's registry; a lease per outbox lets replicas share it.
@@ -122,14 +160,16 @@ def build(
     orders_relay = OutboxRelay(
         db, orders_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, orders_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     catalog_relay = OutboxRelay(
         db, catalog_outbox, bus, poll_interval=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
-        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics)
+        lease=OutboxLease(db, catalog_outbox.name), metrics=event_metrics,
+        max_lag=settings.command_backpressure_lag)
     relays = Relays([orders_relay, catalog_relay], metrics=event_metrics)
     orders = OrdersService(
-        db, InProcessCatalogClient(catalog), on_commit=orders_relay.nudge,
+        db, InProcessCatalogClient(catalog), orders=OrderRepository, on_commit=orders_relay.nudge,
         admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
     reservations = StockReservations(db, catalog, on_commit=catalog_relay.nudge)
     # Read models: each wakes read-your-writes waiters when it applies an event.
@@ -140,10 +180,21 @@ def build(
     projections: tuple[Projection, ...] = (
         order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
         ProductSalesProjection(db, on_applied=read_your_writes.notify))
-    bus.subscribe(RESERVATIONS_CONSUMER, CATALOG_CONSUMES, reservations.consumer)
-    bus.subscribe(SAGA_CONSUMER, SAGA_EVENTS, orders.saga)
-    for projection in projections:
-        bus.subscribe(projection.consumer, order_events.ORDER_EVENT_TYPES, projection.handle)
+    # Each consumer parks what fails it ARCHWAY_EVENT_MAX_ATTEMPTS times in its own context's
+    # dead letters, so that no event blocks the ones after it.
+    dead_letters = DeadLetterOffice(
+        max_attempts=settings.event_max_attempts, metrics=event_metrics)
+    metrics.add_refresher(dead_letters.refresh_metrics)
+    orders_parked = DeadLetterStore(db, orders_dead_letters)
+    catalog_parked = DeadLetterStore(db, catalog_dead_letters)
+    subscriptions = [
+        Subscription(RESERVATIONS_CONSUMER, frozenset(CATALOG_CONSUMES), dead_letters.guard(
+            RESERVATIONS_CONSUMER, reservations.consumer, catalog_parked)),
+        Subscription(SAGA_CONSUMER, frozenset(SAGA_EVENTS), dead_letters.guard(
+            SAGA_CONSUMER, orders.saga, orders_parked)),
+        *(Subscription(p.consumer, frozenset(order_events.ORDER_EVENT_TYPES), dead_letters.guard(
+            p.consumer, p.handle, orders_parked)) for p in projections),
+    ]
     for projection in projections:  # each read model's lag, read at scrape time
         event_metrics.watch_consumer(
             db, projection.consumer, orders_outbox, orders_inbox, order_events.ORDER_EVENT_TYPES)
@@ -151,12 +202,16 @@ def build(
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=keys, verifier=verifier, hasher=hasher,
         identity=IdentityService(
-            db, hasher, keys, issuer, cache_ttl_seconds=settings.read_cache_ttl_seconds),
+            db, hasher, keys, issuer, users=UserRepository,
+            cache_ttl_seconds=settings.read_cache_ttl_seconds),
         catalog=catalog, bus=bus, relays=relays, orders=orders,
         order_queries=OrderQueries(db), order_view=order_view, reservations=reservations,
         report_queries=ReportQueries(db), read_your_writes=read_your_writes,
         projections=projections,
-        idempotency=IdempotencyStore(db, settings.idempotency_ttl_seconds),
+        idempotency=IdempotencyStore(
+            db, settings.idempotency_ttl_seconds,
+            max_queued_answers=settings.idempotency_max_queued_answers),
+        dead_letters=dead_letters, subscriptions=tuple(subscriptions),
     )
 
 
@@ -172,7 +227,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                 f"the database at {graph.db.display_url} is not migrated ({', '.join(late)}): "
                 "run `archway db migrate` first")
         await graph.keys.ensure_key()
-        graph.relays.start()
+        await graph.start()
         graph.idempotency.answers.start()
         freeze_startup_heap()
         try:
@@ -185,9 +240,12 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     )
     app.state.graph = graph
     install_problem_handlers(app)
-    route_class = guarded_route_class(BearerAuthenticator(graph.verifier))
+    route_class = guarded_route_class(
+        BearerAuthenticator(
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
     add_routes(app, build_ops_router(
-        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()}))
+        graph.metrics, {"database": graph.db.ping, **graph.relays.readiness_checks()},
+        details={"dead_letters": graph.dead_letters.readiness}))
     fast: list[FastRoute] = []
     for version in ApiVersion:
         add_routes(app, catalog_router(
@@ -204,7 +262,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     if settings.fast_lane:  # innermost: inside every policy, in front of FastAPI's routing
         app.add_middleware(FastLane, routes=fast, declared=app.routes)
     app.add_middleware(
-        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier))
+        Idempotency, store=graph.idempotency, owner_of=_owner_of(graph.verifier),
+        routes=app.routes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -233,6 +292,13 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
                 versioned_openapi(app, version, graph.settings.issuer)).body
         return Response(documents[version], media_type="application/json")
 
+    shown = graph.settings.show_demo_accounts
+    add_routes(app, build_landing_router(
+        "Archway", PUBLIC_LINKS,
+        [DemoAccount(role, email, password) for role, email, password, _ in DEMO_ACCOUNTS]
+        if shown else [],
+        customer_token_command()))
+
     @app.get("/openapi/v1.json", include_in_schema=False)
     async def openapi_v1() -> Response:
         return openapi_json(ApiVersion.V1)
@@ -241,20 +307,9 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
     async def openapi_v2() -> Response:
         return openapi_json(ApiVersion.V2)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger() -> HTMLResponse:
-        return HTMLResponse(swagger_ui_html(
-            "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-            oauth2_redirect_url="/docs/oauth2-redirect", client_id="archway-docs",
-        ))
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def swagger_redirect() -> HTMLResponse:
-        return HTMLResponse(swagger_oauth2_redirect_html())
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return HTMLResponse(redoc_html("Archway API", "/openapi/v2.json"))
+    add_routes(app, build_docs_router(
+        "Archway API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
+        redoc_spec="/openapi/v2.json", client_id="archway-docs"))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
@@ -334,5 +389,25 @@ async def rebuild_projections(settings: Settings) -> list[tuple[str, int]]:
     graph = build(settings)
     try:
         return [(p.consumer, await p.rebuild()) for p in graph.projections]
+    finally:
+        await graph.close()
+
+
+async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every event a consumer parked, oldest first (no relay or HTTP app is started)."""
+    graph = build(settings)
+    try:
+        return await graph.dead_letters.parked()
+    finally:
+        await graph.close()
+
+
+async def retry_dead_letter(
+    settings: Settings, letter_id: str
+) -> tuple[RetryOutcome, DeadLetter | None]:
+    """Deliver one parked event to its consumer again (see ``DeadLetterOffice.retry``)."""
+    graph = build(settings)
+    try:
+        return await graph.dead_letters.retry(letter_id)
     finally:
         await graph.close()

@@ -8,9 +8,14 @@ The app is built in the serving process by an app factory from the environment's
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
+import subprocess
+import sys
 
-from archway.config import Settings, load_settings
+from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.observability.logging import configure_logging
 
 _JSON_LOGS = {  # granian's own lines, in the same JSON shape as ours
@@ -38,11 +43,51 @@ def monolith_app():  # type: ignore[no-untyped-def]
     return create_app(settings)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    if settings.http_server == "uvicorn":
-        _serve_uvicorn(settings, host, port)
-    else:
-        _serve_granian(settings, host, port)
+def serve(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
+    """Serve until stopped; ``announce`` is printed on stdout once the app answers.
+
+    A port that cannot be bound raises :class:`ConfigurationError` before anything starts.
+    The announcement is waited for by a child process, not a thread: granian forks its workers,
+    and a fork while another thread holds a lock (an import's, logging's) can hang the worker.
+    """
+    ensure_can_listen(host, port)
+    announcer = None
+    if announce is not None:
+        announcer = subprocess.Popen(  # inherits stdout; exits when this process goes
+            [sys.executable, "-m", "archway.topologies.announce",
+             f"{_local_address(host)}:{port}", str(os.getpid()), announce])
+    try:
+        if settings.http_server == "uvicorn":
+            _serve_uvicorn(settings, host, port)
+        else:
+            _serve_granian(settings, host, port)
+    finally:
+        if announcer is not None:
+            announcer.terminate()
+            announcer.wait(timeout=10)
+
+
+def ensure_can_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, so that a busy port or an unknown address
+    is one clear error here rather than a server's traceback after a banner."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+            probe.bind(address)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def _local_address(host: str) -> str:
+    """Where this machine reaches a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _serve_granian(settings: Settings, host: str, port: int) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from archway.catalog.domain import Product, ProductDraft
 from archway.catalog.service import CatalogService
+from archway.catalog.store import CatalogRepository
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
 from archway.kernel.money import Money
@@ -19,7 +20,7 @@ MakeProduct = Callable[..., Awaitable[Product]]
 
 @pytest.fixture
 def service(database: Database) -> CatalogService:
-    return CatalogService(database)
+    return CatalogService(database, products=CatalogRepository)
 
 
 @pytest.fixture

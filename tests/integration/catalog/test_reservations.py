@@ -138,7 +138,7 @@ async def test_the_conditional_hold_undoes_earlier_lines_when_a_later_one_falls_
 async def processes(database: Database) -> AsyncIterator[list[CatalogService]]:
     """Four services with their own engines on the same database, like four processes."""
     engines = [Database(database.url) for _ in range(4)]
-    yield [CatalogService(db) for db in engines]
+    yield [CatalogService(db, products=CatalogRepository) for db in engines]
     for db in engines:
         await db.dispose()
 

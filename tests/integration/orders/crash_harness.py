@@ -95,6 +95,7 @@ async def main():
                 await http.post("/api/v1/orders", json={
                     "lines": [{"product_id": product_id, "quantity": int(quantity)}]},
                     headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+    await graph.start(relays=False)
     for relay in graph.relays.all:
         if relay.name.split("_")[0] in relays.split(","):
             relay.start()
@@ -130,12 +131,11 @@ def crash_settings(url: str) -> Settings:
         argon2_memory_kib=64, read_cache_ttl_seconds=0, outbox_poll_seconds=0.05)
 
 
-def start(graphs: list[Monolith], url: str, *, bus: InProcessBus | None = None,
-          relays: bool = True) -> Monolith:
+async def start(graphs: list[Monolith], url: str, *, bus: InProcessBus | None = None,
+                relays: bool = True) -> Monolith:
     graph = build(crash_settings(url), bus=bus)
     graphs.append(graph)
-    if relays:
-        graph.relays.start()
+    await graph.start(relays=relays)
     return graph
 
 

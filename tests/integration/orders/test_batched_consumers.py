@@ -119,7 +119,7 @@ async def test_reservations_take_as_many_statements_for_thirty_orders_as_for_thr
     graph: Monolith, counting: CountingDb
 ) -> None:
     product = await stocked_product(graph, "BATCH-1", on_hand=1000)
-    consumer = StockReservations(counting, graph.catalog).consumer  # type: ignore[arg-type]
+    consumer = StockReservations(counting, graph.catalog).consumer
     few = await statements_for(counting, consumer, placed_events(orders_of(product, 3)))
     many = await statements_for(counting, consumer, placed_events(orders_of(product, 30)))
     assert many == few
@@ -155,7 +155,7 @@ async def test_the_saga_takes_as_many_statements_for_thirty_answers_as_for_three
             order.events.clear()
 
     await database.write(record)
-    saga = OrdersService(counting, graph.orders._catalog).saga  # type: ignore[arg-type]
+    saga = OrdersService(counting, graph.orders._catalog, orders=OrderRepository).saga
 
     def answers(orders: list[Order]) -> list[Event]:
         return [make_event(STOCK_RESERVED, "/archway/catalog", order.id, {
@@ -176,7 +176,7 @@ async def test_a_projection_takes_as_many_statements_for_thirty_orders_as_for_th
     graph: Monolith, counting: CountingDb, kind: type[Projection]
 ) -> None:
     product = await stocked_product(graph, f"BATCH-{kind.__name__}", on_hand=1000)
-    projection = kind(counting)  # type: ignore[arg-type]
+    projection = kind(counting)
     counts = []
     for orders in (orders_of(product, 3), orders_of(product, 30)):
         placed = placed_events(orders)

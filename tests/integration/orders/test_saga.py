@@ -14,12 +14,12 @@ from archway.catalog.consumers import STOCK_RESERVED
 from archway.catalog.event_tables import catalog_outbox
 from archway.catalog.tables import products
 from archway.kernel.auth.principal import Principal
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import Unavailable
 from archway.kernel.events.cloudevent import from_json, make_event
 from archway.kernel.ids import new_id
 from archway.orders.domain import LineRequest
 from archway.orders.events import ORDER_CONFIRMED, ORDER_PLACED, SOURCE
-from archway.orders.store import orders_outbox
+from archway.orders.store import OrderRepository, orders_outbox
 from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 from tests.http.test_orders_api import ALICE, BOB, place, settled
@@ -197,7 +197,7 @@ async def test_a_retry_with_its_key_answers_with_its_order_after_the_product_wen
 
     again = await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-1")
     assert again.order.id == first.order.id
-    with pytest.raises(InvalidInput):  # a new key is a new order, refused
+    with pytest.raises(Unavailable):  # a new key is a new order, refused
         await graph.orders.place(customer, [LineRequest(beans, 1)], "retry-key-2")
 
 
@@ -211,7 +211,8 @@ async def test_commands_wait_for_admission_first(graph: Monolith, database: obje
     async def admission() -> None:
         admitted.append("in")
 
-    orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), admission=admission)
+    orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), orders=OrderRepository,
+                           admission=admission)
     beans = await stocked_product(graph, "ADMIT-1", on_hand=5)
     customer = Principal(new_id(), scopes=frozenset({"orders:write"}), roles=frozenset({"customer"}))
     order = await orders.place_order(customer, [LineRequest(beans, 1)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -16,9 +17,9 @@ from tests.unit.catalog.shop import Shop
 @pytest.fixture(params=["fake", "real"])
 async def service(
     request: pytest.FixtureRequest, graph: Monolith, database: Database
-) -> AsyncIterator[CatalogService]:
+) -> AsyncIterator[CatalogService[Any]]:
     if request.param == "fake":
-        yield CatalogService(FakeUnitsOfWork(), products=FakeProducts,  # type: ignore[arg-type]
+        yield CatalogService(FakeUnitsOfWork(), products=FakeProducts,
                              cache_ttl_seconds=0)
     else:
         yield graph.catalog  # the real store; `database` empties its tables afterwards
@@ -26,6 +27,6 @@ async def service(
 
 
 @pytest.fixture
-def shop(service: CatalogService) -> Shop:
+def shop(service: CatalogService[Any]) -> Shop:
     return Shop(service)
 

@@ -10,7 +10,7 @@ from archway.catalog.domain import (
     ProductSort,
     Stock,
 )
-from archway.kernel.errors import Conflict, InvalidInput, NotFound
+from archway.kernel.errors import Conflict, FieldError, InvalidInput, NotFound
 from archway.kernel.money import Money
 from archway.kernel.pagination import PageRequest
 from tests.unit.catalog.shop import ADMIN, ADMIN_WITHOUT_SCOPE, EVERYTHING, UNKNOWN, Shop
@@ -155,7 +155,7 @@ async def test_a_cursor_of_the_wrong_shape_is_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         await shop.service.list_products(EVERYTHING, sort, PageRequest(2, after=after))
-    assert caught.value.errors[0].pointer == "cursor"
+    assert caught.value.errors[0] == FieldError(("cursor",), "is not a cursor this API returned", parameter=True)
 
 
 async def test_get_prices_answers_existing_products_on_sale_or_not(shop: Shop) -> None:

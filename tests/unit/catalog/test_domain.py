@@ -19,7 +19,7 @@ from archway.catalog.domain import (
     release_all,
     reserve_all,
 )
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import FieldPath, InvalidInput
 from archway.kernel.money import Money
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -39,8 +39,8 @@ def product(on_hand: int = 10, reserved: int = 0, **overrides: object) -> Produc
     return replace(made, **overrides)  # type: ignore[arg-type]
 
 
-def pointers(exc: pytest.ExceptionInfo[InvalidInput]) -> set[str]:
-    return {error.pointer for error in exc.value.errors}
+def paths(exc: pytest.ExceptionInfo[InvalidInput]) -> set[FieldPath]:
+    return {error.path for error in exc.value.errors}
 
 
 def test_a_new_product_starts_at_version_1_with_no_stock() -> None:
@@ -57,7 +57,7 @@ def test_a_new_product_reports_every_invalid_value_at_once() -> None:
             sku="bad sku!", name="  ", description="x" * 5001, category="Board Games",
             price=Money(-1, "EUR"),
         ), NOW)
-    assert pointers(exc) == {"/sku", "/name", "/description", "/category", "/price"}
+    assert paths(exc) == {("sku",), ("name",), ("description",), ("category",), ("price",)}
 
 
 @pytest.mark.parametrize("sku", ["A", "coffee.beans_2-kg", "X" * 64])
@@ -69,7 +69,7 @@ def test_sku_accepts_letters_digits_dot_underscore_dash(sku: str) -> None:
 def test_sku_refuses_anything_else(sku: str) -> None:
     with pytest.raises(InvalidInput) as exc:
         new_product(draft(sku=sku), NOW)
-    assert pointers(exc) == {"/sku"}
+    assert paths(exc) == {("sku",)}
 
 
 @pytest.mark.parametrize("category", ["coffee", "board-games", "a1"])
@@ -81,7 +81,7 @@ def test_category_is_a_lower_case_slug(category: str) -> None:
 def test_category_refuses_other_shapes(category: str) -> None:
     with pytest.raises(InvalidInput) as exc:
         new_product(draft(category=category), NOW)
-    assert pointers(exc) == {"/category"}
+    assert paths(exc) == {("category",)}
 
 
 def test_a_free_product_is_allowed() -> None:
@@ -104,7 +104,7 @@ def test_a_change_that_changes_nothing_keeps_the_version() -> None:
 def test_a_change_is_checked_like_a_new_product() -> None:
     with pytest.raises(InvalidInput) as exc:
         product().changed(ProductChanges(price=Money(-5, "EUR"), category="Nope"), LATER)
-    assert pointers(exc) == {"/price", "/category"}
+    assert paths(exc) == {("price",), ("category",)}
 
 
 def test_expected_versions_match_one_or_any_of_several() -> None:
@@ -120,19 +120,19 @@ def test_available_is_on_hand_minus_reserved() -> None:
     assert Stock(10, 4).available == 6
 
 
-@pytest.mark.parametrize(("on_hand", "reserved", "pointer"), [
-    (-1, 0, "/on_hand"), (5, -1, "/reserved"), (3, 4, "/on_hand"),
+@pytest.mark.parametrize(("on_hand", "reserved", "path"), [
+    (-1, 0, ("on_hand",)), (5, -1, ("reserved",)), (3, 4, ("on_hand",)),
 ])
-def test_stock_refuses_impossible_counts(on_hand: int, reserved: int, pointer: str) -> None:
+def test_stock_refuses_impossible_counts(on_hand: int, reserved: int, path: FieldPath) -> None:
     with pytest.raises(InvalidInput) as exc:
         Stock(on_hand, reserved)
-    assert pointers(exc) == {pointer}
+    assert paths(exc) == {path}
 
 
 def test_a_stock_count_below_what_orders_hold_is_refused_clearly() -> None:
     with pytest.raises(InvalidInput) as exc:
         product(on_hand=10, reserved=4).with_on_hand(3, LATER)
-    assert pointers(exc) == {"/on_hand"}
+    assert paths(exc) == {("on_hand",)}
     assert "4 units reserved" in exc.value.errors[0].detail
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archway.kernel.errors import Conflict, InvalidInput
+from archway.kernel.errors import Conflict, FieldPath, InvalidInput, Unavailable
 from archway.kernel.money import Money
 from archway.orders.domain import (
     LineRequest,
@@ -33,8 +33,10 @@ def placed(*lines: LineRequest) -> Order:
     return place("order-1", "alice", lines or (LineRequest(A, 2),), QUOTES, NOW)
 
 
-def pointers(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
-    return [error.pointer for error in exc.value.errors]
+def paths(
+    exc: pytest.ExceptionInfo[InvalidInput] | pytest.ExceptionInfo[Unavailable],
+) -> list[FieldPath]:
+    return [error.path for error in exc.value.errors]
 
 
 def test_a_placed_order_is_pending_priced_from_the_quotes_and_records_it() -> None:
@@ -46,34 +48,36 @@ def test_a_placed_order_is_pending_priced_from_the_quotes_and_records_it() -> No
 
 
 @pytest.mark.parametrize(("lines", "expected"), [
-    ([LineRequest("unknown", 1)], ["/lines/0/product_id"]),
-    ([LineRequest(A, 0)], ["/lines/0/quantity"]),
-    ([LineRequest(A, 1001)], ["/lines/0/quantity"]),
-    ([LineRequest(A, 1), LineRequest(A, 2)], ["/lines/1/product_id"]),
-    ([], ["/lines"]),
-    ([LineRequest(A, 1)] * 51, ["/lines"]),
+    ([LineRequest(A, 0)], [("lines", 0, "quantity")]),
+    ([LineRequest(A, 1001)], [("lines", 0, "quantity")]),
+    ([LineRequest(A, 1), LineRequest(A, 2)], [("lines", 1, "product_id")]),
+    ([], [("lines",)]),
+    ([LineRequest(A, 1)] * 51, [("lines",)]),
 ])
-def test_invalid_lines_are_refused_with_pointers(
-    lines: list[LineRequest], expected: list[str]
+def test_invalid_lines_are_refused_with_their_paths(
+    lines: list[LineRequest], expected: list[FieldPath]
 ) -> None:
     with pytest.raises(InvalidInput) as exc:
         place("order-1", "alice", lines, QUOTES, NOW)
-    assert pointers(exc) == expected
+    assert paths(exc) == expected
 
 
 def test_every_bad_line_is_reported_at_once() -> None:
     with pytest.raises(InvalidInput) as exc:
         placed(LineRequest("nope", 1), LineRequest(B, 0))
-    assert pointers(exc) == ["/lines/0/product_id", "/lines/1/quantity"]
+    assert paths(exc) == [("lines", 0, "product_id"), ("lines", 1, "quantity")]
 
 
-def test_products_off_sale_and_other_currencies_are_refused() -> None:
+def test_products_unknown_off_sale_or_in_other_currencies_are_unavailable() -> None:
     quotes = {**QUOTES, "off": Quote("off", "O", "Off", Money(1, "EUR"), active=False),
               "usd": Quote("usd", "U", "Usd", Money(1, "USD"), active=True)}
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(Unavailable) as exc:
+        place("o", "alice", [LineRequest("unknown", 1)], quotes, NOW)
+    assert paths(exc) == [("lines", 0, "product_id")]
+    with pytest.raises(Unavailable) as exc:
         place("o", "alice", [LineRequest(A, 1), LineRequest("off", 1), LineRequest("usd", 1)],
               quotes, NOW)
-    assert pointers(exc) == ["/lines/1/product_id", "/lines/2/product_id"]
+    assert paths(exc) == [("lines", 1, "product_id"), ("lines", 2, "product_id")]
 
 
 def test_stock_answers_move_a_pending_order_once() -> None:

@@ -44,12 +44,15 @@ class Principal:
             raise Forbidden("This is for administrators.")
         self.require_scope(scope)
 
-    def acts_on_self_or_admin(self, user_id: str, admin_scope: str) -> None:
-        """Object-level check: the user itself (with ``profile``) or an admin with ``admin_scope``."""
-        if user_id == self.subject and self.has_scope("profile"):
+    def acts_on_self_or_admin(
+        self, user_id: str, admin_scope: str, *, own_scope: str = "profile"
+    ) -> None:
+        """Object-level check: the user itself (with ``own_scope``) or an admin with
+        ``admin_scope``."""
+        if user_id == self.subject and self.has_scope(own_scope):
             return
         if self.is_admin and self.has_scope(admin_scope):
             return
         if user_id == self.subject:
-            self.require_scope("profile")
+            self.require_scope(own_scope)
         raise Forbidden("You may only act on your own account.")

@@ -6,10 +6,11 @@ what it read from its outbox in one go, and a consumer applies a batch in one tr
 :class:`~archway.kernel.events.inbox.Consumer`). Under load that turns one commit per event and
 consumer into one per batch, which is what lets the saga keep up with the commands.
 
-A NATS JetStream bus implements the same two methods: ``publish`` puts each structured
-CloudEvent on the subject named by its type, and ``subscribe`` creates a durable consumer named
-``consumer_name`` filtered on ``event_types``, that fetches batches, calls ``handler`` and
-acknowledges what it handled (so a failure is redelivered, as here).
+A NATS JetStream bus implements the same port: ``start`` connects, ``subscribe`` creates a
+durable consumer named ``consumer_name`` filtered on ``event_types``, that fetches batches,
+calls ``handler`` and acknowledges what it handled (so a failure is redelivered, as here),
+``publish`` puts each structured CloudEvent on the subject named by its type, ``pending`` is
+what its consumers have not acknowledged (kept from their last fetch), and ``stop`` drains.
 """
 
 from __future__ import annotations
@@ -31,18 +32,39 @@ _log = logging.getLogger("archway.events")
 
 
 class EventBus(Protocol):
+    """Lifecycle: subscribe every consumer, ``start``, publish, ``stop``. A composition root
+    subscribes before it starts its relays, so that no event is published to a bus that does
+    not know its consumers yet."""
+
+    async def start(self) -> None:
+        """Connect and begin delivering to the subscribed consumers (idempotent)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop delivering and disconnect (idempotent); ``publish`` then raises."""
+        ...
+
+    async def subscribe(
+        self, consumer_name: str, event_types: Collection[str], handler: Handler
+    ) -> None:
+        """Call ``handler`` with the events of ``event_types``; ``consumer_name`` identifies the
+        consumer durably (its inbox rows, a JetStream durable consumer)."""
+        ...
+
     async def publish(self, events: Sequence[Event]) -> None:
         """Deliver ``events``, in order, to every subscriber of their types. Raises
         :class:`DeliveryFailed` unless every subscriber handled all of them, saying how many
         (a prefix) were, so the caller (a relay) delivers the rest again later."""
         ...
 
-    def subscribe(
-        self, consumer_name: str, event_types: Collection[str], handler: Handler
-    ) -> None:
-        """Call ``handler`` with the events of ``event_types``; ``consumer_name`` identifies the
-        consumer durably (its inbox rows, a JetStream durable consumer)."""
+    def pending(self) -> int:
+        """Events published but not yet handled by every consumer, as far as this process
+        knows without any I/O (it feeds backpressure on every command)."""
         ...
+
+
+class BusStopped(Exception):
+    """``publish`` on a bus that is not started (or was stopped)."""
 
 
 class PartiallyHandled(Exception):
@@ -83,8 +105,18 @@ class InProcessBus:
     def __init__(self, metrics: EventMetrics | None = None) -> None:
         self._subscriptions: dict[str, Subscription] = {}
         self._metrics = metrics
+        self._started = False
 
-    def subscribe(
+    async def start(self) -> None:
+        self._started = True
+
+    async def stop(self) -> None:
+        self._started = False
+
+    def pending(self) -> int:
+        return 0  # publish returns only once every consumer handled its share
+
+    async def subscribe(
         self, consumer_name: str, event_types: Collection[str], handler: Handler
     ) -> None:
         if consumer_name in self._subscriptions:
@@ -96,6 +128,8 @@ class InProcessBus:
         return list(self._subscriptions.values())
 
     async def publish(self, events: Sequence[Event]) -> None:
+        if not self._started:
+            raise BusStopped("the in-process bus is not started")
         delivered, failed = len(events), []
         for subscription in self._subscriptions.values():
             indexes = [i for i, event in enumerate(events)

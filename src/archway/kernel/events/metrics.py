@@ -96,6 +96,14 @@ class EventMetrics:
             "archway_projection_lag_seconds",
             "Age of the oldest event a consumer has not applied yet (0 when caught up).",
             ("consumer",), registry=registry)
+        self._dead_lettered = Counter(
+            "archway_events_dead_lettered_total",
+            "Events a consumer gave up on after ARCHWAY_EVENT_MAX_ATTEMPTS failures and parked "
+            "as dead letters, by consumer and type.", ("consumer", "type"), registry=registry)
+        self._parked = Gauge(
+            "archway_events_dead_letters",
+            "Events parked as dead letters now, waiting for an operator's retry, by consumer.",
+            ("consumer",), registry=registry)
         self._outboxes: list[tuple[UnitsOfWork, Table]] = []
         self._consumers: list[_WatchedConsumer] = []
 
@@ -118,6 +126,13 @@ class EventMetrics:
 
     def consumer_failed(self, consumer: str, event_type: str) -> None:
         self._consumer_failures.labels(consumer, event_type).inc()
+
+    def dead_lettered(self, consumer: str, event_type: str) -> None:
+        self._dead_lettered.labels(consumer, event_type).inc()
+
+    def parked(self, consumer: str, count: int) -> None:
+        """How many events ``consumer`` has parked now (read at scrape time)."""
+        self._parked.labels(consumer).set(count)
 
     def held_back(self, seconds: float, *, admitted: bool) -> None:
         """A command waited ``seconds`` for the relays (see ``Relays.keeping_up``)."""

@@ -59,6 +59,7 @@ class OutboxRelay:
         lease: OutboxLease | None = None,
         metrics: EventMetrics | None = None,
         failing_after: float = 30.0,
+        max_lag: int | None = None,
     ) -> None:
         self.name = outbox.name
         self.context = outbox.name.removesuffix("_outbox")
@@ -71,6 +72,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._keeping_up = True
         self._admissions = 0  # commands still admitted before the next batch, while behind
+        self._max_lag = max_lag if max_lag is not None else batch_size
+        self._lag = 0  # committed, not yet handled by every consumer, as last known
+        self._commits = 0  # nudges so far: commits that appended to this outbox
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -85,11 +89,24 @@ class OutboxRelay:
 
     def nudge(self) -> None:
         """Publish soon: called after a transaction that appended to this outbox commits."""
+        self._commits += 1
+        self._lag += 1  # at least one event; the next read counts them exactly
+        if self._lag > self._max_lag and self._paces_commands():
+            self._keeping_up = False
         self._wake.set()
 
     @property
+    def lag(self) -> int:
+        """Events committed to this outbox and not yet handled by every consumer, as this
+        relay knows them without any I/O: the backlog its last read found (past a full batch,
+        up to the newest position), less what it delivered since, plus one per commit since
+        (nudges), plus what the bus has published and its consumers not yet handled."""
+        return self._lag + self._bus.pending()
+
+    @property
     def keeping_up(self) -> bool:
-        """False while the last batch was a full one: the outbox fills faster than it drains."""
+        """False while :attr:`lag` is above ``max_lag`` (and the relay publishes: a failing or
+        standing-by relay would not catch up sooner for commands waiting)."""
         return self._keeping_up
 
     async def admit(self) -> None:
@@ -107,9 +124,15 @@ class OutboxRelay:
             return True
         return False
 
-    async def _published_batch(self, full: bool) -> None:
-        self._keeping_up = not full
-        self._admissions = max(1, self._batch_size // 4) if full else 0
+    def _paces_commands(self) -> bool:
+        return self._task is not None and not self._standby and not self._failures
+
+    async def _paced(self) -> None:
+        """After each attempt: behind or not, by the lag; a batch published while behind
+        lets a quarter batch of commands in."""
+        behind = self.lag > self._max_lag and self._paces_commands()
+        self._keeping_up = not behind
+        self._admissions = max(1, self._batch_size // 4) if behind else 0
         async with self._progress:
             self._progress.notify_all()
 
@@ -130,9 +153,12 @@ class OutboxRelay:
                 self._standby = True
                 self._failures = 0
                 self._failing_since = None
+                self._lag = 0  # the holder paces its own commands
                 return 0
             self._standby = False
-            rows = await self._db.read(self._unpublished)
+            commits_before = self._commits
+            rows, backlog = await self._db.read(self._unpublished)
+            self._lag = backlog + self._commits - commits_before
             if self._lease is not None and not self._lease.held:
                 return 0  # stalled past the lease: leave the rows to whoever holds it now
             events, failure = _parsed(rows)
@@ -145,6 +171,7 @@ class OutboxRelay:
                 except Exception as exc:  # noqa: BLE001 - counted on the row, retried
                     delivered, failure = 0, exc
             published = [row.position for row in rows[:delivered]]
+            self._lag = max(0, self._lag - delivered)
             failed = rows[delivered] if failure is not None else None
             if failed is not None:
                 _log.warning("publishing %s from %s failed (attempt %d): %s", failed.event_id,
@@ -154,10 +181,12 @@ class OutboxRelay:
             if self._metrics is not None:
                 self._metrics.published_batch(
                     self.name, [row.event_type for row in rows[:delivered]])
-            if failed is None:
+            if failed is None or published:
+                # Progress restarts the backoff: the failing event is another one than before
+                # (the one before it went through, or was parked by its consumer).
                 self._failures = 0
                 self._failing_since = None
-            else:
+            if failed is not None:
                 self._failed_once()
             return len(published)
         finally:
@@ -194,7 +223,8 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        await self._published_batch(full=False)  # nobody waits for a relay that stopped
+        self._lag = 0
+        await self._paced()  # nobody waits for a relay that stopped
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -229,7 +259,7 @@ class OutboxRelay:
                 _log.exception("relay %s could not read or mark its outbox", self.name)
                 self._failed_once()
                 published = 0
-            await self._published_batch(full=published >= self._batch_size)
+            await self._paced()
             if published >= self._batch_size:
                 continue
             await self._sleep(self._delay())
@@ -252,19 +282,28 @@ class OutboxRelay:
         if self._failures or self._standby:
             await asyncio.sleep(seconds)
             return
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation (stop) that
+        # arrives as the nudge lands, and the loop would sleep a whole poll interval more.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     # -- units of work ---------------------------------------------------------------------
 
-    def _unpublished(self, conn: Connection) -> Sequence[Row]:
+    def _unpublished(self, conn: Connection) -> tuple[Sequence[Row], int]:
+        """The next batch, and how many events wait (a full batch and all after it, by
+        position: one look at the primary key's end, only when the batch is full)."""
         outbox = self._outbox
         query = select(
             outbox.c.position, outbox.c.event_id, outbox.c.event_type, outbox.c.payload,
             outbox.c.attempts,
         ).where(outbox.c.published_at.is_(None)).order_by(outbox.c.position).limit(
             self._batch_size)
-        return conn.execute(query).all()
+        rows = conn.execute(query).all()
+        if len(rows) < self._batch_size:
+            return rows, len(rows)
+        newest = conn.execute(select(func.max(outbox.c.position))).scalar_one()
+        return rows, max(len(rows), int(newest) - rows[0].position + 1)
 
     def _mark(
         self, conn: Connection, published: list[int], failed: Row | None,
@@ -312,15 +351,20 @@ class Relays:
             await relay.stop()
 
     async def keeping_up(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until every relay keeps up with its outbox, or
-        lets the command in at the pace it publishes (:meth:`OutboxRelay.admit`).
+        """Wait (at most ``timeout`` seconds) until the consumers of every relay lag behind
+        its outbox by no more than its ``max_lag``, or the relay lets the command in at the pace
+        it publishes (:meth:`OutboxRelay.admit`). The lag is kept in memory by each relay, so
+        a command that need not wait pays no I/O for asking.
 
         Commands call this before they append: under a load the consumers cannot follow, it
         holds new commands back instead of letting the backlog (and every read model's lag)
         grow without bound. False if it gave up waiting; the command then goes ahead, since
         its events are safe in the outbox either way. A ``timeout`` of 0 never waits."""
+        if timeout <= 0:
+            return True
+        # Coroutines only for the relays that are behind, and only once they will be awaited.
         behind = [relay.admit() for relay in self.all if not relay.keeping_up]
-        if not behind or timeout <= 0:
+        if not behind:
             return True
         started = time.monotonic()
         admitted = True

@@ -57,3 +57,29 @@ def inbox_table(metadata: MetaData, context: str) -> Table:
         Column("event_type", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False),
     )
+
+
+def dead_letter_table(metadata: MetaData, context: str) -> Table:
+    """``<context>_dead_letters``: events one of the context's consumers gave up on (parked).
+
+    It sits beside the inbox because it is the consumer's state, not the producer's: the
+    catalog's consumer of order events parks them in the catalog's table. ``payload`` is the
+    whole CloudEvent, so a retry needs nothing from the outbox (which may be another context's
+    database). ``id`` is a UUIDv7, unique across every context's table, so an operator names a
+    dead letter without saying where it lives.
+    """
+    name = f"{context}_dead_letters"
+    return Table(
+        name,
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("event_type", String(200), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("last_error", Text, nullable=False),
+        Column("parked_at", DateTime(timezone=True), nullable=False),
+        Column("last_failed_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("consumer", "event_id", name=f"uq_{name}_consumer_event"),
+    )

@@ -2,16 +2,23 @@
 
 FastAPI's ``get_swagger_ui_html`` serves one spec in the base layout; Archway serves
 every API version from one page, which needs Swagger UI's ``StandaloneLayout`` (its top
-bar lists ``urls``). Assets come from jsDelivr, pinned to a major version.
+bar lists ``urls``). Their assets are Archway's own (:mod:`docs_assets`): the pages reference
+no other host, so they work with no internet access.
 """
 
 import html
 import json
 
+from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
+from starlette.responses import HTMLResponse
 
-SWAGGER_UI_DIST = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-REDOC_JS = "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
+from archway.kernel.http.docs_assets import REDOC, SWAGGER_UI, asset_url, build_docs_assets_router
+
+SWAGGER_UI_CSS = asset_url(SWAGGER_UI, "swagger-ui.css")
+SWAGGER_UI_BUNDLE = asset_url(SWAGGER_UI, "swagger-ui-bundle.js")
+SWAGGER_UI_PRESET = asset_url(SWAGGER_UI, "swagger-ui-standalone-preset.js")
+REDOC_JS = asset_url(REDOC, "redoc.standalone.js")
 
 
 def _js(value: object) -> str:
@@ -32,6 +39,7 @@ def swagger_ui_html(
         "layout": "StandaloneLayout",
         "deepLinking": True,
         "persistAuthorization": True,
+        "validatorUrl": None,  # the default badge asks validator.swagger.io about every spec
     }
     redirect = ""
     if oauth2_redirect_url is not None:  # the authorization server needs an absolute URI
@@ -45,12 +53,12 @@ def swagger_ui_html(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<link rel="stylesheet" href="{SWAGGER_UI_DIST}/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_UI_CSS}">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="{SWAGGER_UI_DIST}/swagger-ui-bundle.js"></script>
-<script src="{SWAGGER_UI_DIST}/swagger-ui-standalone-preset.js"></script>
+<script src="{SWAGGER_UI_BUNDLE}"></script>
+<script src="{SWAGGER_UI_PRESET}"></script>
 <script>
 const ui = SwaggerUIBundle({{
   ...{_js(config)},
@@ -85,3 +93,33 @@ def redoc_html(title: str, spec_url: str) -> str:
 </body>
 </html>
 """
+
+
+# Images and fonts from this origin only: ReDoc's sidebar otherwise fetches its vendor's logo
+# from a CDN (the page needs no internet, and tells no third party who reads the docs).
+DOCS_PAGE_HEADERS = {"content-security-policy": "img-src 'self' data: blob:; font-src 'self' data:"}
+
+
+def build_docs_router(
+    title: str, specs: list[tuple[str, str]], *, redoc_spec: str, client_id: str | None
+) -> APIRouter:
+    """``/docs`` (Swagger UI over ``specs``), its OAuth redirect page, ``/redoc`` and their
+    assets. The pages are rendered once; none is an API operation."""
+    swagger = swagger_ui_html(title, specs, "/docs/oauth2-redirect", client_id)
+    redirect = swagger_oauth2_redirect_html()
+    redoc = redoc_html(title, redoc_spec)
+    router = build_docs_assets_router()
+
+    @router.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return HTMLResponse(swagger, headers=DOCS_PAGE_HEADERS)
+
+    @router.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return HTMLResponse(redirect, headers=DOCS_PAGE_HEADERS)
+
+    @router.get("/redoc", include_in_schema=False)
+    async def redoc_page() -> HTMLResponse:
+        return HTMLResponse(redoc, headers=DOCS_PAGE_HEADERS)
+
+    return router

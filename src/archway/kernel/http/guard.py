@@ -4,23 +4,45 @@ A route declares what it needs once, with ``**requires("catalog:write")``; that 
 both its OpenAPI ``security`` requirement and what the guard enforces, so docs and checks cannot
 drift. The guard runs before FastAPI reads the body, so a write without a token is a 401 even
 when its body is invalid.
+
+Every refusal for the caller is decided here, before any validation: the scopes, the admin role
+of admin-only routes (``requires(..., admin=True)``), and whose resource a path names
+(``requires(..., owner=Owner("user_id", ...))``): another user's ``PATCH /users/{id}`` is a
+403 whatever its body. Those two rules are stated in the OpenAPI document as the operation's
+``x-archway-access`` and enforced from there, like ``security``. Services check the same rules
+again (other adapters call them too). A token whose user no longer exists is a 401.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
-from archway.kernel.errors import ArchwayError, Unauthenticated
+from archway.kernel.errors import ArchwayError, Forbidden, Unauthenticated
 
 PRINCIPAL_KEY = "archway.principal"
+_ADMITTED_KEY = "archway.admitted"  # (route, principal): its guard's decision, taken early
 SECURITY_SCHEME = "OAuth2"
+ACCESS_EXTENSION = "x-archway-access"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A route on one user's resource: the path parameter naming the user, the scope the user
+    acts with, and the scope an admin needs to act on anyone's."""
+
+    parameter: str
+    own_scope: str
+    admin_scope: str
 
 
 class Authenticator(Protocol):
@@ -29,9 +51,36 @@ class Authenticator(Protocol):
         ...
 
 
-def requires(*scopes: str) -> dict[str, Any]:
-    """Route keyword arguments that demand a token carrying every one of ``scopes``."""
-    return {"openapi_extra": {"security": [{SECURITY_SCHEME: list(scopes)}]}}
+def requires(*scopes: str, admin: bool = False, owner: Owner | None = None) -> dict[str, Any]:
+    """Route keyword arguments that demand a token carrying every one of ``scopes``, and, when
+    asked, the admin role or to be the ``owner`` (else an admin with its admin scope)."""
+    extra: dict[str, Any] = {"security": [{SECURITY_SCHEME: list(scopes)}]}
+    access: dict[str, Any] = {}
+    if admin:
+        access["role"] = "admin"
+    if owner is not None:
+        access["self_or_admin"] = {
+            "parameter": owner.parameter, "own_scope": owner.own_scope,
+            "admin_scope": owner.admin_scope}
+    if access:
+        extra[ACCESS_EXTENSION] = access
+    return {"openapi_extra": extra}
+
+
+def _access_check(access: dict[str, Any]) -> Callable[[Principal, Request], None]:
+    """The caller checks of :func:`requires`' ``admin`` and ``owner``."""
+    admin_only = access.get("role") == "admin"
+    owner = access.get("self_or_admin")
+
+    def check(principal: Principal, request: Request) -> None:
+        if admin_only and not principal.is_admin:
+            raise Forbidden("This is for administrators.")
+        if owner is not None:
+            principal.acts_on_self_or_admin(
+                str(request.path_params.get(owner["parameter"], "")), owner["admin_scope"],
+                own_scope=owner["own_scope"])
+
+    return check
 
 
 def accepts_token(*scopes: str) -> dict[str, Any]:
@@ -46,28 +95,54 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     class GuardedRoute(APIRoute):
         guard: ClassVar[Authenticator] = authenticator
 
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+        async def admit(self, request: Request) -> Principal | None:
+            """This route's guard: the caller it admits (``None``: anonymous, where allowed);
+            raises :class:`Unauthenticated` or :class:`Forbidden` for a caller it refuses."""
+            early = request.scope.get(_ADMITTED_KEY)
+            if early is not None and early[0] is self:
+                return early[1]  # type: ignore[no-any-return]
             security = (self.openapi_extra or {}).get("security")
             if not security:
-                return handler
+                return None
             optional = {} in security
-            needed = [scope for requirement in security for scope in requirement.get(
-                SECURITY_SCHEME, [])]
+            access = (self.openapi_extra or {}).get(ACCESS_EXTENSION)
+            principal = await authenticator.authenticate(request)
+            if principal is None and not optional:
+                raise Unauthenticated()
+            if principal is not None and not optional:
+                for requirement in security:
+                    for scope in requirement.get(SECURITY_SCHEME, []):
+                        principal.require_scope(scope)
+                if access:
+                    _access_check(access)(principal, request)
+            return principal
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+            if not (self.openapi_extra or {}).get("security"):
+                return handler
 
             async def guarded(request: Request) -> Response:
-                principal = await authenticator.authenticate(request)
-                if principal is None and not optional:
-                    raise Unauthenticated()
-                if principal is not None and not optional:
-                    for scope in needed:
-                        principal.require_scope(scope)
-                request.scope[PRINCIPAL_KEY] = principal
+                request.scope[PRINCIPAL_KEY] = await self.admit(request)
                 return await handler(request)
 
             return guarded
 
     return GuardedRoute
+
+
+async def admit_early(route: BaseRoute | None, scope: Scope) -> Principal | None:
+    """Run ``route``'s guard before the route runs, for a middleware that must refuse the
+    caller first (an ``Idempotency-Key`` replay must not answer a caller the route would
+    refuse). Raises the guard's refusal; the route then takes this decision as its own."""
+    admit = getattr(route, "admit", None)
+    if route is None or admit is None:
+        return None
+    _, matched = route.matches(scope)
+    # The guard may read path parameters (an owner check): give it the scope routing will make.
+    principal: Principal | None = await admit(Request({**scope, **matched}))
+    scope[_ADMITTED_KEY] = (route, principal)
+    return principal
 
 
 async def admitted(
@@ -93,7 +168,7 @@ async def current_principal(request: Request) -> Principal:
 
     Every dependency in Archway is ``async def``: FastAPI runs a plain ``def`` dependency on a
     worker thread, a thread switch per request for what is a dictionary lookup."""
-    principal = request.scope.get(PRINCIPAL_KEY)
+    principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if principal is None:  # a route used it without declaring requires(...)
         raise Unauthenticated()
     return principal
@@ -105,13 +180,26 @@ async def optional_principal(request: Request) -> Principal | None:
 
 
 class BearerAuthenticator:
-    """Authenticates ``Authorization: Bearer`` JWT access tokens (RFC 6750, RFC 9068)."""
+    """Authenticates ``Authorization: Bearer`` JWT access tokens (RFC 6750, RFC 9068).
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    ``user_exists`` is asked about every valid token's subject: a token outlives its user, and
+    a deleted user must not act any more (identity answers from a short-lived cache, which its
+    own deletions drop at once)."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        user_exists: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self._verifier = verifier
+        self._user_exists = user_exists
 
     async def authenticate(self, request: Request) -> Principal | None:
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             return None
-        return await self._verifier.verify(token)
+        principal = await self._verifier.verify(token)
+        if self._user_exists is not None and not await self._user_exists(principal.subject):
+            raise Unauthenticated("The token's user no longer exists.", error="invalid_token")
+        return principal

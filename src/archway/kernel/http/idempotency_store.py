@@ -24,9 +24,13 @@ from archway.kernel.statements import DriverWrite
 from archway.kernel.tables import idempotency_keys
 
 IN_FLIGHT_LOCK_SECONDS = 60
+"""How long a claim counts as still running; after that its answer is taken to be lost."""
 PURGE_INTERVAL_SECONDS = 300
 ANSWER_LINGER_SECONDS = 0.002
 """How long the answer writer waits by default for more answers to join a batch."""
+MAX_QUEUED_ANSWERS = 10_000
+"""How many answers the writer holds in memory by default (``idempotency_max_queued_answers``)."""
+_MAX_RETRY_PAUSE_SECONDS = 2.0
 
 _log = logging.getLogger("archway.idempotency")
 
@@ -44,9 +48,8 @@ _RECLAIM = DriverWrite(update(idempotency_keys).where(*_WHERE).values(
     status_code=bindparam("status_code"), response_headers=bindparam("response_headers"),
     response_body=bindparam("response_body")))
 _COMPLETE = DriverWrite(update(idempotency_keys).where(*_WHERE).values(
-    state="done", status_code=bindparam("b_status"), response_headers=bindparam("b_headers"),
-    response_body=bindparam("b_body")))
-_RELEASE = DriverWrite(delete(idempotency_keys).where(*_WHERE))
+    state=bindparam("b_state"), status_code=bindparam("b_status"),
+    response_headers=bindparam("b_headers"), response_body=bindparam("b_body")))
 
 
 class ClaimOutcome(Enum):
@@ -54,6 +57,8 @@ class ClaimOutcome(Enum):
     REPLAY = "replay"
     IN_FLIGHT = "in_flight"
     MISMATCH = "mismatch"
+    APPLIED = "applied"
+    """The key's effect committed, and no answer of it is kept: it must not run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,22 @@ class StoredResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+    @property
+    def location(self) -> str | None:
+        return next((value for name, value in self.headers if name.lower() == "location"), None)
+
+
+@dataclass(frozen=True, slots=True)
+class TookEffect:
+    """What is kept of a first attempt that took effect and then failed (a 5xx, an exception,
+    a cancellation): no answer, only the resource it named, if any."""
+
+    location: str | None
+
+
+Kept = StoredResponse | TookEffect
+Outcome = tuple[ClaimOutcome, Kept | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +101,10 @@ class Answered(Exception):
     """Raised by a claim inside the request's first write when the key is already taken: the
     write is refused (rolled back) and the middleware answers with :attr:`outcome`."""
 
-    def __init__(self, outcome: ClaimOutcome, stored: StoredResponse | None) -> None:
+    def __init__(self, outcome: ClaimOutcome, kept: Kept | None) -> None:
         super().__init__(outcome.value)
         self.outcome = outcome
-        self.stored = stored
+        self.kept = kept
 
 
 class IdempotencyStore:
@@ -92,32 +113,28 @@ class IdempotencyStore:
     def __init__(
         self, db: UnitsOfWork, ttl_seconds: int, *,
         answer_linger_seconds: float = ANSWER_LINGER_SECONDS,
+        max_queued_answers: int = MAX_QUEUED_ANSWERS,
     ) -> None:
         self._db = db
         self._ttl = ttl_seconds
-        self.answers = AnswerWriter(db, self._purge_expired, linger_seconds=answer_linger_seconds)
+        self.answers = AnswerWriter(
+            db, self._purge_expired, linger_seconds=answer_linger_seconds,
+            max_queued=max_queued_answers)
 
     def claim_within(self, conn: Connection, request: KeyedRequest) -> None:
         """Take the key for ``request`` in ``conn``'s transaction, or raise :class:`Answered`."""
-        outcome, stored = self._claim(conn, request, None)
+        outcome, kept = self._claim(conn, request, None)
         if outcome is not ClaimOutcome.CLAIMED:
-            raise Answered(outcome, stored)
+            raise Answered(outcome, kept)
 
-    async def record_unclaimed(
-        self, request: KeyedRequest, response: StoredResponse
-    ) -> tuple[ClaimOutcome, StoredResponse | None]:
+    async def record_unclaimed(self, request: KeyedRequest, response: StoredResponse) -> Outcome:
         """For a request that ran without writing: store its answer, unless the key has one
         (then the outcome says which). ``CLAIMED`` means ``response`` is now the answer."""
         return await self._db.write(lambda conn: self._claim(conn, request, response))
 
-    async def release(self, request: KeyedRequest) -> None:
-        """Give a claim up: the first attempt failed, so a retry should run again."""
-        self.answers.forget(request)
-        await self._db.write(lambda conn: _RELEASE.execute(conn, request.where))
-
     def _claim(
         self, conn: Connection, request: KeyedRequest, answer: StoredResponse | None
-    ) -> tuple[ClaimOutcome, StoredResponse | None]:
+    ) -> Outcome:
         now = int(time.time())
         fresh = {
             "request_hash": request.request_hash, "state": "in_flight",
@@ -137,18 +154,23 @@ class IdempotencyStore:
                 break
         if row is None:
             return ClaimOutcome.IN_FLIGHT, None
-        abandoned = (row.state == "in_flight" and row.locked_until <= now
-                     and row.request_hash == request.request_hash)
-        if row.expires_at <= now or abandoned:
+        if row.expires_at <= now:
             _RECLAIM.execute(conn, {**request.where, **fresh})
             return ClaimOutcome.CLAIMED, None
         if row.request_hash != request.request_hash:
             return ClaimOutcome.MISMATCH, None
-        if row.state == "in_flight":  # its answer may still be queued in this process
-            return self.answers.unwritten_outcome(request) or (ClaimOutcome.IN_FLIGHT, None)
-        headers = [tuple(pair) for pair in orjson.loads(row.response_headers or "[]")]
+        if row.state == "in_flight":
+            # A claim is only ever stored with its request's first effect: whatever became of
+            # that request, its effect is in. Its answer may still be queued in this process.
+            return self.answers.unwritten_outcome(request) or (
+                (ClaimOutcome.IN_FLIGHT, None) if row.locked_until > now
+                else (ClaimOutcome.APPLIED, TookEffect(None)))
+        headers: list[tuple[str, str]] = [
+            (str(name), str(value)) for name, value in orjson.loads(row.response_headers or "[]")]
+        if row.state == _APPLIED:
+            return ClaimOutcome.APPLIED, TookEffect(StoredResponse(0, headers, b"").location)
         return ClaimOutcome.REPLAY, StoredResponse(
-            row.status_code, headers, row.response_body or b"")  # type: ignore[arg-type]
+            row.status_code, headers, row.response_body or b"")
 
     def _purge_expired(self, conn: Connection) -> None:
         conn.execute(delete(idempotency_keys).where(
@@ -159,40 +181,57 @@ class AnswerWriter:
     """Stores first answers in batches, in the background (see the module).
 
     :meth:`start` and :meth:`stop` belong to the app's lifespan; :meth:`stop` writes what is
-    left. Answers whose batch fails stay queued and are retried with a growing pause.
+    left. At most ``max_queued`` answers wait in memory: while that many do, or while the last
+    batch failed (the database is down), :meth:`admits` is false and new keyed requests are
+    refused (503) before they run. A failed batch stays queued and is retried, with a pause
+    that grows to a bound.
     """
 
     def __init__(
         self, db: UnitsOfWork, purge: Callable[[Connection], None], *, linger_seconds: float,
+        max_queued: int = MAX_QUEUED_ANSWERS,
     ) -> None:
         self._db = db
         self._purge = purge
         self._linger = linger_seconds
-        self._queued: dict[tuple[str, str], tuple[str, StoredResponse]] = {}
+        self._max_queued = max_queued
+        self._queued: dict[tuple[str, str], tuple[str, Kept]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_purge = 0.0
+        self._failing = False
 
-    def add(self, request: KeyedRequest, response: StoredResponse) -> None:
-        self._queued[(request.owner, request.key)] = (request.request_hash, response)
+    def admits(self) -> bool:
+        """Whether a new keyed request may run: its answer will have room, and a way out."""
+        return len(self._queued) < self._max_queued and not self._failing
+
+    def add(self, request: KeyedRequest, kept: Kept) -> None:
+        """Queue the key's answer (or what is kept of an attempt that took effect and failed).
+
+        With the queue full it is dropped (logged): the stored claim still says the effect is
+        in, so a retry is never run again; it only cannot be replayed."""
+        owner_key = (request.owner, request.key)
+        if len(self._queued) >= self._max_queued and owner_key not in self._queued:
+            _log.warning("idempotent answer dropped: %d answers already wait to be stored",
+                         len(self._queued))
+            return
+        self._queued[owner_key] = (request.request_hash, kept)
         self._wake.set()
         if self._task is None:
             self.start()
 
-    def unwritten_outcome(
-        self, request: KeyedRequest
-    ) -> tuple[ClaimOutcome, StoredResponse | None] | None:
-        """What a queued answer means for ``request``: a replay, or another body (mismatch)."""
+    def unwritten_outcome(self, request: KeyedRequest) -> Outcome | None:
+        """What a queued answer means for ``request``: a replay, a first attempt that took
+        effect without an answer, or another body (mismatch)."""
         queued = self._queued.get((request.owner, request.key))
         if queued is None:
             return None
-        request_hash, response = queued
+        request_hash, kept = queued
         if request_hash != request.request_hash:
             return ClaimOutcome.MISMATCH, None
-        return ClaimOutcome.REPLAY, response
-
-    def forget(self, request: KeyedRequest) -> None:
-        self._queued.pop((request.owner, request.key), None)
+        if isinstance(kept, TookEffect):
+            return ClaimOutcome.APPLIED, kept
+        return ClaimOutcome.REPLAY, kept
 
     def start(self) -> None:
         if self._task is None:
@@ -218,11 +257,10 @@ class AnswerWriter:
             if self._queued.get(owner_key) is queued:
                 del self._queued[owner_key]
 
-    def _write(self, conn: Connection, batch: dict[tuple[str, str], tuple[str, Any]]) -> None:
+    def _write(self, conn: Connection, batch: dict[tuple[str, str], tuple[str, Kept]]) -> None:
         _COMPLETE.execute(conn, [
-            {"b_owner": owner, "b_key": key, "b_status": response.status,
-             "b_headers": _headers_json(response), "b_body": response.body}
-            for (owner, key), (_hash, response) in batch.items()])
+            {"b_owner": owner, "b_key": key, **_row_of(kept)}
+            for (owner, key), (_hash, kept) in batch.items()])
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
             self._purge(conn)
@@ -235,13 +273,26 @@ class AnswerWriter:
             await asyncio.sleep(self._linger)
             try:
                 await self.flush()
-                failures = 0
+                failures, self._failing = 0, False
             except Exception:  # noqa: BLE001 - a failed batch stays queued; the writer lives on
-                failures += 1
-                _log.exception(
-                    "storing %d idempotent answers failed; retrying", len(self._queued))
-                await asyncio.sleep(min(0.1 * 2 ** failures, 5.0))
+                failures, self._failing = failures + 1, True
+                if failures == 1 or failures % 100 == 0:  # not a line per retry while down
+                    _log.exception("storing %d idempotent answers failed (%d times); retrying",
+                                   len(self._queued), failures)
+                await asyncio.sleep(min(0.05 * 2 ** min(failures, 10), _MAX_RETRY_PAUSE_SECONDS))
                 self._wake.set()
+
+
+_APPLIED = "applied"
+
+
+def _row_of(kept: Kept) -> dict[str, Any]:
+    if isinstance(kept, TookEffect):
+        location = [("location", kept.location)] if kept.location else []
+        return {"b_state": _APPLIED, "b_status": None,
+                "b_headers": orjson.dumps(location).decode(), "b_body": None}
+    return {"b_state": "done", "b_status": kept.status, "b_headers": _headers_json(kept),
+            "b_body": kept.body}
 
 
 def _headers_json(response: StoredResponse) -> str:

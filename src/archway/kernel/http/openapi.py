@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from archway.kernel.auth.principal import SCOPES
 from archway.kernel.http.guard import SECURITY_SCHEME
+from archway.kernel.http.openapi_links import add_links
 from archway.kernel.http.versioning import ApiVersion
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -60,6 +61,7 @@ def versioned_openapi(app: FastAPI, version: ApiVersion, issuer: str) -> dict[st
         used = _referenced_schemas(document["paths"], components["schemas"])
         components["schemas"] = {
             name: schema for name, schema in components["schemas"].items() if name in used}
+    add_links(document["paths"], components.get("schemas", {}))
     components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     components["securitySchemes"] = {
         SECURITY_SCHEME: {

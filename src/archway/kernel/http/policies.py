@@ -1,8 +1,10 @@
 """The HTTP service defaults every HTTP process applies, as one raw ASGI middleware.
 
 One pass per request does request ids, trace context, version resolution and headers
-(``API-Version``, v1 ``Deprecation``/``Sunset``/``Link``), security headers, metrics and the
-access log, and turns an unexpected exception into a bare 500 problem. It is plain ASGI rather
+(``API-Version``, v1 ``Deprecation``/``Sunset``/``Link``), security headers, HEAD (see
+:mod:`.methods`), metrics and the access log, and turns an unexpected exception (or an app that
+returned without answering) into a bare 500 problem. Metrics and the access log record the
+status the server was given, so they match what the client got. It is plain ASGI rather
 than ``BaseHTTPMiddleware`` because it runs on every request and must stay cheap.
 """
 
@@ -17,7 +19,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archway.kernel.errors import ArchwayError
+from archway.kernel.http.methods import head_as_get
 from archway.kernel.http.problems import REQUEST_ID_KEY, error_response, problem_response
+from archway.kernel.http.uri import path_reference, uri_reference
 from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
 from archway.kernel.ids import new_id
 from archway.kernel.observability.logging import (
@@ -70,45 +74,68 @@ class HttpPolicies:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = scope["method"]
+        if method == "HEAD":
+            scope, send = head_as_get(scope, send)
         headers = _header_map(scope)
         request_id = headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
+        if not _REQUEST_ID.fullmatch(request_id):
             request_id = new_id()
         scope[REQUEST_ID_KEY] = request_id
         trace = parse_traceparent(headers.get("traceparent"))
         context = bind_request_context(request_id, trace[0] if trace else None, new_span_id())
         original_path = scope["path"]
-        status_holder = [500]
+        exchange = _Exchange()
         version: ApiVersion | None = None
+        unversioned = False
         try:
-            version, routed_path = resolve(original_path, headers.get("api-version"))
+            try:
+                version, routed_path = resolve(original_path, headers.get("api-version"))
+            except ArchwayError as exc:
+                refusal = self._decorating_send(send, scope, request_id, None, False, exchange)
+                await error_response(scope, exc)(scope, receive, refusal)
+                return
             if routed_path != original_path:
+                unversioned = True
                 scope["archway.original_path"] = original_path
                 scope["path"] = routed_path
-                scope["raw_path"] = routed_path.encode()
+                scope["raw_path"] = path_reference(routed_path).encode("ascii")
             scope[VERSION_KEY] = version
-        except ArchwayError as exc:
-            send = self._decorating_send(send, scope, request_id, None, False, status_holder)
-            await error_response(scope, exc)(scope, receive, send)
-            self._finish(scope, headers, original_path, status_holder[0], started, request_id)
-            reset_request_context(context)
-            return
-
-        unversioned = "archway.original_path" in scope
-        wrapped = self._decorating_send(
-            send, scope, request_id, version, unversioned, status_holder
-        )
-        try:
-            await self.app(scope, receive, wrapped)
-        except Exception:
-            _logger.exception("unhandled error")
-            if not scope.get("archway.response_started"):
-                await problem_response(
-                    scope, 500, detail="An unexpected error occurred; it has been logged."
-                )(scope, receive, wrapped)
+            wrapped = self._decorating_send(
+                send, scope, request_id, version, unversioned, exchange)
+            try:
+                await self.app(scope, receive, wrapped)
+            except Exception:
+                _logger.exception("unhandled error")
+            else:
+                if not exchange.started:
+                    _logger.error("the application returned without sending a response")
+            if not exchange.started:
+                await self._answer_failure(
+                    scope, receive, send, request_id, version, unversioned, exchange)
         finally:
-            self._finish(scope, headers, original_path, status_holder[0], started, request_id)
+            self._finish(
+                scope, method, headers, original_path, exchange.status, started, request_id)
             reset_request_context(context)
+
+    async def _answer_failure(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        version: ApiVersion | None,
+        unversioned: bool,
+        exchange: _Exchange,
+    ) -> None:
+        """A 500 problem for a request that has no answer yet. It gets the minimal headers only
+        (request id, version, security; no ``Link``, ``Sunset`` or ``Vary``), so what failed
+        while decorating the first answer cannot fail this one."""
+        fallback = self._decorating_send(
+            send, scope, request_id, version, unversioned, exchange, minimal=True)
+        await problem_response(
+            scope, 500, detail="An unexpected error occurred; it has been logged."
+        )(scope, receive, fallback)
 
     def _decorating_send(
         self,
@@ -117,38 +144,45 @@ class HttpPolicies:
         request_id: str,
         version: ApiVersion | None,
         unversioned: bool,
-        status_holder: list[int],
+        exchange: _Exchange,
+        *,
+        minimal: bool = False,
     ) -> Send:
         deprecation = self.deprecation
 
         async def decorated(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                scope["archway.response_started"] = True
-                status_holder[0] = message["status"]
-                raw = message.setdefault("headers", [])
-                out = MutableHeaders(raw=raw)
-                out["x-request-id"] = request_id
-                out["api-version"] = str(int(version or ApiVersion.V1))
-                raw.extend(_SECURITY_HEADERS)
-                content_type = out.get("content-type", "")
-                if "html" not in content_type:
-                    raw.append(_API_CSP)
-                if version is not None:
-                    if "cache-control" not in out:
-                        out["cache-control"] = "no-store"
-                    if unversioned:
-                        out.append("vary", "API-Version")
-                    if version is ApiVersion.V1:
-                        out["deprecation"] = f"@{deprecation.deprecated_at}"
-                        out["sunset"] = deprecation.sunset
-                        out.append("link", f'<{_successor(scope)}>; rel="successor-version"')
+            if message["type"] != "http.response.start":
+                await send(message)
+                return
+            raw = message.setdefault("headers", [])
+            out = MutableHeaders(raw=raw)
+            out["x-request-id"] = request_id
+            out["api-version"] = str(int(version or ApiVersion.V1))
+            raw.extend(_SECURITY_HEADERS)
+            content_type = out.get("content-type", "")
+            if "html" not in content_type:
+                raw.append(_API_CSP)
+            if version is not None:
+                if "cache-control" not in out:
+                    out["cache-control"] = "no-store"
+                if unversioned and not minimal:
+                    out.append("vary", "API-Version")
+                if version is ApiVersion.V1 and not minimal:
+                    out["deprecation"] = f"@{deprecation.deprecated_at}"
+                    out["sunset"] = deprecation.sunset
+                    raw.append((b"link", _successor_link(scope)))
+            # From here on the answer is the server's: an error while decorating (above)
+            # still leaves room for a 500 problem, one in the server's send does not.
+            exchange.started = True
             await send(message)
+            exchange.status = message["status"]
 
         return decorated
 
     def _finish(
         self,
         scope: Scope,
+        method: str,
         headers: dict[str, str],
         path: str,
         status: int,
@@ -158,19 +192,29 @@ class HttpPolicies:
         duration = time.perf_counter() - started
         route = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
-        self.metrics.observe(template, scope["method"], status, duration)
+        self.metrics.observe(template, method, status, duration)
         if self.access_log:
             client = scope.get("client")
             log_access(
-                scope["method"], path, template, status, duration, request_id,
+                method, path, template, status, duration, request_id,
                 client[0] if client else "", headers.get("user-agent", ""),
             )
 
 
-def _successor(scope: Scope) -> str:
-    path = successor_path(scope["path"])
-    query = scope.get("query_string", b"")
-    return path + ("?" + query.decode("latin-1") if query else "")
+class _Exchange:
+    """What became of one request's answer: whether the server has it, and its status (what
+    metrics and the access log record: the status sent, 500 when none was)."""
+
+    __slots__ = ("started", "status")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.status = 500
+
+
+def _successor_link(scope: Scope) -> bytes:
+    target = uri_reference(successor_path(scope["path"]), scope.get("query_string", b""))
+    return b"<" + target.encode("ascii") + b'>; rel="successor-version"'
 
 
 def _header_map(scope: Scope) -> dict[str, str]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.kernel.errors import (
+    AlreadyApplied,
     ArchwayError,
     BadRequest,
     Conflict,
@@ -28,7 +29,9 @@ from archway.kernel.errors import (
     RateLimited,
     ServiceBusy,
     Unauthenticated,
+    Unavailable,
 )
+from archway.kernel.http.methods import allowed_methods
 
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_KEY = "archway.request_id"
@@ -39,6 +42,8 @@ STATUS_BY_ERROR: dict[type[ArchwayError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
+    AlreadyApplied: (409, "idempotent-request-applied"),
+    Unavailable: (409, "unavailable"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
     PayloadTooLarge: (413, "payload-too-large"),
@@ -88,8 +93,13 @@ def problem_response(
         "request_id": scope.get(REQUEST_ID_KEY, ""),
     }
     if errors:
-        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
-    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+        body["errors"] = [{"pointer": json_pointer(e), "detail": e.detail} for e in errors]
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # a lone surrogate in the path (a server decoding with surrogateescape)
+        body["instance"] = str(body["instance"]).encode("utf-8", "replace").decode()
+        content = orjson.dumps(body)
+    return Response(content, status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def _slug_for_status(status: int) -> str:
@@ -116,8 +126,10 @@ def error_response(scope: Scope, exc: ArchwayError) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, ServiceBusy):
         headers["Retry-After"] = "1"
-    elif isinstance(exc, InvalidInput):
+    elif isinstance(exc, InvalidInput | Unavailable):
         errors = exc.errors
+    elif isinstance(exc, AlreadyApplied) and exc.location:
+        headers["Location"] = exc.location
     return problem_response(
         scope, status, detail=exc.detail, title=exc.title, slug=slug, errors=errors,
         headers=headers,
@@ -128,16 +140,25 @@ def _quote(text: str) -> str:
     return text.replace("\\", "").replace('"', "'")
 
 
-def validation_pointer(loc: tuple[Any, ...]) -> str:
-    """FastAPI's ``("body", "lines", 0, "product_id")`` → ``/lines/0/product_id``;
-    a query, path or header parameter is named as it is."""
+def json_pointer(error: FieldError) -> str:
+    """REST's form of a field path: an RFC 6901 JSON Pointer into the body
+    (``("lines", 0, "product_id")`` → ``/lines/0/product_id``); a request parameter is named
+    as it is (``cursor``)."""
+    if error.parameter:
+        return ".".join(str(part) for part in error.path)
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in error.path]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def validation_field_error(loc: tuple[Any, ...], detail: str) -> FieldError:
+    """FastAPI's ``("body", "lines", 0, "product_id")`` → that path into the body; a query,
+    path or header parameter ``("query", "limit")`` → the parameter ``limit``."""
     if not loc:
-        return ""
+        return FieldError((), detail)
     where, *rest = loc
     if where == "body":
-        parts = [str(p).replace("~", "~0").replace("/", "~1") for p in rest]
-        return "/" + "/".join(parts) if parts else ""
-    return str(rest[0]) if rest else str(where)
+        return FieldError(tuple(rest), detail)
+    return FieldError((str(rest[0]) if rest else str(where),), detail, parameter=True)
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
@@ -151,7 +172,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         message = str(error.get("msg", "is invalid"))
         if error.get("type") == "extra_forbidden":
             message = "is not a field this resource accepts"
-        errors.append(FieldError(validation_pointer(loc), message))
+        errors.append(validation_field_error(loc, message))
     return problem_response(
         request.scope, 422, detail="The request has invalid values.", slug="invalid-input",
         title="Invalid input", errors=errors,
@@ -170,11 +191,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "No resource at this path."
-        return problem_response(
-            request.scope, exc.status_code, detail=detail, headers=dict(exc.headers or {})
-        )
+        elif exc.status_code == 405:  # the router names one route's methods; the path has more
+            headers["Allow"] = allowed_methods(request.app.routes, request.scope)
+        return problem_response(request.scope, exc.status_code, detail=detail, headers=headers)
 
     app.add_exception_handler(ArchwayError, on_archway_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from archway.kernel.clock import rfc3339
 from archway.kernel.http.fast_lane import plain_int, plain_query
+from archway.kernel.http.uri import uri_reference
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.money import format_minor_units
 from archway.kernel.pagination import (
@@ -160,7 +161,8 @@ def page_response(
     cursor = encode_cursor(page.next_after) if page.next_after is not None else None
     headers = {}
     if cursor is not None:
+        # The query is re-encoded by include_query_params; the path is the decoded one.
         url = request.url.include_query_params(cursor=cursor)
-        path = request.scope.get("archway.original_path") or url.path
-        headers["link"] = f'<{path}?{url.query}>; rel="next"'
+        path = request.scope.get("archway.original_path") or request.scope["path"]
+        headers["link"] = f'<{uri_reference(path, url.query.encode())}>; rel="next"'
     return JsonResponse({"data": list(items), "next_cursor": cursor}, headers=headers)

@@ -12,7 +12,7 @@ from enum import IntEnum
 from archway.kernel.errors import BadRequest
 
 LATEST = 2
-_VERSIONED = re.compile(r"^/api/v(\d+)(/|$)")
+_VERSIONED = re.compile(r"^/api/v([0-9]+)(/|$)")  # ASCII digits only
 
 
 class ApiVersion(IntEnum):
@@ -34,8 +34,8 @@ def resolve(path: str, header: str | None) -> tuple[ApiVersion | None, str]:
         return None, path
     match = _VERSIONED.match(path)
     if match:
-        number = int(match.group(1))
-        return (ApiVersion(number) if number in (1, 2) else None), path
+        number = match.group(1)  # compared as text: int() refuses thousands of digits
+        return (ApiVersion(int(number)) if number in ("1", "2") else None), path
     if header is None:
         version = ApiVersion.V1
     elif header.strip() in ("1", "2"):

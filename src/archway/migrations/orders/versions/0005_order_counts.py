@@ -1,14 +1,14 @@
 """Orders: how many orders each customer has in the order view, for the pages' totals.
 
-Revision ID: orders_0004
-Revises: orders_0003
+Revision ID: orders_0005
+Revises: orders_0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orders_0004"
-down_revision = "orders_0003"
+revision = "orders_0005"
+down_revision = "orders_0004"
 branch_labels = None
 depends_on = None
 
