@@ -274,7 +274,8 @@ class FakeProducts:
         for product_id, stock in held.items():
             self._products[product_id] = replace(self._products[product_id], stock=stock)
         self._bump_versions(held, now)
-        self._insert(order_id, FakeReservation(ReservationStatus.HELD, None, now, dict(reserved.quantities)))
+        self._insert(order_id, FakeReservation(
+            ReservationStatus.HELD, None, now, dict(reserved.quantities)))
         return None
 
     def reservations_of(self, order_ids: Collection[str]) -> dict[str, ReservationOutcome]:
@@ -332,7 +333,8 @@ class FakeProducts:
         self._bump_versions(stocks, now)
         row = self._reservations.get(order_id)
         if row is not None:
-            self._reservations[order_id] = replace(row, status=ReservationStatus.RELEASED, updated_at=now)
+            self._reservations[order_id] = replace(
+                row, status=ReservationStatus.RELEASED, updated_at=now)
 
     def record_cancellation(self, order_id: str, now: datetime) -> None:
         self._insert(order_id, FakeReservation(ReservationStatus.CANCELLED, None, now))

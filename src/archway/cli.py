@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
@@ -43,7 +43,7 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings) -> T:
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], settings: Settings) -> T:
     try:
         return asyncio.run(work(settings))
     except ArchwayError as exc:
@@ -86,15 +86,18 @@ def seed() -> None:
 @app.command()
 def token(
     user: Annotated[str, typer.Option("--user", help="The user's email.")],
-    scope: Annotated[str, typer.Option("--scope", help='Space-separated, e.g. "profile orders:write".')] = "profile",
-    ttl: Annotated[int | None, typer.Option("--ttl", min=30, max=86_400, help="Lifetime in seconds.")] = None,
+    scope: Annotated[str, typer.Option(
+        "--scope", help='Space-separated, e.g. "profile orders:write".')] = "profile",
+    ttl: Annotated[int | None, typer.Option(
+        "--ttl", min=30, max=86_400, help="Lifetime in seconds.")] = None,
 ) -> None:
     """Development only: print an access token for USER with the scopes asked for."""
     from archway.topologies.monolith import dev_token
 
     settings = _settings()
     if settings.environment == "production":
-        typer.echo("error: `archway token` is disabled when ARCHWAY_ENVIRONMENT=production", err=True)
+        typer.echo(
+            "error: `archway token` is disabled when ARCHWAY_ENVIRONMENT=production", err=True)
         raise typer.Exit(2)
     typer.echo(_run(lambda s: dev_token(s, user, scope.split(), ttl), settings))
 

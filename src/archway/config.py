@@ -129,6 +129,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment (plus ``overrides``) or raise one clear :class:`ConfigurationError`."""
     try:
+        # pydantic validates each override's type at run time:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []  # one line per bad value, each readable alone

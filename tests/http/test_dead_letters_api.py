@@ -85,8 +85,8 @@ async def test_an_order_whose_projection_fails_is_parked_and_an_operator_retries
     async def later() -> httpx.Response:
         return await client.get(f"/api/v1/orders/{later_order['id']}", headers=alice)
 
-    shown = await eventually(later, lambda r: r.status_code == 200 and r.json()["status"] != "pending",
-                             timeout=30)
+    shown = await eventually(
+        later, lambda r: r.status_code == 200 and r.json()["status"] != "pending", timeout=30)
     assert shown.json()["status"] == "confirmed"
 
     # Parked for the order view only: the saga confirmed the order all the same.
@@ -95,7 +95,8 @@ async def test_an_order_whose_projection_fails_is_parked_and_an_operator_retries
     assert {(letter.consumer, letter.event_type) for letter in parked} == {
         (VIEW, ORDER_PLACED), (VIEW, ORDER_CONFIRMED)}
     assert all(letter.last_error.startswith("ValueError: cannot show order") for letter in parked)
-    assert (await client.get(f"/api/v1/orders/{poison_order['id']}", headers=bob)).status_code == 404
+    poison_url = f"/api/v1/orders/{poison_order['id']}"
+    assert (await client.get(poison_url, headers=bob)).status_code == 404
 
     ready = await client.get("/readyz")
     assert ready.status_code == 200  # later events flow: degraded, not unready

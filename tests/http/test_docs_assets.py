@@ -17,7 +17,8 @@ BROWSER = {"Accept": "text/html"}
 async def test_no_page_references_another_host(client: httpx.AsyncClient, page: str) -> None:
     html = (await client.get(page, headers=BROWSER)).text
     assert html.lstrip().lower().startswith("<!doctype html>")
-    assert not re.findall(r"(?:https?:)?//[^\s\"'<>]+", html)  # no absolute or protocol-relative URL
+    # no absolute or protocol-relative URL
+    assert not re.findall(r"(?:https?:)?//[^\s\"'<>]+", html)
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -1,4 +1,5 @@
-"""``Idempotency-Key`` on ``POST /orders``: a storm of retries places one order, holds stock once."""
+"""``Idempotency-Key`` on ``POST /orders``: a storm of retries places one order, holds stock
+once."""
 
 from __future__ import annotations
 

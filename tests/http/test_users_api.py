@@ -71,7 +71,8 @@ async def test_me_needs_a_token(client: httpx.AsyncClient) -> None:
 async def test_me_needs_the_profile_scope(
     client: httpx.AsyncClient, auth_headers: AuthHeaders
 ) -> None:
-    response = await client.get("/api/v1/users/me", headers=await auth_headers(ALICE, "orders:read"))
+    reader = await auth_headers(ALICE, "orders:read")
+    response = await client.get("/api/v1/users/me", headers=reader)
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
 
@@ -81,7 +82,8 @@ async def test_a_customer_cannot_read_another_user(
 ) -> None:
     headers = await auth_headers(ALICE, "profile")
     assert (await client.get(f"/api/v1/users/{accounts[BOB]}", headers=headers)).status_code == 403
-    assert (await client.get(f"/api/v1/users/{accounts[ALICE]}", headers=headers)).status_code == 200
+    alice_url = f"/api/v1/users/{accounts[ALICE]}"
+    assert (await client.get(alice_url, headers=headers)).status_code == 200
 
 
 async def test_an_admin_reads_and_lists_users(
@@ -150,8 +152,10 @@ async def test_admin_needs_users_write_to_delete_others(
     client: httpx.AsyncClient, auth_headers: AuthHeaders, accounts: dict[str, str]
 ) -> None:
     url = f"/api/v1/users/{accounts[BOB]}"
-    assert (await client.delete(url, headers=await auth_headers(ADMIN, "users:read"))).status_code == 403
-    assert (await client.delete(url, headers=await auth_headers(ADMIN, "users:write"))).status_code == 204
+    reader = await auth_headers(ADMIN, "users:read")
+    writer = await auth_headers(ADMIN, "users:write")
+    assert (await client.delete(url, headers=reader)).status_code == 403
+    assert (await client.delete(url, headers=writer)).status_code == 204
 
 
 async def test_jwks_publishes_the_signing_key(client: httpx.AsyncClient) -> None:

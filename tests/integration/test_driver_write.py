@@ -172,7 +172,10 @@ async def test_column_defaults_and_onupdate_are_honoured_as_core_honours_them(
     driver_touch = DriverWrite(touch)
 
     def insert_both(conn: Any) -> None:
-        for prefix, run in (("core", conn.execute), ("driver", lambda s, p: write.execute(conn, p))):
+        def by_driver(_statement: Any, params: Any) -> int:  # conn.execute's twin
+            return write.execute(conn, params)
+
+        for prefix, run in (("core", conn.execute), ("driver", by_driver)):
             run(insert(table), {"id": f"{prefix}-plain"})
             run(insert(table), [{"id": f"{prefix}-many-1"}, {"id": f"{prefix}-many-2"}])
             run(insert(table), {"id": f"{prefix}-given", "state": "given", "revision": 9})

@@ -240,7 +240,8 @@ async def test_the_same_json_with_other_whitespace_or_key_order_is_the_same_requ
     app = App(database)
     post = poster(app, store)
     first = await post("k-10", b'{"a": 1, "b": {"y": [1, 2], "x": "z"}}', "application/json")
-    same = await post("k-10", b'{"b":{"x":"z","y":[1,2]},\n "a":1}', "application/json; charset=utf-8")
+    same = await post(
+        "k-10", b'{"b":{"x":"z","y":[1,2]},\n "a":1}', "application/json; charset=utf-8")
     assert (first.status_code, same.status_code) == (201, 201)
     assert same.headers["idempotent-replayed"] == "true"
     other = await post("k-10", b'{"a": 1, "b": {"y": [2, 1], "x": "z"}}', "application/json")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archway.kernel.money import Money
 
@@ -61,7 +61,7 @@ class CatalogClient(Protocol):
 class InProcessCatalogClient:
     """The monolith's implementation: a direct call into the catalog service, no network."""
 
-    def __init__(self, service: CatalogService) -> None:
+    def __init__(self, service: CatalogService[Any]) -> None:
         self._service = service
 
     async def get_prices(self, product_ids: Collection[str]) -> dict[str, ProductPrice]:

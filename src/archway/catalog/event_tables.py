@@ -1,4 +1,5 @@
-"""The catalog's outbox, inbox and dead letters, in the catalog's own metadata (and so its own database).
+"""The catalog's outbox, inbox and dead letters, in the catalog's own metadata (and so its own
+database).
 
 Kept apart from :mod:`archway.catalog.tables` so that the event plumbing and the product tables
 change independently; both register on ``catalog_metadata``, which migrations compare against.

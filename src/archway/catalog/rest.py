@@ -84,7 +84,7 @@ def stock_body(level: StockLevel) -> dict[str, Any]:
 
 def build_router(
     version: ApiVersion,
-    service: CatalogService,
+    service: CatalogService[Any],
     route_class: type[APIRoute],
     *,
     max_age: int = 60,
@@ -99,7 +99,8 @@ def build_router(
     cache_control = f"public, max-age={max_age}"
     # The public reads' representation of each product version, rendered once: the hottest
     # routes then only copy bytes (a change of the product or its stock is a new version).
-    rendered: RenderedStates[Product] = RenderedStates(lambda product: product_body(version, product),
+    rendered: RenderedStates[Product] = RenderedStates(
+        lambda product: product_body(version, product),
                               lambda product: (product.id, product.version))
 
     def product_response(product: Product, status: int = 200, **headers: str) -> Response:

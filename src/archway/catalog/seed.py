@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from archway.catalog.domain import ProductDraft
 from archway.catalog.service import WRITE_SCOPE, CatalogService
 from archway.kernel.auth.principal import Principal
@@ -44,7 +46,7 @@ def demo_drafts(count: int = 60) -> list[tuple[ProductDraft, int]]:
     return drafts
 
 
-async def seed_catalog(service: CatalogService, count: int = 60) -> int:
+async def seed_catalog(service: CatalogService[Any], count: int = 60) -> int:
     """Create the demo products that are missing (matched by sku), through the same use cases
     an admin calls; returns how many were created."""
     created = 0

@@ -242,7 +242,8 @@ class CatalogRepository:
             try:
                 _INSERT_RESERVATION.execute(self._conn, rows)
             except IntegrityError as exc:  # another transaction recorded one of them first
-                raise ReservationRecorded(", ".join(order_id for order_id, _ in [*held, *rejected])) from exc
+                recorded = ", ".join(order_id for order_id, _ in [*held, *rejected])
+                raise ReservationRecorded(recorded) from exc
         lines = [{"order_id": order_id, "product_id": product_id, "quantity": quantity}
                  for order_id, reserved in held
                  for product_id, quantity in reserved.quantities.items()]

@@ -37,6 +37,7 @@ class User:
         return "admin" in self.roles
 
     def changed(self, **changes: object) -> User:
+        # field names and types are the caller's: dataclasses.replace checks names at run time:
         return replace(self, updated_at=datetime.now(UTC), **changes)  # type: ignore[arg-type]
 
 

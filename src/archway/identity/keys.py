@@ -72,7 +72,8 @@ class KeyRing:
         await self._current(True)
 
     async def rotate(self) -> str:
-        """Sign with a new key from now on; keep the old ones published until their tokens expire."""
+        """Sign with a new key from now on; keep the old ones published until their tokens
+        expire."""
         row = _new_key_row()
         retire_after = int(time.time()) + MAX_TOKEN_TTL_SECONDS + RETIREMENT_GRACE_SECONDS
         def replace_active(conn: Connection) -> None:

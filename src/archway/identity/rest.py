@@ -93,7 +93,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 def build_router(
     version: ApiVersion,
-    service: IdentityService,
+    service: IdentityService[Any],
     route_class: type[APIRoute],
     *,
     fast_routes: list[FastRoute] | None = None,

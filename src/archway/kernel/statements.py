@@ -1,11 +1,11 @@
 """Statements that run per order or per event, executed on the driver's cursor.
 
 Building a statement once (module level, ``bindparam``) saves its construction, but Core's
-execution path still costs about 30 µs per statement on one core; the driver alone takes 9 µs
-for the same ``INSERT`` on SQLite, and an order and its saga run about fifteen such writes. A
-:class:`DriverWrite` compiles its statement once per dialect and set of parameter names, with
-the bind processors Core would apply (SQLite's datetimes), so rows come out exactly as Core
-writes them; driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), so
+execution path still costs several times what the driver takes for the same statement, and an
+order and its saga run about fifteen of them (the figures are in ``docs/architecture.md``,
+Decisions). A :class:`DriverWrite` compiles its statement once per dialect and set of parameter
+names, with the bind processors Core would apply (SQLite's datetimes), so rows come out exactly
+as Core writes them; driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), so
 callers catch what they always caught.
 
 A :class:`DriverWrite` is for ``INSERT``/``UPDATE``/``DELETE`` that return nothing the caller
@@ -213,6 +213,7 @@ class DriverRead:
             if process is not None:
                 processors[base] = process
         keys = list(self._statement.selected_columns.keys())  # as Core's rows name them
+        # fields known only at run time:
         row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
         return _Query(
             sql=expanded.statement,
@@ -233,6 +234,7 @@ class DriverRead:
 def _driver_cursor(conn: Connection, sql: str) -> Iterator[Any]:
     """A cursor of the connection's driver, closed after use; the driver's errors come out
     as SQLAlchemy's (``IntegrityError`` and the rest), so callers catch what they always did."""
+    # a live Connection always has one:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         yield cursor

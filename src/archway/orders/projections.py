@@ -4,8 +4,9 @@ Projections subscribe to the bus like any other consumer, so they see exactly wh
 service would see, and can be rebuilt from the event log (the orders outbox keeps every event).
 Each one records the events it applied in the orders inbox, in the same transaction as its
 effect (it is a :class:`~archway.kernel.events.inbox.Consumer`), so an event delivered twice
-is applied once: that is what keeps counters such as the reports right. The order view also only moves a row forward
-(``version < event.version``), which keeps it right even outside the inbox.
+is applied once: that is what keeps counters such as the reports right. The order view also
+only moves a row forward (``version < event.version``), which keeps it right even outside the
+inbox.
 
 Every applied event wakes :class:`~archway.orders.consistency.ReadYourWrites`, so a query that
 waits for a command's consistency token is answered as soon as its projections caught up.

@@ -16,8 +16,9 @@ keeps every event. Rows are per currency: amounts in different currencies are ne
 
 Sums stay exact: an order's total is at most :data:`~archway.kernel.money.MAX_AMOUNT`, so a
 BIGINT sum holds over 9 million orders at that bound; one that would pass
-:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event (:class:`~archway.orders.counters.SumOverflow`) instead of
-being stored wrong (PostgreSQL would refuse it too, SQLite would turn it into a float).
+:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event
+(:class:`~archway.orders.counters.SumOverflow`) instead of being stored wrong (PostgreSQL would
+refuse it too, SQLite would turn it into a float).
 """
 
 from __future__ import annotations

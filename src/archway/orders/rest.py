@@ -15,6 +15,7 @@ from starlette.responses import Response
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from archway.kernel.http.idempotency import keeps_idempotency_key
 from archway.kernel.http.responses import (
     JsonResponse,
@@ -34,7 +35,7 @@ from archway.orders.service import OrdersService
 
 Caller = Annotated[Principal, Depends(current_principal)]
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", max_length=255,
+    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
     description="Retries with the same key place one order: the first answer is replayed "
     "(`Idempotent-Replayed: true`); the key is also kept with the order itself.")]
 TOKEN_DOC = (
@@ -90,7 +91,7 @@ def order_body(version: ApiVersion, order: OrderView) -> dict[str, Any]:
 
 def build_router(
     version: ApiVersion,
-    service: OrdersService,
+    service: OrdersService[Any],
     queries: OrderQueries,
     route_class: type[APIRoute],
     freshness: ReadYourWrites,

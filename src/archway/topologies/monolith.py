@@ -8,8 +8,9 @@ Nothing here runs at import time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -92,11 +93,11 @@ class Monolith:
     keys: KeyRing
     verifier: TokenVerifier
     hasher: PasswordHasher
-    identity: IdentityService
-    catalog: CatalogService
+    identity: IdentityService[Any]
+    catalog: CatalogService[Any]
     bus: EventBus
     relays: Relays
-    orders: OrdersService
+    orders: OrdersService[Any]
     order_queries: OrderQueries
     order_view: OrderViewProjection
     reservations: StockReservations
@@ -288,8 +289,8 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
 
     def openapi_json(version: ApiVersion) -> Response:
         if version not in documents:
-            documents[version] = JsonResponse(
-                versioned_openapi(app, version, graph.settings.issuer)).body
+            documents[version] = bytes(JsonResponse(
+                versioned_openapi(app, version, graph.settings.issuer)).body)
         return Response(documents[version], media_type="application/json")
 
     shown = graph.settings.show_demo_accounts
@@ -313,7 +314,8 @@ def _install_public_endpoints(app: FastAPI, graph: Monolith) -> None:
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
-        return JsonResponse(await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
+        return JsonResponse(
+            await graph.keys.jwks(), headers={"cache-control": "public, max-age=60"})
 
 
 def _owner_of(verifier: TokenVerifier):  # type: ignore[no-untyped-def]
@@ -356,10 +358,8 @@ async def seed_demo(
     lines = []
     try:
         for role, email, password, name in accounts:
-            try:
+            with suppress(Conflict):  # already there: left as it is
                 await graph.identity.register(email, password, name, frozenset({role}))
-            except Conflict:
-                pass
             lines.append(f"{role:<8} {email} / {password}")
         await seed_catalog(graph.catalog)
     finally:

@@ -14,9 +14,13 @@ import os
 import socket
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.observability.logging import configure_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 _JSON_LOGS = {  # granian's own lines, in the same JSON shape as ours
     "version": 1,
@@ -33,7 +37,7 @@ _JSON_LOGS = {  # granian's own lines, in the same JSON shape as ours
 }
 
 
-def monolith_app():  # type: ignore[no-untyped-def]
+def monolith_app() -> FastAPI:
     """App factory for the serving process (granian imports it by name)."""
     from archway.topologies.monolith import create_app
 

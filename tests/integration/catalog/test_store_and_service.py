@@ -23,7 +23,8 @@ from archway.kernel.pagination import PageRequest
 from tests.integration.catalog.conftest import ADMIN, MakeProduct
 
 CUSTOMER = Principal("user-1", scopes=frozenset({"catalog:write"}), roles=frozenset({"customer"}))
-ADMIN_WITHOUT_SCOPE = Principal("admin-2", scopes=frozenset({"profile"}), roles=frozenset({"admin"}))
+ADMIN_WITHOUT_SCOPE = Principal(
+    "admin-2", scopes=frozenset({"profile"}), roles=frozenset({"admin"}))
 EVERYTHING = ProductFilters()
 
 
@@ -193,7 +194,8 @@ async def test_a_cursor_of_the_wrong_shape_is_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInput) as exc:
         await service.list_products(EVERYTHING, sort, PageRequest(limit=2, after=after))
-    assert exc.value.errors[0] == FieldError(("cursor",), "is not a cursor this API returned", parameter=True)
+    assert exc.value.errors[0] == FieldError(
+        ("cursor",), "is not a cursor this API returned", parameter=True)
 
 
 async def test_update_with_the_current_version_succeeds_and_bumps_it(
@@ -329,7 +331,8 @@ async def test_quotes_are_kept_across_reservations_which_only_move_stock(
 ) -> None:
     product = await make_product("SKU-Q2", price=1000, on_hand=5)
     quoted = await service.get_prices([product.id])
-    elsewhere = CatalogService(service._db, products=CatalogRepository, cache_ttl_seconds=0)  # another process
+    # another process
+    elsewhere = CatalogService(service._db, products=CatalogRepository, cache_ttl_seconds=0)
     await elsewhere.update_product(ADMIN, product.id, ProductChanges(price=Money(900, "EUR")))
     await service.reserve(new_id(), [(product.id, 2)])
     # The reservation did not drop the quote: this process shows the other's price within the

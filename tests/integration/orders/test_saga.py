@@ -214,7 +214,8 @@ async def test_commands_wait_for_admission_first(graph: Monolith, database: obje
     orders = OrdersService(graph.db, InProcessCatalogClient(graph.catalog), orders=OrderRepository,
                            admission=admission)
     beans = await stocked_product(graph, "ADMIT-1", on_hand=5)
-    customer = Principal(new_id(), scopes=frozenset({"orders:write"}), roles=frozenset({"customer"}))
+    customer = Principal(
+        new_id(), scopes=frozenset({"orders:write"}), roles=frozenset({"customer"}))
     order = await orders.place_order(customer, [LineRequest(beans, 1)])
     assert admitted == ["in"]
     await orders.cancel_order(customer, order.id)

@@ -155,7 +155,8 @@ async def test_a_cursor_of_the_wrong_shape_is_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         await shop.service.list_products(EVERYTHING, sort, PageRequest(2, after=after))
-    assert caught.value.errors[0] == FieldError(("cursor",), "is not a cursor this API returned", parameter=True)
+    assert caught.value.errors[0] == FieldError(
+        ("cursor",), "is not a cursor this API returned", parameter=True)
 
 
 async def test_get_prices_answers_existing_products_on_sale_or_not(shop: Shop) -> None:

@@ -1,4 +1,5 @@
-"""Catalog writes: conditional updates, deletes, stock counts, admin checks — fakes and real alike."""
+"""Catalog writes: conditional updates, deletes, stock counts, admin checks — fakes and real
+alike."""
 
 from __future__ import annotations
 

@@ -42,7 +42,9 @@ async def test_register_then_read_yourself(service: IdentityService[Any]) -> Non
     assert (await service.me(me(user.id, "profile"))).id == user.id
 
 
-async def test_register_refuses_duplicates_case_insensitively(service: IdentityService[Any]) -> None:
+async def test_register_refuses_duplicates_case_insensitively(
+    service: IdentityService[Any],
+) -> None:
     await service.register("ada@example.com", "long enough", "Ada")
     with pytest.raises(Conflict):
         await service.register("ADA@example.com", "long enough", "Ada again")

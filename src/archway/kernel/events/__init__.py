@@ -1,7 +1,8 @@
 """Integration events: CloudEvents, the transactional outbox and inbox, the bus and the relay.
 
     cloudevent.py   build, serialize and parse CloudEvents 1.0 (structured JSON, traceparent)
-    tables.py       table factories: each context owns its ``_outbox``, ``_inbox``, ``_dead_letters``
+    tables.py       table factories: each context owns its ``_outbox``, ``_inbox``,
+                    ``_dead_letters``
     outbox.py       append an event in the caller's transaction
     inbox.py        run a consumer's effect at most once per event id
     dead_letters.py park an event a consumer keeps failing on; list and retry parked events

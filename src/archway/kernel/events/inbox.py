@@ -9,8 +9,9 @@ duplicate waits on the primary key and then fails instead of running an effect a
 A batch is applied in **one** transaction: one commit for a hundred events instead of a
 hundred. A consumer may also apply the batch's events together (``apply_batch``): a statement
 per kind of change for the whole batch rather than per event, which is what keeps the saga up
-with the commands on PostgreSQL, where every statement is a round trip to the server. If the batch fails, it is applied again event by event, so that every event before
-the failing one is kept and the failure points at exactly one event
+with the commands on PostgreSQL, where every statement is a round trip to the server. If the
+batch fails, it is applied again event by event, so that every event before the failing one
+is kept and the failure points at exactly one event
 (:class:`~archway.kernel.events.bus.PartiallyHandled`); the relay retries from there.
 """
 

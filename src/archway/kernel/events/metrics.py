@@ -28,6 +28,7 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Table, and_, exists, func, select
@@ -164,7 +165,7 @@ class EventMetrics:
         (absent, rather than a stale value that looks healthy)."""
         for db, outbox in self._outboxes:
             try:
-                count = await db.read(lambda conn, outbox=outbox: _backlog(conn, outbox))
+                count = await db.read(partial(_backlog, outbox=outbox))
             except Exception:  # noqa: BLE001 - a scrape must not fail because a source did
                 _log.warning("could not read the backlog of %s", outbox.name, exc_info=True)
                 _drop(self._backlog, outbox.name)
@@ -172,8 +173,7 @@ class EventMetrics:
             self._backlog.labels(outbox.name).set(count)
         for watched in self._consumers:
             try:
-                behind, oldest, watermark = await watched.db.read(
-                    lambda conn, watched=watched: _lag(conn, watched))
+                behind, oldest, watermark = await watched.db.read(partial(_lag, watched=watched))
             except Exception:  # noqa: BLE001 - as above
                 _log.warning("could not read the lag of %s", watched.consumer, exc_info=True)
                 _drop(self._lag_events, watched.consumer)

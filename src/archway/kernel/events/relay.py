@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import Connection, Row
@@ -36,6 +36,7 @@ from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 
 _log = logging.getLogger("archway.events.relay")
+_Row = Row[*tuple[Any, ...]]  # an outbox row, whichever columns it has
 _MAX_ERROR = 2000
 
 RelayState = Literal["stopped", "running", "standby", "retrying", "failing", "dead"]
@@ -273,7 +274,8 @@ class OutboxRelay:
     def _delay(self) -> float:
         if not self._failures:
             return self._poll_interval
-        return min(self._max_backoff, 0.05 * 2 ** min(self._failures, 10))
+        doubling: int = 2 ** min(self._failures, 10)  # an int: the exponent is not negative
+        return min(self._max_backoff, 0.05 * doubling)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait for a nudge or ``seconds``. While backing off, a nudge does not cut it short;
@@ -290,7 +292,7 @@ class OutboxRelay:
 
     # -- units of work ---------------------------------------------------------------------
 
-    def _unpublished(self, conn: Connection) -> tuple[Sequence[Row], int]:
+    def _unpublished(self, conn: Connection) -> tuple[Sequence[_Row], int]:
         """The next batch, and how many events wait (a full batch and all after it, by
         position: one look at the primary key's end, only when the batch is full)."""
         outbox = self._outbox
@@ -306,7 +308,7 @@ class OutboxRelay:
         return rows, max(len(rows), int(newest) - rows[0].position + 1)
 
     def _mark(
-        self, conn: Connection, published: list[int], failed: Row | None,
+        self, conn: Connection, published: list[int], failed: _Row | None,
         failure: BaseException | None,
     ) -> None:
         """One transaction for a batch: what went out is published, the event that failed
@@ -322,7 +324,7 @@ class OutboxRelay:
                 last_error=f"{type(failure).__name__}: {failure}"[:_MAX_ERROR]))
 
 
-def _parsed(rows: Sequence[Row]) -> tuple[list[Event], Exception | None]:
+def _parsed(rows: Sequence[_Row]) -> tuple[list[Event], Exception | None]:
     """The rows' events, up to the first one that cannot be read (and why it cannot)."""
     events: list[Event] = []
     for row in rows:
@@ -350,7 +352,7 @@ class Relays:
         for relay in self.all:
             await relay.stop()
 
-    async def keeping_up(self, timeout: float) -> bool:
+    async def keeping_up(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded wait is its API
         """Wait (at most ``timeout`` seconds) until the consumers of every relay lag behind
         its outbox by no more than its ``max_lag``, or the relay lets the command in at the pace
         it publishes (:meth:`OutboxRelay.admit`). The lag is kept in memory by each relay, so
@@ -380,7 +382,7 @@ class Relays:
         """One ``/readyz`` check per relay, named ``relay:<context>``."""
         return {f"relay:{relay.context}": relay.ready for relay in self.all}
 
-    async def settle(self, timeout: float = 5.0) -> bool:
+    async def settle(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - as keeping_up
         """Wait until no relay has anything left to publish and none is publishing (twice in a
         row, since one relay's consumers write to another's outbox). For tests and shutdown."""
         deadline = time.monotonic() + timeout

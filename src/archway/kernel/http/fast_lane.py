@@ -88,7 +88,7 @@ class FastLane:
                 if scope["method"] != "GET":  # read once: the route's own copy if declined
                     body = await read_body(receive)
                     handler_receive, receive = body_once(body), body_once(body)
-                scope["route"] = route  # what metrics and logs name the request by, even if it fails
+                scope["route"] = route  # what metrics and logs name it by, even if it fails
                 response = await self._answer(fast, scope, handler_receive, params)
                 if response is not None:
                     await response(scope, receive, send)

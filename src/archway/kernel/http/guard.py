@@ -98,9 +98,9 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
         async def admit(self, request: Request) -> Principal | None:
             """This route's guard: the caller it admits (``None``: anonymous, where allowed);
             raises :class:`Unauthenticated` or :class:`Forbidden` for a caller it refuses."""
-            early = request.scope.get(_ADMITTED_KEY)
+            early: tuple[APIRoute, Principal | None] | None = request.scope.get(_ADMITTED_KEY)
             if early is not None and early[0] is self:
-                return early[1]  # type: ignore[no-any-return]
+                return early[1]
             security = (self.openapi_extra or {}).get("security")
             if not security:
                 return None

@@ -28,6 +28,7 @@ every process. The guarantees are stated in ``docs/api.md`` (Idempotency); how t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,7 +60,9 @@ from archway.kernel.http.idempotency_store import (
 )
 from archway.kernel.http.problems import error_response
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+"""What an ``Idempotency-Key`` may be (1 to 255 visible ASCII characters), as stated in OpenAPI."""
+_KEY = re.compile(KEY_PATTERN)
 _REPLAYED_HEADERS = {"content-type", "location", "etag", "consistency-token", "cache-control"}
 _NOT_KEPT = {401, 403, 429}  # about the caller or the moment, not about the request
 _KEEPS_KEY = "__archway_keeps_idempotency_key__"
@@ -83,10 +86,8 @@ def request_hash(scope: Scope, body: bytes) -> str:
     canonical = body
     content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):  # not JSON after all: as bytes
             canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONDecodeError:
-            pass  # not JSON after all: compared as bytes
     return hashlib.sha256(
         scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + canonical
     ).hexdigest()
