@@ -8,7 +8,7 @@ There is one writer at a time and nothing to lock, so ``lock=True`` changes noth
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from archway.catalog.domain import (
     ProductSort,
     Rejected,
     ReservationOutcome,
+    ReservationRecorded,
     ReservationStatus,
     Reserved,
     Stock,
@@ -136,6 +137,15 @@ class FakeOrders:
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         order = self._state.orders.get(order_id)
         return _stored(order) if order is not None else None
+
+    def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        return {order_id: _stored(self._state.orders[order_id])
+                for order_id in sorted(set(order_ids)) if order_id in self._state.orders}
+
+    def save_many(self, changed: Sequence[tuple[Order, int]]) -> bool:
+        # Each row written if still at its version, the others not: as one UPDATE for many.
+        written = [self.save(order, previous) for order, previous in changed]
+        return all(written)
 
     def save(self, order: Order, previous_version: int) -> bool:
         current = self._state.orders.get(order.id)
@@ -266,6 +276,41 @@ class FakeProducts:
         self._bump_versions(held, now)
         self._insert(order_id, FakeReservation(
             ReservationStatus.HELD, None, now, dict(reserved.quantities)))
+        return None
+
+    def reservations_of(self, order_ids: Collection[str]) -> dict[str, ReservationOutcome]:
+        return {order_id: outcome for order_id in sorted(set(order_ids))
+                if (outcome := self.reservation(order_id)) is not None}
+
+    def hold_all(
+        self, held: Sequence[tuple[str, Reserved]], rejected: Sequence[tuple[str, Rejected]],
+        now: datetime,
+    ) -> str | None:
+        """The real store's batch: the summed lines of every held order judged together (the
+        first product short, holding nothing), then a row per order."""
+        totals: dict[str, int] = {}
+        for _, reserved in held:
+            for product_id, quantity in reserved.quantities.items():
+                totals[product_id] = totals.get(product_id, 0) + quantity
+        stocks: dict[str, Stock] = {}
+        for product_id in sorted(totals):
+            product = self._products.get(product_id)
+            stock = product.stock.reserve(totals[product_id]) if product is not None else None
+            if stock is None:
+                return product_id
+            stocks[product_id] = stock
+        recorded = [order_id for order_id, _ in [*held, *rejected]
+                    if order_id in self._reservations]
+        if recorded:  # the real store's insert fails on the reservation's key
+            raise ReservationRecorded(", ".join(recorded))
+        for product_id, stock in stocks.items():
+            self._products[product_id] = replace(self._products[product_id], stock=stock)
+        self._bump_versions(stocks, now)
+        for order_id, reserved in held:
+            self._insert(order_id, FakeReservation(
+                ReservationStatus.HELD, None, now, dict(reserved.quantities)))
+        for order_id, decision in rejected:
+            self.record_rejection(order_id, decision, now)
         return None
 
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:

@@ -22,8 +22,10 @@ class Settings(BaseSettings):
 
     environment: Literal["dev", "test", "production"] = "dev"
     database_url: str = "sqlite+aiosqlite:///archway.db"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    # Overflow connections are closed on return, so under load they are reopened per request:
+    # the pool keeps all its connections instead (see archway.kernel.db).
+    db_pool_size: int = Field(default=30, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=500)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     db_echo: bool = False
 

@@ -5,7 +5,7 @@ CLI lists it and, once the cause is fixed, retries it so that the order shows ex
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -29,30 +29,34 @@ VIEW = "orders.order_view"
 
 class PoisonedOrderView:
     """Makes the order view fail on every event about the orders of one customer (a bug in
-    the projection that only their orders hit), until ``fixed``."""
+    the projection that only their orders hit), until ``fixed``. The view applies its events a
+    batch at a time, so a batch holding one of them fails whole (the consumer then narrows it
+    down, event by event)."""
 
     def __init__(self, graph: Monolith, customer_id: str) -> None:
         self.customer_id = customer_id
         self.consumer = graph.order_view.handle
-        self.original = self.consumer._apply
+        self.original = self.consumer._apply_batch
         self.orders: set[str] = set()
 
-    def apply(self, conn: Any, event: Event) -> None:
-        data = data_of(event)
-        if event.get_type() == ORDER_PLACED and data.get("customer_id") == self.customer_id:
-            self.orders.add(str(event.get_subject()))
-        if event.get_subject() in self.orders:
-            raise ValueError(f"cannot show order {event.get_subject()}")
-        self.original(conn, event)
+    def apply_batch(self, conn: Any, events: Sequence[Event]) -> None:
+        for event in events:
+            data = data_of(event)
+            if event.get_type() == ORDER_PLACED and data.get("customer_id") == self.customer_id:
+                self.orders.add(str(event.get_subject()))
+            if event.get_subject() in self.orders:
+                raise ValueError(f"cannot show order {event.get_subject()}")
+        assert self.original is not None
+        self.original(conn, events)
 
     def fix(self) -> None:
-        self.consumer._apply = self.original
+        self.consumer._apply_batch = self.original
 
 
 @pytest.fixture
 def poisoned(graph: Monolith, accounts: dict[str, str]) -> Iterator[PoisonedOrderView]:
     poison = PoisonedOrderView(graph, accounts[BOB])
-    poison.consumer._apply = poison.apply
+    poison.consumer._apply_batch = poison.apply_batch
     try:
         yield poison
     finally:

@@ -14,15 +14,16 @@ holds nothing more).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from archway.catalog.domain import ReservationOutcome
 from archway.catalog.event_tables import catalog_inbox, catalog_outbox
 from archway.catalog.service import CatalogService
 from archway.kernel.db import UnitsOfWork
-from archway.kernel.events.cloudevent import Event, data_of, make_event
+from archway.kernel.events.cloudevent import Event, data_of, handling, make_event
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.events.outbox import append
 
@@ -50,7 +51,8 @@ class StockReservations:
         self._service = service
         self._on_commit = on_commit
         self.consumer = Consumer(
-            db, catalog_inbox, RESERVATIONS_CONSUMER, self._apply, after_commit=self._committed)
+            db, catalog_inbox, RESERVATIONS_CONSUMER, self._apply,
+            apply_batch=self._apply_batch, after_commit=self._committed)
 
     async def on_order_placed(self, event: Event) -> None:
         """Hold every line's stock or none, then answer reserved or rejected (with a reason)."""
@@ -67,16 +69,39 @@ class StockReservations:
         if event.get_type() == ORDER_CANCELLED:
             self._service.release_within(conn, order_id)
             return
-        lines = [(str(line["product_id"]), int(line["quantity"])) for line in data["lines"]]
+        lines = _lines(data)
         outcome = self._service.reserve_within(conn, order_id, lines)
-        answer: dict[str, Any] = {"order_id": order_id}
-        if outcome.accepted:
-            answer_type = STOCK_RESERVED
-            answer["lines"] = [{"product_id": p, "quantity": q} for p, q in lines]
-        else:
-            answer_type = STOCK_REJECTED
-            answer["reason"] = outcome.reason or "stock could not be reserved"
-        append(conn, catalog_outbox, [make_event(answer_type, SOURCE, order_id, answer)])
+        append(conn, catalog_outbox, [_answer(outcome, lines)])
+
+    def _apply_batch(self, conn: Connection, events: Sequence[Event]) -> None:
+        """In order: each run of placed orders reserved together (see
+        :meth:`CatalogService.reserve_all_within`), a cancellation on its own. One event (the
+        consumer narrowing a failed batch) goes the way of :meth:`_apply`, which answers as a
+        concurrent recording of the same order did."""
+        if len(events) == 1:
+            with handling(events[0]):
+                self._apply(conn, events[0])
+            return
+        run: list[Event] = []
+        for event in [*events, None]:
+            if event is not None and event.get_type() == ORDER_PLACED:
+                run.append(event)
+                continue
+            if run:
+                self._reserve_run(conn, run)
+                run = []
+            if event is not None:
+                with handling(event):
+                    self._apply(conn, event)
+
+    def _reserve_run(self, conn: Connection, placed: Sequence[Event]) -> None:
+        orders = [(str(data["order_id"]), _lines(data)) for data in map(data_of, placed)]
+        outcomes = self._service.reserve_all_within(conn, orders)
+        answers = []
+        for event, (_, lines), outcome in zip(placed, orders, outcomes, strict=True):
+            with handling(event):  # each answer joins its order's trace
+                answers.append(_answer(outcome, lines))
+        append(conn, catalog_outbox, answers)
 
     def _committed(self, applied: Sequence[Event]) -> None:
         if any(event.get_type() == ORDER_CANCELLED for event in applied):
@@ -86,3 +111,19 @@ class StockReservations:
                                         for line in data_of(event)["lines"]})
         if any(event.get_type() == ORDER_PLACED for event in applied):
             self._on_commit()
+
+
+def _lines(data: Mapping[str, Any]) -> list[tuple[str, int]]:
+    return [(str(line["product_id"]), int(line["quantity"])) for line in data["lines"]]
+
+
+def _answer(outcome: ReservationOutcome, lines: Sequence[tuple[str, int]]) -> Event:
+    """``stock_reserved`` (with the lines held) or ``stock_rejected`` (with the reason)."""
+    answer: dict[str, Any] = {"order_id": outcome.order_id}
+    if outcome.accepted:
+        answer_type = STOCK_RESERVED
+        answer["lines"] = [{"product_id": p, "quantity": q} for p, q in lines]
+    else:
+        answer_type = STOCK_REJECTED
+        answer["reason"] = outcome.reason or "stock could not be reserved"
+    return make_event(answer_type, SOURCE, outcome.order_id, answer)

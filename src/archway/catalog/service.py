@@ -30,6 +30,7 @@ from archway.catalog.domain import (
     release_all,
     reserve_all,
 )
+from archway.catalog.reserving import reserve_in_turn
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.errors import NotFound, PreconditionFailed
@@ -61,6 +62,11 @@ class Products(Protocol):
         self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
     ) -> Page[Product]: ...
     def reservation(self, order_id: str) -> ReservationOutcome | None: ...
+    def reservations_of(self, order_ids: Collection[str]) -> dict[str, ReservationOutcome]: ...
+    def hold_all(
+        self, held: Sequence[tuple[str, Reserved]], rejected: Sequence[tuple[str, Rejected]],
+        now: datetime,
+    ) -> str | None: ...
     def hold(self, order_id: str, reserved: Reserved, now: datetime) -> str | None: ...
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None: ...
     def held_lines(self, order_id: str) -> dict[str, int] | None: ...
@@ -233,6 +239,14 @@ class CatalogService(Generic[Tx]):
         repo = self._repo(tx)
         return repo.first_recorder(lambda: _hold_or_reject(
             repo, order_id, quantities, self._clock())[0])
+
+    def reserve_all_within(
+        self, tx: Tx, orders: Sequence[tuple[str, Sequence[tuple[str, int]]]]
+    ) -> list[ReservationOutcome]:
+        """:meth:`reserve_within` for each ``(order_id, lines)`` in turn, decided together: as
+        many statements for a hundred orders as for one. Raises :class:`ReservationRecorded`
+        if a concurrent transaction recorded one of them (then reserve them one by one)."""
+        return reserve_in_turn(self._repo(tx), orders, self._clock())
 
     def release_within(self, tx: Tx, order_id: str) -> None:
         """:meth:`release` inside the caller's transaction; then :meth:`forget_stock`."""

@@ -58,6 +58,8 @@ _MANY = DriverRead(_SELECT_MANY)
 _MANY_FOR_UPDATE = DriverRead(_SELECT_MANY.with_for_update(of=products))
 _RESERVATION = DriverRead(
     select(reservations).where(reservations.c.order_id == bindparam("order_id")))
+_RESERVATIONS_OF = select(reservations).where(
+    reservations.c.order_id.in_(bindparam("order_ids", expanding=True)))
 _HOLD_LINE = DriverWrite(update(stock).where(
     stock.c.product_id == bindparam("line_product"),
     stock.c.on_hand - stock.c.reserved >= bindparam("line_quantity"),
@@ -203,6 +205,50 @@ class CatalogRepository:
             {"order_id": order_id, "product_id": product_id, "quantity": quantity}
             for product_id, quantity in reserved.quantities.items()
         ])
+        return None
+
+    def reservations_of(self, order_ids: Collection[str]) -> dict[str, ReservationOutcome]:
+        """:meth:`reservation` for several orders, in one statement."""
+        rows = self._conn.execute(_RESERVATIONS_OF, {"order_ids": sorted(set(order_ids))})
+        return {row.order_id: ReservationOutcome.recorded(
+            row.order_id, ReservationStatus(row.status), row.reason) for row in rows}
+
+    def hold_all(
+        self, held: Sequence[tuple[str, Reserved]], rejected: Sequence[tuple[str, Rejected]],
+        now: datetime,
+    ) -> str | None:
+        """:meth:`hold` and :meth:`record_rejection` for several orders decided together (the
+        products locked by the caller): one conditional statement per product for the sum of
+        its lines, then each kind of row in one statement. The id of a product that fell short
+        (then nothing is held), else None."""
+        totals: dict[str, int] = {}
+        for _, reserved in held:
+            for product_id, quantity in reserved.quantities.items():
+                totals[product_id] = totals.get(product_id, 0) + quantity
+        done: list[dict[str, object]] = []
+        for product_id in sorted(totals):
+            line = {"line_product": product_id, "line_quantity": totals[product_id]}
+            if not _HOLD_LINE.execute(self._conn, line):
+                _GIVE_BACK_LINE.execute(self._conn, done)
+                return product_id
+            done.append(line)
+        if totals:
+            self._bump_versions(sorted(totals), now)
+        rows = [{"order_id": order_id, "status": ReservationStatus.HELD.value, "reason": None,
+                 "updated_at": now} for order_id, _ in held]
+        rows += [{"order_id": order_id, "status": ReservationStatus.REJECTED.value,
+                  "reason": decision.reason, "updated_at": now} for order_id, decision in rejected]
+        if rows:
+            try:
+                _INSERT_RESERVATION.execute(self._conn, rows)
+            except IntegrityError as exc:  # another transaction recorded one of them first
+                recorded = ", ".join(order_id for order_id, _ in [*held, *rejected])
+                raise ReservationRecorded(recorded) from exc
+        lines = [{"order_id": order_id, "product_id": product_id, "quantity": quantity}
+                 for order_id, reserved in held
+                 for product_id, quantity in reserved.quantities.items()]
+        if lines:
+            _INSERT_RESERVATION_LINES.execute(self._conn, lines)
         return None
 
     def record_rejection(self, order_id: str, rejected: Rejected, now: datetime) -> None:

@@ -5,7 +5,13 @@ A service hands :meth:`Database.read` or :meth:`Database.write` a plain function
 the backend, and is the whole point of this module:
 
 * **PostgreSQL** (asyncpg): in a greenlet through ``AsyncConnection.run_sync``; every query is
-  awaited natively, so nothing blocks and no thread is involved.
+  awaited natively, so nothing blocks and no thread is involved. The pool keeps every
+  connection it opens (no overflow by default): an overflow connection is closed when it is
+  returned, so under a load above the pool size a request would often open a connection
+  (TLS attempt, startup queries, every statement prepared again). The tasks that keep events
+  flowing (:func:`writes_go_first`) have a small pool of their own, so they never queue for a
+  connection behind the requests: that is PostgreSQL's counterpart of SQLite's writer priority.
+  Reads run in autocommit, without a transaction of their own (see :meth:`Database.read`).
 * **SQLite**: on a small pool of driver threads, the *whole* unit of work in one hop. A driver
   thread per statement (aiosqlite) costs several thread switches per query, which measured at
   about five times the cost of the query itself on one core. Writes have a single thread of
@@ -48,6 +54,7 @@ Work = Callable[[Connection], T]
 _BEGIN_MODE = "archway_begin_mode"
 _SATURATED = "The database is saturated; retry shortly."
 _UNAVAILABLE = "The database is unavailable; retry shortly."
+_URGENT_POOL_SIZE = 2
 
 
 class FirstWrite:
@@ -97,9 +104,10 @@ _writes_first: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 def writes_go_first() -> None:
-    """Mark the calling task's writes as urgent: on SQLite they are served before the queued
-    writes of requests (see :mod:`archway.kernel.sqlite_writer`). For the background tasks
-    that keep events flowing, so a load of commands cannot starve the saga."""
+    """Mark the calling task's units of work as urgent: on SQLite its writes are served before
+    the queued writes of requests (see :mod:`archway.kernel.sqlite_writer`); on PostgreSQL its
+    reads and writes take connections from a pool of their own. For the background tasks that
+    keep events flowing, so a load of commands cannot starve the saga."""
     _writes_first.set(True)
 
 
@@ -116,8 +124,8 @@ class Database:
         self,
         url: str,
         *,
-        pool_size: int = 10,
-        max_overflow: int = 20,
+        pool_size: int = 30,
+        max_overflow: int = 0,
         pool_timeout: float = 30.0,
         echo: bool = False,
         sqlite_read_threads: int = 2,
@@ -126,6 +134,7 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._async_engine: AsyncEngine | None = None
+        self._urgent_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         if self.is_sqlite:
             self._sync_engine = create_engine(
@@ -144,6 +153,11 @@ class Database:
                 url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
                 pool_timeout=pool_timeout, pool_recycle=1800,
             )
+            # Two relays (orders, catalog) each run one unit of work at a time.
+            self._urgent_engine = create_async_engine(
+                url, echo=echo, pool_size=_URGENT_POOL_SIZE, max_overflow=0,
+                pool_timeout=pool_timeout, pool_recycle=1800,
+            )
 
     @property
     def display_url(self) -> str:
@@ -155,7 +169,11 @@ class Database:
         if self._sync_engine is not None:
             return await self._in_thread(self._readers.submit, self._sqlite_read, work)
         try:
-            async with self._engine().connect() as conn:
+            async with self._engine_of_task().connect() as conn:
+                # No BEGIN and no ROLLBACK around a read: two round trips out of three for a
+                # one-query read. The same snapshots as a READ COMMITTED transaction, where
+                # every statement takes its own anyway.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
@@ -180,7 +198,7 @@ class Database:
             return await self._in_thread(
                 lambda *call: self._writer.submit(urgent, *call), self._sqlite_write, work)
         try:
-            async with self._engine().begin() as conn:
+            async with self._engine_of_task().begin() as conn:
                 return await conn.run_sync(work)
         except PoolTimeout as exc:
             raise ServiceBusy(_SATURATED) from exc
@@ -210,10 +228,18 @@ class Database:
             self._sync_engine.dispose()
         if self._async_engine is not None:
             await self._async_engine.dispose()
+        if self._urgent_engine is not None:
+            await self._urgent_engine.dispose()
 
     def _engine(self) -> AsyncEngine:
         assert self._async_engine is not None
         return self._async_engine
+
+    def _engine_of_task(self) -> AsyncEngine:
+        """The urgent tasks' own pool for them (see the module), the shared one otherwise."""
+        if _writes_first.get() and self._urgent_engine is not None:
+            return self._urgent_engine
+        return self._engine()
 
     async def _in_thread(
         self, submit: Callable[..., Future[T]], runner: Callable[[Work[T]], T], work: Work[T]

@@ -7,11 +7,11 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, String, bindparam, func, select, type_coerce
+from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection, Row
 
 from archway.kernel.auth.principal import Principal
@@ -23,7 +23,7 @@ from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.orders.domain import Order, OrderLine
 from archway.orders.events import line_data
-from archway.orders.store import order_view
+from archway.orders.store import order_counts, order_view
 
 READ_SCOPE = "orders:read"
 
@@ -91,7 +91,7 @@ class OrderQueries:
             lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))
 
 
-# The statements are built once: a page is one query (plus a count only past the last page),
+# The statements are built once: a page is one query (plus the total alone past the last page),
 # its columns read as the driver gives them. Ids are UUIDv7, so ordering by id is ordering by
 # time placed, and a unique cursor key.
 _COLUMNS = (
@@ -107,9 +107,12 @@ _LIMIT, _OFFSET = bindparam("limit"), bindparam("offset")
 
 
 def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
-    count = select(func.count()).select_from(order_view)
+    # The total is kept by the projection (orders_order_counts), not counted per page.
     if mine:
-        count = count.where(_MINE)
+        kept = select(order_counts.c.orders).where(order_counts.c.customer_id == bindparam("owner"))
+    else:
+        kept = select(cast(func.sum(order_counts.c.orders), BigInteger))  # not numeric
+    count = select(func.coalesce(kept.scalar_subquery(), 0))
     page = select(*_COLUMNS, count.scalar_subquery())
     if mine:
         page = page.where(_MINE)
@@ -159,11 +162,14 @@ def _view(row: Row[Any]) -> OrderView:
 def _time(stored: str | datetime) -> str:
     """A stored time in RFC 3339, exactly as :func:`rfc3339` writes it. SQLite gives the text
     SQLAlchemy stored, ``2024-05-01 12:00:00.250000`` (UTC): rewritten, not parsed; other
-    drivers give datetimes."""
+    drivers give datetimes (asyncpg's in UTC, formatted without converting: two conversions per
+    time were a sixth of a page's time on PostgreSQL)."""
     if isinstance(stored, str):
         if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
             if stored.endswith(".000000"):
                 return f"{stored[:10]}T{stored[11:19]}Z"
             return f"{stored[:10]}T{stored[11:]}Z"
         stored = datetime.fromisoformat(stored)
+    if stored.tzinfo is UTC:  # asyncpg's: its ISO form ends in +00:00, no conversion needed
+        return f"{stored.isoformat()[:-6]}Z"
     return rfc3339(as_utc(stored))

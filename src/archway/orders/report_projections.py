@@ -16,24 +16,23 @@ keeps every event. Rows are per currency: amounts in different currencies are ne
 
 Sums stay exact: an order's total is at most :data:`~archway.kernel.money.MAX_AMOUNT`, so a
 BIGINT sum holds over 9 million orders at that bound; one that would pass
-:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event (:class:`SumOverflow`) instead of
-being stored wrong (PostgreSQL would refuse it too, SQLite would turn it into a float).
+:data:`~archway.kernel.money.MAX_ACCUMULATED` fails its event
+(:class:`~archway.orders.counters.SumOverflow`) instead of being stored wrong (PostgreSQL would
+refuse it too, SQLite would turn it into a float).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 
-from archway.kernel.events.cloudevent import Event, data_of, from_json
-from archway.kernel.money import MAX_ACCUMULATED
-from archway.kernel.statements import DriverWrite
+from archway.kernel.events.cloudevent import Event, data_of, from_json, handling
+from archway.orders.counters import Deltas, Key, add_all, add_to
 from archway.orders.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
 from archway.orders.projections import Projection
 from archway.orders.store import customer_summary, orders_outbox, product_sales
@@ -94,80 +93,56 @@ def placed_data(conn: Connection, order_id: str) -> Mapping[str, Any]:
     return data_of(from_json(payload))
 
 
-class CustomerSummaryProjection(Projection):
+class CountingProjection(Projection):
+    """A report: each counted change adds deltas to rows found by key. A batch's deltas are
+    summed per row first (addition commutes), then written in a few statements; the sums are
+    followed event by event, so one that would overflow fails the batch as it would alone."""
+
+    table: Table
+
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
+        raise NotImplementedError
+
+    def apply(self, conn: Connection, event: Event) -> None:
+        change = counted_change(conn, event)
+        if change is None:
+            return
+        for key, deltas in self.deltas(change):
+            add_to(conn, self.table, dict(key), deltas)
+
+    def apply_batch(self, conn: Connection, events: Sequence[Event]) -> None:
+        changes: list[tuple[Key, Deltas]] = []
+        for event in events:
+            with handling(event):
+                change = counted_change(conn, event)
+            if change is not None:
+                changes.extend(self.deltas(change))
+        add_all(conn, self.table, changes)
+
+
+class CustomerSummaryProjection(CountingProjection):
     """``orders_customer_summary``: per customer and currency, orders counted and spent."""
 
     consumer = CUSTOMER_SUMMARY_CONSUMER
     tables = (customer_summary,)
+    table = customer_summary
 
-    def apply(self, conn: Connection, event: Event) -> None:
-        change = counted_change(conn, event)
-        if change is None:
-            return
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
         placed = change.placed
-        add_to(conn, customer_summary,
-               {"customer_id": placed["customer_id"], "currency": placed["currency"]},
+        yield ((("customer_id", placed["customer_id"]), ("currency", placed["currency"])),
                {"orders_count": change.sign, "total_spent": change.sign * placed["total"]})
 
 
-class ProductSalesProjection(Projection):
+class ProductSalesProjection(CountingProjection):
     """``orders_product_sales``: per product and currency, units sold and revenue."""
 
     consumer = PRODUCT_SALES_CONSUMER
     tables = (product_sales,)
+    table = product_sales
 
-    def apply(self, conn: Connection, event: Event) -> None:
-        change = counted_change(conn, event)
-        if change is None:
-            return
+    def deltas(self, change: CountedChange) -> Iterator[tuple[Key, Deltas]]:
         currency = change.placed["currency"]
         for line in change.placed["lines"]:
             quantity = change.sign * int(line["quantity"])
-            add_to(conn, product_sales,
-                   {"product_id": line["product_id"], "currency": currency},
+            yield ((("product_id", line["product_id"]), ("currency", currency)),
                    {"units_sold": quantity, "revenue": quantity * int(line["unit_price"])})
-
-
-class SumOverflow(ArithmeticError):
-    """A read model's sum would pass :data:`~archway.kernel.money.MAX_ACCUMULATED`."""
-
-
-def add_to(
-    conn: Connection, table: Table, key: Mapping[str, Any], deltas: Mapping[str, int]
-) -> None:
-    """Add ``deltas`` to the row at ``key``, creating it from zero. Portable (no dialect
-    upsert); a concurrent creation fails on the key, and the consumer is retried. A sum that
-    would pass :data:`MAX_ACCUMULATED` changes nothing and raises :class:`SumOverflow`."""
-    add, create, exists = _adding(table, tuple(key), tuple(deltas))
-    params = {**{f"key_{name}": value for name, value in key.items()},
-              **{f"delta_{name}": delta for name, delta in deltas.items()},
-              # compared, never computed, so the check itself cannot overflow
-              **{f"ceiling_{name}": _largest(table, name) - max(delta, 0)
-                 for name, delta in deltas.items()}}
-    if add.execute(conn, params):
-        return
-    if conn.execute(exists, params).first() is not None:
-        raise SumOverflow(
-            f"{table.name} {dict(key)}: adding {dict(deltas)} would pass {MAX_ACCUMULATED}")
-    create.execute(conn, {**key, **deltas})
-
-
-@cache
-def _largest(table: Table, column: str) -> int:
-    """The largest value ``column`` holds on every database (a count is a 32-bit INTEGER)."""
-    kind = table.c[column].type
-    return MAX_ACCUMULATED if isinstance(kind, BigInteger) else 2**31 - 1
-
-
-@cache
-def _adding(
-    table: Table, keys: tuple[str, ...], deltas: tuple[str, ...]
-) -> tuple[DriverWrite, DriverWrite, Select[Any]]:
-    """The update, the insert and the existence check of :func:`add_to`, built once per table
-    and shape."""
-    at_key = [table.c[name] == bindparam(f"key_{name}") for name in keys]
-    below = [table.c[name] <= bindparam(f"ceiling_{name}") for name in deltas]
-    add = update(table).where(*at_key, *below).values(
-        {table.c[name]: table.c[name] + bindparam(f"delta_{name}") for name in deltas})
-    exists = select(table.c[keys[0]]).where(*at_key)
-    return DriverWrite(add), DriverWrite(insert(table)), exists

@@ -17,7 +17,7 @@ from archway.catalog.client import CatalogClient
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.errors import Conflict, InvalidInput, NotFound, Unavailable
-from archway.kernel.events.cloudevent import Event, data_of
+from archway.kernel.events.cloudevent import Event, data_of, handling
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.ids import is_valid_id, new_id
 from archway.kernel.uow import Tx, UnitsOfWork
@@ -39,7 +39,15 @@ class Orders(Protocol):
 
     def add(self, order: Order) -> None: ...
     def get(self, order_id: str, *, lock: bool = False) -> Order | None: ...
+    def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        """The orders found among ``order_ids`` (locked in id order, so two transactions
+        locking some of the same orders cannot deadlock)."""
+        ...
     def save(self, order: Order, previous_version: int) -> bool: ...
+    def save_many(self, changed: Sequence[tuple[Order, int]]) -> bool:
+        """:meth:`save` for each ``(order, previous_version)`` at once; ``False`` if one of
+        them moved on (a driver that cannot count the rows answers ``True``)."""
+        ...
     def placed_with(self, customer_id: str, key: str) -> str | None:
         """The order this customer placed with this Idempotency-Key, if any."""
         ...
@@ -84,7 +92,8 @@ class OrdersService(Generic[Tx]):
         self._on_commit = on_commit
         self._clock = clock
         self.saga = Consumer(
-            db, orders_inbox, SAGA_CONSUMER, self._react, after_commit=lambda _: on_commit())
+            db, orders_inbox, SAGA_CONSUMER, self._react, apply_batch=self._react_to_all,
+            after_commit=lambda _: on_commit())
         """The saga's consumer of the catalog's answers (:data:`SAGA_EVENTS`)."""
 
     async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
@@ -184,22 +193,37 @@ class OrdersService(Generic[Tx]):
 
     def _react(self, tx: Tx, event: Event) -> None:
         """One answer of the catalog, in the saga consumer's transaction."""
-        data = data_of(event)
-        order_id = str(data.get("order_id") or event.get_subject())
+        self._react_to_all(tx, [event])
+
+    def _react_to_all(self, tx: Tx, events: Sequence[Event]) -> None:
+        """The catalog's answers in order, in the saga consumer's transaction: their orders
+        read and locked together, each changed order written once, their events appended
+        together (a few statements for a whole batch, not a few per answer)."""
+        answers = [(event, data_of(event)) for event in events]
+        ids = [str(data.get("order_id") or event.get_subject()) for event, data in answers]
         repo = self._orders(tx)
-        order = repo.get(order_id, lock=True)
-        if order is None:
-            _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
-            return
-        if not order.awaits_stock:  # cancelled meanwhile: its release follows
-            return
-        previous = order.version
-        if event.get_type() == STOCK_RESERVED:
-            order.confirm(self._clock())
-        else:
-            order.reject(str(data.get("reason") or "stock could not be reserved"), self._clock())
-        _saved(repo.save(order, previous))
-        repo.append(drain(order))
+        found = repo.get_many(ids, lock=True)
+        loaded = {order_id: order.version for order_id, order in found.items()}
+        outgoing: list[Event] = []
+        for (event, data), order_id in zip(answers, ids, strict=True):
+            with handling(event):  # the events it causes join the answer's trace
+                order = found.get(order_id)
+                if order is None:
+                    _log.warning("%s for unknown order %s ignored", event.get_type(), order_id)
+                    continue
+                if not order.awaits_stock:  # cancelled meanwhile: its release follows
+                    continue
+                if event.get_type() == STOCK_RESERVED:
+                    order.confirm(self._clock())
+                else:
+                    order.reject(
+                        str(data.get("reason") or "stock could not be reserved"), self._clock())
+                outgoing.extend(drain(order))
+        changed = [(order, loaded[order_id]) for order_id, order in found.items()
+                   if order.version != loaded[order_id]]
+        if changed:
+            _saved(repo.save_many(changed))
+            repo.append(outgoing)
 
 
 def _placed(repo: Orders, principal: Principal, key: str) -> Outcome | None:

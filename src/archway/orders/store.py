@@ -8,7 +8,7 @@ live in ``orders_metadata`` so the context moves to its own database in one piec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -102,6 +102,16 @@ order_view = Table(
     Index("ix_orders_order_view_customer_id", "customer_id", "order_id"),
 )
 
+# How many rows of order_view each customer has, kept with them: the total of an orders page
+# is read here, not counted from order_view (a count reads every one of the customer's rows,
+# and on PostgreSQL their dead versions too).
+order_counts = Table(
+    "orders_order_counts",
+    orders_metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("orders", BigInteger, nullable=False),
+)
+
 # Rows are per currency: amounts in different currencies are never added together.
 customer_summary = Table(
     "orders_customer_summary",
@@ -135,6 +145,12 @@ _ORDER = DriverRead(_SELECT_ORDER)
 _ORDER_FOR_UPDATE = DriverRead(_SELECT_ORDER.with_for_update())
 _LINES = DriverRead(select(order_lines).where(
     order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.line_no))
+_SOME_ORDERS = select(orders).where(
+    orders.c.id.in_(bindparam("order_ids", expanding=True))).order_by(orders.c.id)
+_ORDERS, _ORDERS_LOCKED = _SOME_ORDERS, _SOME_ORDERS.with_for_update()
+_LINES_OF = select(order_lines).where(
+    order_lines.c.order_id.in_(bindparam("order_ids", expanding=True))).order_by(
+    order_lines.c.order_id, order_lines.c.line_no)
 _SAVE = DriverWrite(update(orders).where(
     orders.c.id == bindparam("order_id"), orders.c.version == bindparam("previous_version"),
 ).values(status=bindparam("new_status"), rejection_reason=bindparam("new_reason"),
@@ -178,12 +194,29 @@ class OrderRepository:
             return None
         return _order(row, _LINES.all(self._conn, {"order_id": order_id}))
 
+    def get_many(self, order_ids: Sequence[str], *, lock: bool = False) -> dict[str, Order]:
+        """The orders found among ``order_ids``, in two statements (locked in id order, so two
+        transactions locking some of the same orders cannot deadlock)."""
+        if not order_ids:
+            return {}
+        ids = sorted(set(order_ids))
+        found = _ORDERS_LOCKED if lock else _ORDERS
+        rows = self._conn.execute(found, {"order_ids": ids}).all()
+        lines: dict[str, list[Any]] = {}
+        for line in self._conn.execute(_LINES_OF, {"order_ids": ids}):
+            lines.setdefault(line.order_id, []).append(line)
+        return {row.id: _order(row, lines.get(row.id, [])) for row in rows}
+
+    def save_many(self, changed: Sequence[tuple[Order, int]]) -> bool:
+        """:meth:`save` for each ``(order, previous_version)``, as one statement. False if the
+        driver says a row was missed (asyncpg does not count the rows of such a statement)."""
+        written = _SAVE.execute(self._conn, [_saved_state(order, previous)
+                                             for order, previous in changed])
+        return written < 0 or written == len(changed)
+
     def save(self, order: Order, previous_version: int) -> bool:
         """Write the order's state if it is still at ``previous_version``."""
-        written = _SAVE.execute(self._conn, {
-            "order_id": order.id, "previous_version": previous_version,
-            "new_status": str(order.status), "new_reason": order.rejection_reason,
-            "new_version": order.version, "new_updated_at": order.updated_at})
+        written = _SAVE.execute(self._conn, _saved_state(order, previous_version))
         return bool(written)
 
     def append(self, events: Iterable[Event]) -> None:
@@ -192,6 +225,13 @@ class OrderRepository:
 
     def last_position(self, order_id: str) -> int:
         return last_position(self._conn, order_id)
+
+
+def _saved_state(order: Order, previous_version: int) -> dict[str, Any]:
+    return {
+        "order_id": order.id, "previous_version": previous_version,
+        "new_status": str(order.status), "new_reason": order.rejection_reason,
+        "new_version": order.version, "new_updated_at": order.updated_at}
 
 
 def last_position(conn: Connection, order_id: str) -> int:

@@ -219,3 +219,22 @@ async def test_the_reservation_rows_answer_what_was_decided(port: Port) -> None:
     }
     after = await shop.service.get_product(a.id)
     assert (after.version, after.updated_at, after.stock) == (a.version + 1, NOW, Stock(5, 2))
+
+
+async def test_orders_reserved_together_answer_as_one_by_one(port: Port) -> None:
+    """``reserve_all_within`` (the reservations consumer's batch, through ``reservations_of``
+    and ``hold_all``): each order decided on the stock the orders before it left, an order
+    already recorded answered as it was, and every hold written at once."""
+    db, products = port
+    shop = shop_on(port)
+    a = await shop.product("A", on_hand=5)
+    b = await shop.product("B", on_hand=2)
+    await shop.service.reserve("earlier", [(b.id, 1)])
+    outcomes = await db.write(lambda tx: shop.service.reserve_all_within(tx, [
+        ("first", [(a.id, 2), (b.id, 1)]), ("second", [(b.id, 1)]),
+        ("earlier", [(b.id, 1)]), ("third", [(a.id, 3)])]))
+    assert [(o.order_id, o.accepted, o.reason) for o in outcomes] == [
+        ("first", True, None), ("second", False, f"insufficient stock for {b.id}"),
+        ("earlier", True, None), ("third", True, None)]
+    assert await shop.stock(a.id) == (5, 5) and await shop.stock(b.id) == (2, 2)
+    assert await db.read(lambda tx: products(tx).held_lines("third")) == {a.id: 3}

@@ -125,3 +125,26 @@ async def test_a_late_answer_or_one_for_an_unknown_order_changes_nothing(shop: S
     after = await shop.db.read(lambda tx: shop.orders(tx).get(placed.order.id))
     assert after is not None and (after.status, after.version) == (OrderStatus.CANCELLED, 2)
     assert await shop.position(placed.order.id) == cancelled.position
+
+
+async def test_a_batch_of_answers_changes_each_order_as_one_by_one(shop: Shop) -> None:
+    """The saga's consumer applies a batch of answers together (``get_many``/``save_many``
+    behind the port): a late answer and an unknown order are skipped, the others decided."""
+    a = await shop.product("A")
+    confirmed = await shop.service.place(ALICE, [LineRequest(a.id, 1)])
+    rejected = await shop.service.place(BOB, [LineRequest(a.id, 1)])
+    cancelled = await shop.service.place(ALICE, [LineRequest(a.id, 1)])
+    await shop.service.cancel(ALICE, cancelled.order.id)
+    batch = [answer(STOCK_RESERVED, confirmed.order.id),
+             answer(STOCK_RESERVED, "0190a6e5-0000-7000-8000-000000000000"),
+             answer(STOCK_RESERVED, cancelled.order.id),
+             answer(STOCK_REJECTED, rejected.order.id, reason="insufficient stock")]
+    await shop.db.write(lambda tx: shop.service._react_to_all(tx, batch))
+    after = await shop.db.read(lambda tx: shop.orders(tx).get_many(
+        [confirmed.order.id, rejected.order.id, cancelled.order.id]))
+    assert {order_id: (order.status, order.version) for order_id, order in after.items()} == {
+        confirmed.order.id: (OrderStatus.CONFIRMED, 2),
+        rejected.order.id: (OrderStatus.REJECTED, 2),
+        cancelled.order.id: (OrderStatus.CANCELLED, 2)}
+    assert await shop.position(confirmed.order.id) > confirmed.position
+    assert await shop.position(rejected.order.id) > rejected.position

@@ -7,8 +7,11 @@ happen or neither. Inbox rows are inserted before the effects, so on PostgreSQL 
 duplicate waits on the primary key and then fails instead of running an effect a second time.
 
 A batch is applied in **one** transaction: one commit for a hundred events instead of a
-hundred. If the batch fails, it is applied again event by event, so that every event before
-the failing one is kept and the failure points at exactly one event
+hundred. A consumer may also apply the batch's events together (``apply_batch``): a statement
+per kind of change for the whole batch rather than per event, which is what keeps the saga up
+with the commands on PostgreSQL, where every statement is a round trip to the server. If the
+batch fails, it is applied again event by event, so that every event before the failing one
+is kept and the failure points at exactly one event
 (:class:`~archway.kernel.events.bus.PartiallyHandled`); the relay retries from there.
 """
 
@@ -29,6 +32,10 @@ from archway.kernel.events.cloudevent import Event, handling
 from archway.kernel.statements import DriverWrite
 
 Apply = Callable[[Connection, Event], object]
+ApplyBatch = Callable[[Connection, Sequence[Event]], object]
+"""Applies several events, in order, with the same effect as applying them one by one; it
+binds each event's trace (:func:`~archway.kernel.events.cloudevent.handling`) where it emits
+events or logs for that event."""
 
 
 def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
@@ -74,6 +81,10 @@ class Consumer:
     ``after_commit`` is called with the events applied by a committed transaction (never with
     ones that were skipped as already seen): the place for nudging a relay or dropping caches.
     It is the bus handler itself: ``bus.subscribe(name, types, consumer)``.
+
+    With ``apply_batch``, the events of a batch not seen before are handed to it all at once
+    instead of to ``apply`` one by one (it must have the same effect); a failing batch is still
+    narrowed to one event, each then applied by ``apply_batch`` alone.
     """
 
     def __init__(
@@ -83,12 +94,14 @@ class Consumer:
         name: str,
         apply: Apply,
         *,
+        apply_batch: ApplyBatch | None = None,
         after_commit: Callable[[Sequence[Event]], None] = lambda applied: None,
     ) -> None:
         self.name = name
         self._db = db
         self._inbox = inbox
         self._apply = apply
+        self._apply_batch = apply_batch
         self._after_commit = after_commit
 
     async def __call__(self, events: Sequence[Event]) -> None:
@@ -128,6 +141,10 @@ class Consumer:
 
     def _apply_all(self, conn: Connection, events: Sequence[Event]) -> list[Event]:
         fresh = record_new(conn, self._inbox, self.name, events)
+        if self._apply_batch is not None:
+            if fresh:
+                self._apply_batch(conn, fresh)
+            return fresh
         for event in fresh:
             with handling(event):
                 self._apply(conn, event)
