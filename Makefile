@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/archway dev
 
-## Set up and run the whole suite: lint, import contracts, then tests on SQLite and PostgreSQL
+## Set up and run the whole suite: lint, import contracts, strict types, then tests (with the fuzz) on SQLite and PostgreSQL
 test: $(STAMP) lint test-sqlite test-postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-sqlite: $(STAMP)
 	@echo "=== tests on SQLite (a temporary file) ==="

@@ -44,7 +44,7 @@ class StockReservations:
     def __init__(
         self,
         db: UnitsOfWork,
-        service: CatalogService,
+        service: CatalogService[Any],
         *,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:

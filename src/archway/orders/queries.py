@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.elements import BindParameter
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import as_utc, rfc3339
@@ -103,7 +104,8 @@ _COLUMNS = (
 )
 _MINE = order_view.c.customer_id == bindparam("owner")
 _NEWEST_FIRST = order_view.c.order_id.desc()
-_LIMIT, _OFFSET = bindparam("limit"), bindparam("offset")
+_LIMIT: BindParameter[int] = bindparam("limit")
+_OFFSET: BindParameter[int] = bindparam("offset")
 
 
 def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
@@ -153,7 +155,7 @@ def _cursor_page(
     return Page(items, next_after=(items[-1].id,) if more else None)
 
 
-def _view(row: Row[Any]) -> OrderView:
+def _view(row: Row[*tuple[Any, ...]]) -> OrderView:
     return OrderView(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6], _time(row[7]), _time(row[8]),
         row[9])
