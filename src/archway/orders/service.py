@@ -1,4 +1,5 @@
-"""Orders use cases (the write side): place and cancel, and the saga's reactions.
+"""Orders use cases (the write side): place and cancel, and the saga's decisions on the
+catalog's stock answers (applied by ``orders.consumers.OrderSaga``).
 
 Each command changes the write model and appends its integration events to the orders outbox
 in one transaction, then nudges the relay. The catalog is reached only through its client
@@ -18,16 +19,12 @@ from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
 from archway.kernel.errors import Conflict, InvalidInput, NotFound, Unavailable
 from archway.kernel.events.cloudevent import Event, data_of, handling
-from archway.kernel.events.inbox import Consumer
 from archway.kernel.ids import is_valid_id, new_id
 from archway.kernel.uow import Tx, UnitsOfWork
 from archway.orders.domain import LineRequest, Order, Quote, place
-from archway.orders.events import STOCK_REJECTED, STOCK_RESERVED, drain
-from archway.orders.store import orders_inbox
+from archway.orders.events import STOCK_RESERVED, drain
 
 WRITE_SCOPE = "orders:write"
-SAGA_CONSUMER = "orders.saga"
-SAGA_EVENTS = (STOCK_RESERVED, STOCK_REJECTED)
 
 _log = logging.getLogger("archway.orders")
 
@@ -91,13 +88,6 @@ class OrdersService(Generic[Tx]):
         self._catalog = catalog
         self._on_commit = on_commit
         self._clock = clock
-        # The saga's inbox is a table, so it runs over the SQL unit of work only (the fakes
-        # call _react directly); it moves to orders/consumers.py with its own typing:
-        self.saga = Consumer(
-            db, orders_inbox, SAGA_CONSUMER, self._react,  # type: ignore[arg-type]
-            apply_batch=self._react_to_all,  # type: ignore[arg-type]
-            after_commit=lambda _: on_commit())
-        """The saga's consumer of the catalog's answers (:data:`SAGA_EVENTS`)."""
 
     async def place_order(self, principal: Principal, lines: Sequence[LineRequest]) -> Order:
         """See :meth:`place`."""
@@ -186,20 +176,9 @@ class OrdersService(Generic[Tx]):
 
     # -- the saga: the catalog's answers ----------------------------------------------------
 
-    async def on_stock_reserved(self, event: Event) -> None:
-        """The catalog holds every line: a pending order is confirmed."""
-        await self.saga.one(event)
-
-    async def on_stock_rejected(self, event: Event) -> None:
-        """The catalog could not hold every line: a pending order is rejected with its reason."""
-        await self.saga.one(event)
-
-    def _react(self, tx: Tx, event: Event) -> None:
-        """One answer of the catalog, in the saga consumer's transaction."""
-        self._react_to_all(tx, [event])
-
-    def _react_to_all(self, tx: Tx, events: Sequence[Event]) -> None:
-        """The catalog's answers in order, in the saga consumer's transaction: their orders
+    def apply_stock_answers_within(self, tx: Tx, events: Sequence[Event]) -> None:
+        """The catalog's answers (stock reserved or rejected) in order, in the caller's
+        transaction (the saga's consumer, ``orders.consumers.OrderSaga``): their orders
         read and locked together, each changed order written once, their events appended
         together (a few statements for a whole batch, not a few per answer)."""
         answers = [(event, data_of(event)) for event in events]

@@ -25,6 +25,7 @@ from archway.kernel.events.relay import OutboxRelay
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
 from archway.orders.consistency import ReadYourWrites
+from archway.orders.consumers import SAGA_CONSUMER, SAGA_EVENTS, OrderSaga
 from archway.orders.events import ORDER_EVENT_TYPES
 from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
@@ -32,7 +33,7 @@ from archway.orders.report_projections import CustomerSummaryProjection, Product
 from archway.orders.report_queries import ReportQueries
 from archway.orders.reports_rest import build_router as reports_router
 from archway.orders.rest import build_router as orders_router
-from archway.orders.service import SAGA_CONSUMER, SAGA_EVENTS, OrdersService
+from archway.orders.service import OrdersService
 from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
 
 
@@ -46,6 +47,7 @@ class ReadSide:
 @dataclass(frozen=True)
 class OrdersModule:
     service: OrdersService[Any]
+    saga: OrderSaga
     queries: OrderQueries
     report_queries: ReportQueries
     read_side: ReadSide
@@ -85,10 +87,11 @@ def wire(
     relay = events.relay(orders_outbox)
     service = OrdersService(
         db, catalog, orders=OrderRepository, on_commit=relay.nudge, admission=admission)
+    saga = OrderSaga(db, service, on_commit=relay.nudge)
     reads = read_side(settings, db)
     parked = DeadLetterStore(db, orders_dead_letters)
     subscriptions = (
-        events.subscription(SAGA_CONSUMER, SAGA_EVENTS, service.saga, parked),
+        events.subscription(SAGA_CONSUMER, SAGA_EVENTS, saga.consumer, parked),
         *(events.subscription(p.consumer, ORDER_EVENT_TYPES, p.handle, parked)
           for p in reads.projections),
     )
@@ -96,5 +99,5 @@ def wire(
         events.metrics.watch_consumer(
             db, projection.consumer, orders_outbox, orders_inbox, ORDER_EVENT_TYPES)
     return OrdersModule(
-        service=service, queries=OrderQueries(db), report_queries=ReportQueries(db),
+        service=service, saga=saga, queries=OrderQueries(db), report_queries=ReportQueries(db),
         read_side=reads, relay=relay, subscriptions=subscriptions)

@@ -45,6 +45,7 @@ from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.orders.consistency import ReadYourWrites
+from archway.orders.consumers import OrderSaga
 from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
 from archway.orders.report_queries import ReportQueries
@@ -78,6 +79,7 @@ class Monolith:
     bus: EventBus
     relays: Relays
     orders: OrdersService[Any]
+    saga: OrderSaga
     order_queries: OrderQueries
     order_view: OrderViewProjection
     reservations: StockReservations
@@ -132,10 +134,10 @@ def build(
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
         hasher=identity.hasher, identity=identity.service, catalog=catalog.service,
-        bus=events.bus, relays=relays, orders=orders.service, order_queries=orders.queries,
-        order_view=reads.order_view, reservations=catalog.reservations,
-        report_queries=orders.report_queries, read_your_writes=reads.read_your_writes,
-        projections=reads.projections,
+        bus=events.bus, relays=relays, orders=orders.service, saga=orders.saga,
+        order_queries=orders.queries, order_view=reads.order_view,
+        reservations=catalog.reservations, report_queries=orders.report_queries,
+        read_your_writes=reads.read_your_writes, projections=reads.projections,
         idempotency=IdempotencyStore(
             db, settings.idempotency_ttl_seconds,
             max_queued_answers=settings.idempotency_max_queued_answers),

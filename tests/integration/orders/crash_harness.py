@@ -19,13 +19,13 @@ from archway.config import Settings, load_settings
 from archway.kernel.auth.principal import Principal
 from archway.kernel.events.bus import InProcessBus
 from archway.kernel.tables import kernel_metadata
+from archway.orders.consumers import SAGA_CONSUMER
 from archway.orders.events import (
     ORDER_CANCELLED,
     ORDER_CONFIRMED,
     ORDER_PLACED,
 )
 from archway.orders.projections import ORDER_VIEW_CONSUMER
-from archway.orders.service import SAGA_CONSUMER
 from archway.orders.store import (
     order_lines,
     order_view,

@@ -19,6 +19,7 @@ from archway.kernel.events.cloudevent import Event, data_of, from_json, make_eve
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money
+from archway.orders.consumers import OrderSaga
 from archway.orders.domain import LineRequest, Order, Quote, place
 from archway.orders.events import drain
 from archway.orders.projections import OrderViewProjection, Projection
@@ -155,7 +156,8 @@ async def test_the_saga_takes_as_many_statements_for_thirty_answers_as_for_three
             order.events.clear()
 
     await database.write(record)
-    saga = OrdersService(counting, graph.orders._catalog, orders=OrderRepository).saga
+    service = OrdersService(counting, graph.orders._catalog, orders=OrderRepository)
+    saga = OrderSaga(counting, service).consumer
 
     def answers(orders: list[Order]) -> list[Event]:
         return [make_event(STOCK_RESERVED, "/archway/catalog", order.id, {

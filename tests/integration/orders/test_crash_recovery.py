@@ -48,12 +48,12 @@ from archway.catalog.event_tables import catalog_outbox
 from archway.kernel.events.bus import DeliveryFailed, InProcessBus
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.tables import idempotency_keys
+from archway.orders.consumers import SAGA_CONSUMER
 from archway.orders.domain import LineRequest
 from archway.orders.events import (
     ORDER_CANCELLED,
     ORDER_PLACED,
 )
-from archway.orders.service import SAGA_CONSUMER
 from archway.orders.store import (
     orders,
     orders_outbox,

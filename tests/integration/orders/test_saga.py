@@ -162,8 +162,8 @@ async def test_a_redelivered_stock_answer_confirms_once(
     await settled(client, alice, order["id"])
     answer = await graph.db.read(lambda conn: conn.execute(
         select(catalog_outbox.c.payload)).scalar_one())
-    await graph.orders.on_stock_reserved(from_json(answer))
-    await graph.orders.on_stock_reserved(from_json(answer))
+    await graph.saga.on_stock_reserved(from_json(answer))
+    await graph.saga.on_stock_reserved(from_json(answer))
 
     def confirmations(conn: Any) -> int:
         return conn.execute(select(func.count()).select_from(orders_outbox).where(

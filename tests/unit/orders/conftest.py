@@ -55,7 +55,7 @@ class Shop:
 
     async def answer(self, event: Event) -> None:
         """The catalog's answer, applied as the saga's consumer applies it (one transaction)."""
-        await self.db.write(lambda tx: self.service._react(tx, event))
+        await self.db.write(lambda tx: self.service.apply_stock_answers_within(tx, [event]))
 
 
 def shop_on(db: UnitsOfWork[Any], orders: Callable[[Any], Orders],

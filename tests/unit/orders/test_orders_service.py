@@ -139,7 +139,7 @@ async def test_a_batch_of_answers_changes_each_order_as_one_by_one(shop: Shop) -
              answer(STOCK_RESERVED, "0190a6e5-0000-7000-8000-000000000000"),
              answer(STOCK_RESERVED, cancelled.order.id),
              answer(STOCK_REJECTED, rejected.order.id, reason="insufficient stock")]
-    await shop.db.write(lambda tx: shop.service._react_to_all(tx, batch))
+    await shop.db.write(lambda tx: shop.service.apply_stock_answers_within(tx, batch))
     after = await shop.db.read(lambda tx: shop.orders(tx).get_many(
         [confirmed.order.id, rejected.order.id, cancelled.order.id]))
     assert {order_id: (order.status, order.version) for order_id, order in after.items()} == {
