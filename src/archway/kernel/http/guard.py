@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
 from fastapi import Request
@@ -67,6 +68,27 @@ def requires(*scopes: str, admin: bool = False, owner: Owner | None = None) -> d
     return {"openapi_extra": extra}
 
 
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """A guarded route's rule: a token optional or not, its scopes, and the caller check."""
+
+    optional: bool
+    scopes: tuple[str, ...]
+    check: Callable[[Principal, Request], None] | None
+
+    @classmethod
+    def of(cls, openapi_extra: dict[str, Any]) -> _Policy | None:
+        security = openapi_extra.get("security")
+        if not security:
+            return None
+        access = openapi_extra.get(ACCESS_EXTENSION)
+        return cls(
+            optional={} in security,
+            scopes=tuple(scope for requirement in security
+                         for scope in requirement.get(SECURITY_SCHEME, [])),
+            check=_access_check(access) if access else None)
+
+
 def _access_check(access: dict[str, Any]) -> Callable[[Principal, Request], None]:
     """The caller checks of :func:`requires`' ``admin`` and ``owner``."""
     admin_only = access.get("role") == "admin"
@@ -95,31 +117,33 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
     class GuardedRoute(APIRoute):
         guard: ClassVar[Authenticator] = authenticator
 
+        @cached_property
+        def _policy(self) -> _Policy | None:
+            """What :func:`requires` (or :func:`accepts_token`) declared, read once per route."""
+            return _Policy.of(self.openapi_extra or {})
+
         async def admit(self, request: Request) -> Principal | None:
             """This route's guard: the caller it admits (``None``: anonymous, where allowed);
             raises :class:`Unauthenticated` or :class:`Forbidden` for a caller it refuses."""
             early: tuple[APIRoute, Principal | None] | None = request.scope.get(_ADMITTED_KEY)
             if early is not None and early[0] is self:
                 return early[1]
-            security = (self.openapi_extra or {}).get("security")
-            if not security:
+            policy = self._policy
+            if policy is None:
                 return None
-            optional = {} in security
-            access = (self.openapi_extra or {}).get(ACCESS_EXTENSION)
             principal = await authenticator.authenticate(request)
-            if principal is None and not optional:
+            if principal is None and not policy.optional:
                 raise Unauthenticated()
-            if principal is not None and not optional:
-                for requirement in security:
-                    for scope in requirement.get(SECURITY_SCHEME, []):
-                        principal.require_scope(scope)
-                if access:
-                    _access_check(access)(principal, request)
+            if principal is not None and not policy.optional:
+                for scope in policy.scopes:
+                    principal.require_scope(scope)
+                if policy.check is not None:
+                    policy.check(principal, request)
             return principal
 
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
-            if not (self.openapi_extra or {}).get("security"):
+            if self._policy is None:
                 return handler
 
             async def guarded(request: Request) -> Response:
