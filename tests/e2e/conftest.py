@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
+    """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``.
+
+    Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not become ready: " + log_path.read_text())
+                time.sleep(0.2)
+            yield
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     if database_url.startswith("sqlite"):
@@ -52,29 +83,10 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     server = RunningServer(f"http://127.0.0.1:{port}", env)
     server.cli("db", "migrate")
     server.cli("seed")
-    process = subprocess.Popen(
-        [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready: "
-                                   + (process.stderr.read().decode() if process.stderr else ""))
-            time.sleep(0.2)
-        yield server
+        with serving_monolith(env, port, tmp_path_factory.mktemp("e2e-log") / "server.log"):
+            yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
         if not database_url.startswith("sqlite"):
             _psql(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -29,7 +26,13 @@ from archway.kernel.auth.principal import SCOPES
 from archway.kernel.http.versioning import ApiVersion
 from archway.tools.openapi_snapshot import current_documents
 from archway.topologies.monolith import build
-from tests.e2e.conftest import ARCHWAY, _create_postgres_database, _psql, free_port
+from tests.e2e.conftest import (
+    ARCHWAY,
+    _create_postgres_database,
+    _psql,
+    free_port,
+    serving_monolith,
+)
 
 # Bounded and reproducible: a fixed seed, derandomized generation, no example database, no
 # per-example deadline and no timing health check (a loaded 2-core CI machine must not make it
@@ -73,40 +76,16 @@ def fuzz_server(
     }
     for command in (["db", "migrate"], ["seed"]):
         subprocess.run([ARCHWAY, *command], env=env, check=True, capture_output=True, timeout=120)
-    # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
-    log_path = tmp_path_factory.mktemp("fuzz-log") / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     try:
-        _wait_until_ready(base_url, process, log_path)
-        settings = load_settings(
-            database_url=url, issuer=base_url, argon2_time_cost=1, argon2_memory_kib=1024)
-        yield FuzzedServer(base_url, settings)
+        with serving_monolith(env, port, tmp_path_factory.mktemp("fuzz-log") / "server.log"):
+            settings = load_settings(
+                database_url=url, issuer=base_url, argon2_time_cost=1, argon2_memory_kib=1024)
+            yield FuzzedServer(base_url, settings)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
         if not database_url.startswith("sqlite"):
             _psql(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
-def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the server did not become ready: " + log.read_text())
-        time.sleep(0.2)
 
 
 def fresh_token(server: FuzzedServer, role: str) -> str:
