@@ -21,7 +21,7 @@ from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay, Relays, RelayState
 from tests.ordering import eventually
-from tests.relaying import FlakyBus, private_outbox, write_events
+from tests.relaying import FlakyBus, PublishOnlyBus, private_outbox, write_events
 
 T = TypeVar("T")
 
@@ -169,7 +169,7 @@ async def _attempts(db: Database, outbox: Table) -> int:
     return max(row[2] for row in await db.read(rows(outbox)))
 
 
-class OneBatchAtATime:
+class OneBatchAtATime(PublishOnlyBus):
     """A bus that delivers one batch each time it is let through, then holds the next."""
 
     def __init__(self) -> None:
@@ -184,18 +184,6 @@ class OneBatchAtATime:
         if not self.always:
             self.through.clear()
         self.batches.append(len(events))
-
-    async def subscribe(self, consumer_name: str, event_types: object, handler: object) -> None:
-        raise NotImplementedError
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def pending(self) -> int:
-        return 0
 
 
 async def test_a_relay_behind_its_outbox_admits_commands_at_its_own_pace(
