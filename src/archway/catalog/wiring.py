@@ -53,9 +53,9 @@ def service(settings: Settings, db: Database) -> CatalogService[Any]:
 
 def wire(settings: Settings, db: Database, events: EventPlumbing) -> CatalogModule:
     catalog = service(settings, db)
-    relay = events.relay(catalog_outbox)
-    reservations = StockReservations(db, catalog, on_commit=relay.nudge)
     parked = DeadLetterStore(db, catalog_dead_letters)
+    relay = events.relay(catalog_outbox, parked)
+    reservations = StockReservations(db, catalog, on_commit=relay.nudge)
     return CatalogModule(
         settings=settings, service=catalog, client=InProcessCatalogClient(catalog),
         reservations=reservations, relay=relay,

@@ -90,12 +90,12 @@ def wire(
 ) -> OrdersModule:
     """``admission`` is awaited before each command appends (the relays' back-pressure);
     none where no command is taken (the CLI)."""
-    relay = events.relay(orders_outbox)
+    parked = DeadLetterStore(db, orders_dead_letters)
+    relay = events.relay(orders_outbox, parked)
     service = OrdersService(
         db, catalog, orders=OrderRepository, on_commit=relay.nudge, admission=admission)
     saga = OrderSaga(db, service, on_commit=relay.nudge)
     reads = read_side(settings, db)
-    parked = DeadLetterStore(db, orders_dead_letters)
     subscriptions = (
         events.subscription(SAGA_CONSUMER, SAGA_EVENTS, saga.consumer, parked),
         *(events.subscription(p.consumer, ORDER_EVENT_TYPES, p.handle, parked)

@@ -35,13 +35,16 @@ class EventPlumbing:
     dead_letters: DeadLetterOffice
     relay_options: RelayOptions
 
-    def relay(self, outbox: Table) -> OutboxRelay:
-        """The relay of one context's outbox; its lease lets replicas share the outbox."""
+    def relay(self, outbox: Table, parked: DeadLetterStore) -> OutboxRelay:
+        """The relay of one context's outbox; its lease lets replicas share the outbox. A row
+        it cannot read as an event the office's ``max_attempts`` times is parked in
+        ``parked`` (its context's dead letters), so that it blocks no event after it."""
         options = self.relay_options
         return OutboxRelay(
             self.db, outbox, self.bus, poll_interval=options.poll_interval,
             batch_size=options.batch_size, lease=OutboxLease(self.db, outbox.name),
-            metrics=self.metrics, max_lag=options.max_lag)
+            metrics=self.metrics, max_lag=options.max_lag,
+            unreadable=self.dead_letters.guard_outbox(outbox, parked))
 
     def subscription(
         self, consumer: str, event_types: Iterable[str], handler: Handler,
