@@ -403,13 +403,17 @@ class Relays:
         return {f"relay:{relay.context}": relay.ready for relay in self.all}
 
     async def settle(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - as keeping_up
-        """Wait until no relay has anything left to publish and none is publishing (twice in a
-        row, since one relay's consumers write to another's outbox). For tests and shutdown."""
+        """Wait until no running relay has anything left to publish and none is publishing
+        (twice in a row, since one relay's consumers write to another's outbox). Relays that
+        were never started publish nothing, so they are not waited for. For tests and
+        shutdown."""
         deadline = time.monotonic() + timeout
         quiet_rounds = 0
         while time.monotonic() < deadline:
             quiet = True
             for relay in self.all:
+                if relay.state() == "stopped":
+                    continue
                 if relay.busy or await relay.pending():
                     quiet = False
                     relay.nudge()
