@@ -23,6 +23,7 @@ from archway.kernel.db import Database
 from archway.topologies.monolith import Monolith, create_app
 from tests.conftest import ALICE, BOB, AuthHeaders
 from tests.ordering import stocked_product
+from tests.redis_server import require_redis
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
 RATELIMIT = re.compile(r'^"(?P<name>[a-z-]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
@@ -230,3 +231,21 @@ async def test_a_store_that_is_down_fails_closed_with_503_and_an_unready_process
         assert ready.json()["checks"]["rate_limits"] == "failing"
         assert ready.json()["details"]["rate_limits"]["on_store_failure"] == "fail-closed"
         assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_two_apps_on_one_redis_share_one_budget(limited: Limited) -> None:
+    url = require_redis()
+    first = limited(redis_url=url, rate_limit_anonymous_reads=3)
+    second = limited(redis_url=url, rate_limit_anonymous_reads=3)
+    address = f"rl-{uuid.uuid4()}"  # a consumer no earlier run has counted
+    async with calling(first, address) as one, calling(second, address) as two:
+        assert (await one.get("/api/v1/products")).status_code == 200
+        answer = await two.get("/api/v1/products")
+        assert answer.status_code == 200 and remaining(answer)[1] == 1
+        assert (await one.get("/api/v1/products")).status_code == 200
+        over = await two.get("/api/v1/products")
+        assert over.status_code == 429 and remaining(over)[1] == 0
+        ready = await one.get("/readyz")
+        assert ready.json()["details"]["rate_limits"] == {
+            "status": "ok", "storage": "redis", "store": "reachable",
+            "on_store_failure": "fail-open"}
