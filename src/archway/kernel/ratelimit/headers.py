@@ -33,7 +33,13 @@ def policy_header(policy: Policy) -> str:
 
 def limit_header(policy: Policy, remaining: int, reset_seconds: int) -> str:
     """``"default";r=599;t=60``: what remains of the quota and when the window resets."""
-    return f"{_sf_string(policy.name)};r={max(0, remaining)};t={max(0, reset_seconds)}"
+    return limit_header_prefix(policy) + f"r={max(0, remaining)};t={max(0, reset_seconds)}"
+
+
+def limit_header_prefix(policy: Policy) -> str:
+    """``"default";``: what every ``RateLimit`` value of the policy starts with (the hot path
+    formats only the numbers)."""
+    return _sf_string(policy.name) + ";"
 
 
 def seconds_until(reset_at: float, now: float, window_seconds: int) -> int:

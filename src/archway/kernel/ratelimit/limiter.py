@@ -1,6 +1,6 @@
-"""The limiter: a moving window per consumer, route class and plan, kept by the ``limits``
-library in memory (one process) or in Redis (shared by every process, exact across them: each
-hit is one atomic Lua script there).
+"""The limiter: a moving window (:mod:`.windows`) per consumer, route class and plan, kept in
+memory (one process) or in Redis (shared by every process, exact across them: each hit is one
+atomic script there).
 
 When its Redis cannot be reached (down, refusing, slower than the timeout), the limiter cannot
 decide. It then *fails open* (the request proceeds unlimited, without rate-limit headers) or
@@ -13,32 +13,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
-from redis.asyncio import BlockingConnectionPool
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from archway.kernel.errors import ServiceBusy
 from archway.kernel.observability.metrics import HttpMetrics
-from archway.kernel.ratelimit.headers import limit_header, policy_header, seconds_until
+from archway.kernel.ratelimit.headers import limit_header_prefix, policy_header, seconds_until
 from archway.kernel.ratelimit.policy import Plan, Plans, Policy, RouteClass
+from archway.kernel.ratelimit.windows import (
+    MemoryWindows,
+    RedisWindows,
+    StoreUnavailable,
+    WindowStore,
+)
 
 RETRY_STORE_AFTER_SECONDS = 1.0
 """After a failed call to the store, how long requests skip it (open or closed) before one
 tries again."""
 
-REDIS_POOL_SIZE = 64
-"""Connections to Redis per process; a request waits for a free one up to the timeout."""
-
 _log = logging.getLogger("archway.ratelimit")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """One request's verdict under its policy, and the headers that say so."""
 
     policy: Policy
@@ -54,40 +50,39 @@ class Decision:
 
 
 class RateLimiter:
-    """Counts each request against its consumer's policy in a ``limits`` storage."""
+    """Counts each request against its consumer's policy in a window store."""
 
     def __init__(
         self,
         plans: Plans,
-        storage: Storage,
+        store: WindowStore,
         *,
         shared: bool,
         fail_open: bool = True,
         metrics: HttpMetrics | None = None,
-        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.plans = plans
         self.shared = shared
         self.fail_open = fail_open
-        self._storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._store = store
         self._metrics = metrics
-        self._close = close
-        self._items: dict[tuple[Plan, RouteClass], tuple[Policy, RateLimitItem, bytes]] = {}
+        self._policies: dict[tuple[Plan, RouteClass], tuple[Policy, str, bytes, bytes]] = {}
         for plan in Plan:
             for cls in RouteClass:
                 policy = plans.policy(plan, cls)
-                item = RateLimitItemPerSecond(
-                    policy.quota.amount, policy.quota.window_seconds, namespace="archway")
-                self._items[(plan, cls)] = (
-                    policy, item, policy_header(policy).encode("ascii"))
+                quota = policy.quota
+                # The quota is in the key: a changed quota starts a window of its own.
+                prefix = f"{cls}:{quota.amount}/{quota.window_seconds}:"
+                self._policies[(plan, cls)] = (
+                    policy, prefix, policy_header(policy).encode("ascii"),
+                    limit_header_prefix(policy).encode("ascii"))
         self._skip_store_until = 0.0
         self._last_failure: str | None = None
 
     @classmethod
     def in_memory(cls, plans: Plans, *, metrics: HttpMetrics | None = None) -> RateLimiter:
         """A limiter of this process alone (each process of a deployment counts apart)."""
-        return cls(plans, MemoryStorage(), shared=False, metrics=metrics)
+        return cls(plans, MemoryWindows(), shared=False, metrics=metrics)
 
     @classmethod
     def on_redis(
@@ -101,15 +96,8 @@ class RateLimiter:
     ) -> RateLimiter:
         """A limiter every process on the same Redis shares. Nothing connects until the
         first request; ``close`` releases the connections."""
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_POOL_SIZE, timeout=timeout_seconds,
-            socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
-        storage = RedisStorage(
-            "async+" + url, implementation="redispy", wrap_exceptions=True,
-            # limits documents connection_pool but types its options as scalars only:
-            connection_pool=pool)  # type: ignore[arg-type]
-        return cls(plans, storage, shared=True, fail_open=fail_open, metrics=metrics,
-                   close=pool.aclose)
+        return cls(plans, RedisWindows(url, timeout_seconds=timeout_seconds), shared=True,
+                   fail_open=fail_open, metrics=metrics)
 
     @property
     def storage_name(self) -> str:
@@ -120,31 +108,29 @@ class RateLimiter:
 
         ``None`` when the store could not be asked and the limiter fails open; raises
         :class:`ServiceBusy` when it fails closed."""
-        policy, item, policy_value = self._items[(plan, cls)]
+        policy, prefix, policy_value, limit_prefix = self._policies[(plan, cls)]
         if time.monotonic() < self._skip_store_until:
             self._undecided(policy)
             return None
+        quota = policy.quota
         try:
-            allowed = await self._strategy.hit(item, cls, consumer)
-            stats = await self._strategy.get_window_stats(item, cls, consumer)
-        except (StorageError, OSError, TimeoutError) as exc:
+            window = await self._store.hit(prefix + consumer, quota.amount, quota.window_seconds)
+        except StoreUnavailable as exc:
             self._skip_store_until = time.monotonic() + RETRY_STORE_AFTER_SECONDS
-            failure = f"{type(exc).__name__}: {getattr(exc, 'storage_error', exc)}"
-            if failure != self._last_failure:
-                _log.warning("the rate limit store failed (%s); failing %s", failure,
+            if str(exc) != self._last_failure:
+                _log.warning("the rate limit store failed (%s); failing %s", exc,
                              "open" if self.fail_open else "closed")
-            self._last_failure = failure
+            self._last_failure = str(exc)
             self._undecided(policy)
             return None
         self._last_failure = None
-        window = policy.quota.window_seconds
-        reset = seconds_until(stats.reset_time, time.time(), window)
-        remaining = stats.remaining if allowed else 0
-        if not allowed and self._metrics is not None:
+        reset = seconds_until(window.frees_in, 0.0, quota.window_seconds)
+        remaining = max(0, quota.amount - window.used)
+        if not window.admitted and self._metrics is not None:
             self._metrics.rate_limit_rejected(str(plan), str(cls), "over_limit")
         headers = ((b"ratelimit-policy", policy_value),
-                   (b"ratelimit", limit_header(policy, remaining, reset).encode("ascii")))
-        return Decision(policy, allowed, remaining, reset, headers)
+                   (b"ratelimit", limit_prefix + b"r=%d;t=%d" % (remaining, reset)))
+        return Decision(policy, window.admitted, remaining, reset, headers)
 
     def _undecided(self, policy: Policy) -> None:
         """Fail open (return) or closed (raise) for a request the store could not decide."""
@@ -159,7 +145,7 @@ class RateLimiter:
 
     async def reachable(self) -> bool:
         """Whether the store answers now (memory always does)."""
-        return await self._storage.check()
+        return await self._store.reachable()
 
     async def readiness(self) -> Mapping[str, object]:
         """What ``/readyz`` says of the limiter: its store, whether it answers, and what the
@@ -173,5 +159,4 @@ class RateLimiter:
         }
 
     async def close(self) -> None:
-        if self._close is not None:
-            await self._close()
+        await self._store.close()
