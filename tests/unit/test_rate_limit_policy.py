@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from archway.config import ConfigurationError, load_settings
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.http.caller import CALLER_KEY, Caller, CallerIdentifier
 from archway.kernel.ratelimit.headers import limit_header, policy_header, seconds_until
@@ -103,3 +104,17 @@ async def test_a_request_is_identified_once() -> None:
     assert request[CALLER_KEY] is first
     request["client"] = ("198.51.100.1", 1)  # what the first policy saw is what the next sees
     assert await identify(request) is first
+
+
+def test_the_settings_are_checked_at_start_up() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(rate_limit_default_reads=0, redis_url="http://127.0.0.1:6379",
+                      rate_limit_window_seconds=0)
+    lines = str(refused.value).splitlines()
+    assert any(line.startswith("invalid configuration: ARCHWAY_RATE_LIMIT_DEFAULT_READS")
+               for line in lines)
+    assert any(line.startswith("invalid configuration: ARCHWAY_REDIS_URL") for line in lines)
+    assert any(line.startswith("invalid configuration: ARCHWAY_RATE_LIMIT_WINDOW_SECONDS")
+               for line in lines)
+    assert load_settings(redis_url="").redis_url is None  # set but empty: none
+    assert load_settings(rate_limits="off").rate_limits is False  # type: ignore[arg-type]
