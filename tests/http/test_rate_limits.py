@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 
 from archway.config import Settings
 from archway.identity.service import DEV_CLIENT_ID
@@ -44,6 +44,20 @@ def limited(settings: Settings, graph: Monolith, app: object, database: Database
     return make
 
 
+@pytest.fixture
+def solved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths a FastAPI route handled (so not the fast lane)."""
+    paths: list[str] = []
+    original = routing.APIRoute.handle
+
+    async def spy(self: routing.APIRoute, scope: Any, receive: Any, send: Any) -> None:
+        paths.append(scope["path"])
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(routing.APIRoute, "handle", spy)
+    return paths
+
+
 @asynccontextmanager
 async def calling(app: FastAPI, address: str = "192.0.2.1") -> AsyncIterator[httpx.AsyncClient]:
     """A client of ``app`` whose requests come from ``address``."""
@@ -63,7 +77,7 @@ def remaining(response: httpx.Response) -> tuple[str, int, int]:
 
 
 async def test_every_kind_of_answer_carries_the_headers_and_counts(
-    limited: Limited, graph: Monolith, auth_headers: AuthHeaders,
+    limited: Limited, graph: Monolith, auth_headers: AuthHeaders, solved: list[str],
 ) -> None:
     alice = await auth_headers(ALICE[0], "profile orders:read orders:write")
     beans = await stocked_product(graph, "RL-1", on_hand=5)
@@ -90,6 +104,9 @@ async def test_every_kind_of_answer_carries_the_headers_and_counts(
         assert me.status_code == 200
         assert me.headers["ratelimit-policy"] == '"default";q=600;w=60'
         assert me.headers["ratelimit"] == '"default";r=599;t=60'  # PRODUCT.md's example
+        # The lane answered those two itself: no FastAPI route ran for them.
+        assert f"/api/v1/products/{beans}" not in solved and "/api/v2/users/me" not in solved
+        assert "/api/v1/products" in solved  # the 422 above: FastAPI's (the spy sees routes)
         refused = await http.get("/api/v1/users/me")  # 401 problem: anonymous again
         assert refused.status_code == 401
         assert remaining(refused)[:2] == ("anonymous", 292)
