@@ -51,6 +51,9 @@ def test_two_processes_on_one_redis_let_exactly_the_quota_through(
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{ports[0]}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
         "ARCHWAY_REDIS_URL": redis_url, "ARCHWAY_RATE_LIMIT_DEFAULT_READS": str(QUOTA),
+        # Two servers beside the suite's own on one PostgreSQL: a few connections each, so
+        # together they stay well within its max_connections (100 here, shared).
+        "ARCHWAY_DB_POOL_SIZE": "4",
     }
     try:
         for command in (["db", "migrate"], ["seed"]):
