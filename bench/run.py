@@ -2,6 +2,7 @@
 
 .venv/bin/python bench/run.py [--runs 3] [--duration 10] [--connections 32,128,512]
                               [--cases hello,product_by_id,...] [--database-url URL]
+                              [--rate-limits off,memory,redis]
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ CASES = [
          keyed_request_script("POST", *(order_body(n) for n in (1, 2, 3)))),
     Case("orders_list", "app", "GET", "/api/v1/orders?limit=20", AUTH),
 ]
+# The app's rate limits in each mode of --rate-limits. Measured on, every request is counted and
+# none is refused (a refusal is cheaper than the work it spares, and would flatter the figure):
+# a quota no load here reaches, over a 1 s window, so the one consumer's moving window holds
+# about a second of requests (a real consumer's 60 s window holds at most its quota).
+UNREACHED_QUOTA = {f"ARCHWAY_RATE_LIMIT_{plan}_{cls}": "100000000"
+                   for plan in ("ANONYMOUS", "DEFAULT", "PARTNER")
+                   for cls in ("READS", "WRITES", "AUTH")}
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+RATE_LIMIT_MODES = {
+    "off": {"ARCHWAY_RATE_LIMITS": "off"},
+    "memory": {"ARCHWAY_RATE_LIMITS": "on", "ARCHWAY_RATE_LIMIT_WINDOW_SECONDS": "1",
+               "ARCHWAY_REDIS_URL": "", **UNREACHED_QUOTA},
+    "redis": {"ARCHWAY_RATE_LIMITS": "on", "ARCHWAY_RATE_LIMIT_WINDOW_SECONDS": "1",
+              "ARCHWAY_REDIS_URL": REDIS_URL, **UNREACHED_QUOTA},
+}
 SATURATED_STOCK = 1_000_000_000  # orders under load never run out of stock
 CATCH_UP_TIMEOUT_S = 60
 
@@ -131,12 +147,16 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def start_app(stack: ExitStack, tmp: Path, database_url: str | None) -> tuple[str, dict[str, str]]:
-    """Migrate, seed and start the monolith; return its base URL and the case variables."""
+def start_app(
+    stack: ExitStack, tmp: Path, database_url: str | None, rate_limits: str = "off"
+) -> tuple[str, dict[str, str]]:
+    """Migrate, seed and start the monolith with the ``rate_limits`` mode; return its base URL
+    and the case variables."""
     if not (BIN / "archway").exists():
         sys.exit(f"{BIN / 'archway'} not found: install the project, or run --cases hello")
     url = database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-    env = {**os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ACCESS_LOG": "false"}
+    env = {**os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ACCESS_LOG": "false",
+           **RATE_LIMIT_MODES[rate_limits]}
     archway("db", "migrate", env=env)
     archway("seed", env=env)
     token = archway(
@@ -246,12 +266,12 @@ def add_ratios(results: list[Result]) -> None:
 
 
 def print_table(results: list[Result]) -> None:
-    header = f"{'case':<16}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    header = f"{'case':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
     print(f"{header}{'errors':>8}{'non-2xx':>9}{'/hello':>8}")
     for r in results:
         ratio = "-" if r.ratio_to_hello is None else f"{r.ratio_to_hello:.2f}"
         print(
-            f"{r.case:<16}{r.connections:>6}{r.req_per_s:>10,.0f}{r.p50_ms:>9.2f}"
+            f"{r.case:<22}{r.connections:>6}{r.req_per_s:>10,.0f}{r.p50_ms:>9.2f}"
             f"{r.p99_ms:>9.2f}{r.errors:>8}{r.non_2xx:>9}{ratio:>8}"
         )
     for r in results:
@@ -272,7 +292,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=comma_list, default=["32", "128", "512"])
     parser.add_argument("--cases", type=comma_list, default=names, help=",".join(names))
     parser.add_argument("--database-url", help="SQLAlchemy async URL (default: temp SQLite)")
+    parser.add_argument(
+        "--rate-limits", type=comma_list, default=["off"],
+        help="the app's rate limits, one app per mode in turn: off (the targets' figures), "
+        "memory, redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0); the app cases are "
+        "named case[mode] when a mode other than off is asked for")
     args = parser.parse_args()
+    if set(args.rate_limits) - set(RATE_LIMIT_MODES) or not args.rate_limits:
+        parser.error(f"--rate-limits takes modes among {sorted(RATE_LIMIT_MODES)}")
     unknown = set(args.cases) - set(names)
     if unknown:
         parser.error(f"unknown cases {sorted(unknown)}; known: {names}")
@@ -302,24 +329,37 @@ def main() -> None:
         print(f"warning: cores busy before start {idle_check}; noisy figures", file=sys.stderr)
     cases = [case for case in CASES if case.name in args.cases]
     results: list[Result] = []
+    labelled = args.rate_limits != ["off"]
+    needs_app = any(case.target == "app" for case in cases)
     with tempfile.TemporaryDirectory(prefix="archway-bench-") as tmp_dir, ExitStack() as stack:
         tmp = Path(tmp_dir)
         servers: dict[str, tuple[str, dict[str, str]]] = {}
-        if any(case.target == "app" for case in cases):
-            servers["app"] = start_app(stack, tmp, args.database_url)
         if any(case.target == "hello" for case in cases):
             servers["hello"] = (start_hello(stack, tmp), {})
-        # One case at a time, so the idle server does not compete for core 0; every read case
-        # before any write case, whose saga backlog would otherwise run on core 0 during them.
-        reads = [case for case in cases if case.method == "GET"]
-        writes = [case for case in cases if case.method != "GET"]
-        for group in (reads, writes):
-            for connections in args.connections:
-                for case in group:
-                    base_url, variables = servers[case.target]
-                    print(f"{case.name} c={connections} ...", file=sys.stderr, flush=True)
-                    results.append(measure(
-                        case, base_url, variables, connections, args.runs, args.duration, tmp))
+        for index, mode in enumerate(args.rate_limits if needs_app else ["off"]):
+            # One app per rate-limit mode, in turn (no idle one competes for core 0); hello is
+            # measured beside the first. One case at a time; every read case before any write
+            # case, whose saga backlog would otherwise run on core 0 during them.
+            with ExitStack() as app_stack:
+                mode_tmp = tmp / mode
+                mode_tmp.mkdir()
+                if needs_app:
+                    servers["app"] = start_app(app_stack, mode_tmp, args.database_url, mode)
+                mode_cases = [case for case in cases if case.target == "app" or index == 0]
+                reads = [case for case in mode_cases if case.method == "GET"]
+                writes = [case for case in mode_cases if case.method != "GET"]
+                for group in (reads, writes):
+                    for connections in args.connections:
+                        for case in group:
+                            base_url, variables = servers[case.target]
+                            label = case.name
+                            if labelled and case.target == "app":
+                                label = f"{case.name}[{mode}]"
+                            print(f"{label} c={connections} ...", file=sys.stderr, flush=True)
+                            result = measure(case, base_url, variables, connections, args.runs,
+                                             args.duration, mode_tmp)
+                            result.case = label
+                            results.append(result)
     add_ratios(results)
     print_table(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -331,6 +371,7 @@ def main() -> None:
                 "duration_s": args.duration,
                 "warmup_s": WARMUP_S,
                 "core_busy_before_start": idle_check,
+                "rate_limits": args.rate_limits,
                 "results": [asdict(result) for result in results],
             },
             indent=2,

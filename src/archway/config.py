@@ -93,6 +93,53 @@ class Settings(BaseSettings):
         description="How long a query that carries a command's Consistency-Token waits for the "
         "read models to apply it before answering with what they have (Consistency: stale).")
 
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for what every process of a deployment shares (the rate limits), as "
+        "redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps its own, in "
+        "memory.")
+    redis_timeout_seconds: float = Field(
+        default=0.5, gt=0, le=10,
+        description="How long a request waits for Redis (connecting, a free connection, an "
+        "answer) before the rate limiter treats it as down (see ARCHWAY_RATE_LIMIT_FAIL_OPEN).")
+
+    rate_limits: bool = Field(
+        default=True,
+        description="Limit every API request's rate by consumer and route class, with the "
+        "RateLimit-Policy and RateLimit headers on every answer and 429 past the quota "
+        "(docs/api.md#rate-limits). `off` turns it off entirely.")
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86_400,
+        description="The moving window every quota counts over (the headers' w).")
+    rate_limit_anonymous_reads: int = Field(
+        default=300, ge=1, description="Requests per window for a caller without a valid token, "
+        "keyed by its address: GET, HEAD, OPTIONS.")
+    rate_limit_anonymous_writes: int = Field(
+        default=60, ge=1, description="… anonymous: any other method.")
+    rate_limit_anonymous_auth: int = Field(
+        default=10, ge=1, description="… anonymous: registering (POST /api/v*/users), login and "
+        "token requests.")
+    rate_limit_default_reads: int = Field(
+        default=600, ge=1, description="Requests per window for a valid token's subject (plan "
+        "default): reads.")
+    rate_limit_default_writes: int = Field(default=120, ge=1, description="… default: writes.")
+    rate_limit_default_auth: int = Field(default=10, ge=1, description="… default: auth.")
+    rate_limit_partner_reads: int = Field(
+        default=6000, ge=1, description="Requests per window for a partner's token (plan "
+        "partner, see ARCHWAY_RATE_LIMIT_PARTNERS): reads.")
+    rate_limit_partner_writes: int = Field(default=1200, ge=1, description="… partner: writes.")
+    rate_limit_partner_auth: int = Field(default=60, ge=1, description="… partner: auth.")
+    rate_limit_partners: list[str] = Field(
+        default_factory=list,
+        description="Client ids or token subjects on the partner plan, as a JSON list "
+        '(["acme-client"]); every other valid token is on the default plan.')
+    rate_limit_fail_open: bool = Field(
+        default=True,
+        description="When Redis cannot be reached: true lets requests through unlimited (no "
+        "rate-limit headers; /readyz says degraded), false answers them 503 with Retry-After "
+        "(and /readyz is unavailable). Open by default: a shop that refuses every customer "
+        "because its limiter's store is down has turned a partial failure into an outage.")
+
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
     cors_allow_origins: list[str] = Field(default_factory=list)
@@ -113,6 +160,15 @@ class Settings(BaseSettings):
                 "must be an SQLAlchemy async URL: sqlite+aiosqlite:///FILE or "
                 "postgresql+asyncpg://USER@HOST/DB"
             )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:  # ARCHWAY_REDIS_URL= (set, but empty) means none
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a Redis URL: redis://HOST:PORT/DB, rediss://… or unix://…")
         return value
 
     @model_validator(mode="after")

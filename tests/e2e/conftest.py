@@ -19,6 +19,13 @@ from sqlalchemy.engine import make_url
 
 ARCHWAY = str(Path(sys.executable).parent / "archway")
 
+UNREACHED_RATE_LIMITS = {
+    f"ARCHWAY_RATE_LIMIT_{plan}_{cls}": "1000000"
+    for plan in ("ANONYMOUS", "DEFAULT", "PARTNER") for cls in ("READS", "WRITES", "AUTH")}
+"""For servers whose tests are not about rate limits: every request goes through the limits
+(on, as deployed), none is refused for its rate (tests/http/test_rate_limits.py and
+test_rate_limits_process.py judge the limits)."""
+
 
 @dataclass(frozen=True)
 class RunningServer:
@@ -79,6 +86,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
+        **UNREACHED_RATE_LIMITS,
     }
     server = RunningServer(f"http://127.0.0.1:{port}", env)
     server.cli("db", "migrate")

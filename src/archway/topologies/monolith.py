@@ -53,7 +53,7 @@ from archway.orders.service import OrdersService
 from archway.orders.wiring import OrdersModule
 from archway.orders.wiring import wire as wire_orders
 from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
-from archway.topologies.shared import CONTEXTS, database, event_plumbing
+from archway.topologies.shared import CONTEXTS, database, event_plumbing, rate_limiter
 
 # Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
 PUBLIC_LINKS = (
@@ -148,7 +148,10 @@ def build(
 
 
 def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
+    """The monolith's app. Its rate limiter is its own (``app.state.rate_limiter``; the
+    lifespan closes it), so that apps built on one graph with other settings count apart."""
     graph = graph or build(settings)
+    limiter = rate_limiter(settings, graph.metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -165,12 +168,15 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if limiter is not None:
+                await limiter.close()
             await graph.close()
 
     app = FastAPI(
         title="Archway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan,
     )
     app.state.graph = graph
+    app.state.rate_limiter = limiter
     route_class = guarded_route_class(
         BearerAuthenticator(
             graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
@@ -186,6 +192,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
+        rate_limiter=limiter,
         pages=PublicPages(
             title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
