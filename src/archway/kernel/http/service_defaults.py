@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.errors import ArchwayError
 from archway.kernel.http.body_limit import BodyLimit
+from archway.kernel.http.cors import AllowListCors
 from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.idempotency import Idempotency
@@ -51,6 +51,7 @@ class HttpOptions:
     deprecation: DeprecationPolicy
     cors_allow_origins: Sequence[str] = ()
     fast_lane: bool = True
+    hsts: bool = False  # HSTS on every answer, not only on https requests (a TLS proxy in front)
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,12 @@ def apply_service_defaults(
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     if options.cors_allow_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(options.cors_allow_origins),
+            AllowListCors, allow_origins=list(options.cors_allow_origins),
             allow_methods=list(CORS_ALLOW_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
             expose_headers=list(CORS_EXPOSE_HEADERS))
     app.add_middleware(
         HttpPolicies, metrics=metrics, access_log=options.access_log,
-        deprecation=options.deprecation)
+        deprecation=options.deprecation, hsts=options.hsts)
 
 
 def idempotency_owner(verifier: TokenVerifier) -> Callable[[Scope], Awaitable[str]]:
