@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from archway.config import Settings
+from archway.kernel.db import Database
 from archway.kernel.http.security_headers import source_hash
 from archway.topologies.monolith import Monolith, create_app
 from tests.conftest import AuthHeaders
@@ -112,8 +114,8 @@ async def test_authenticated_answers_are_not_stored_but_public_products_stay_cac
     assert shown.headers.get_list("cache-control") == ["private"]
 
 
-async def test_hsts_goes_on_https_requests(app: object, database: object) -> None:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def test_hsts_goes_on_https_requests(app: FastAPI, database: Database) -> None:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         for path in ("/healthz", "/api/v1/users/me", "/docs"):
             answer = await client.get(path)
