@@ -162,6 +162,9 @@ def validation_field_error(loc: tuple[Any, ...], detail: str) -> FieldError:
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    if _unsupported_body(request, exc):
+        return problem_response(
+            request.scope, 415, detail="Send the request body as application/json.")
     errors = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -177,6 +180,22 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
         request.scope, 422, detail="The request has invalid values.", slug="invalid-input",
         title="Invalid input", errors=errors,
     )
+
+
+def _unsupported_body(request: Request, exc: RequestValidationError) -> bool:
+    """A body FastAPI did not read because its media type is not JSON (``text/plain``, a
+    form, XML): that is the request's form, not its values (RFC 9110 section 15.5.16). A
+    request with no body at all is left to the 422 that names the missing field."""
+    headers = request.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return False
+    if headers.get("content-length") == "0":
+        return False
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith(
+            "+json")):
+        return False
+    return any(tuple(error.get("loc", ()))[:1] == ("body",) for error in exc.errors())
 
 
 def install_problem_handlers(app: FastAPI) -> None:
