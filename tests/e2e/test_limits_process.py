@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -66,18 +65,25 @@ def test_a_huge_token_is_a_401_problem(server: RunningServer) -> None:
     assert answer.headers["content-type"] == "application/problem+json"
 
 
-def test_bodies_over_1_mib_are_a_413_problem_declared_or_chunked(server: RunningServer) -> None:
-    def chunks() -> Iterator[bytes]:
-        for _ in range(40):
-            yield b"a" * 64 * 1024
+def post(headers: bytes, body: bytes = b"") -> bytes:
+    return (b"POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n" + headers + b"\r\n" + body)
 
-    with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        for content in (b"a" * (MIB + 1), chunks()):
-            answer = http.post("/api/v1/users", content=content,
-                               headers={"content-type": "application/json"})
-            assert answer.status_code == 413, answer.text
-            assert answer.headers["content-type"] == "application/problem+json"
-            assert answer.headers["x-content-type-options"] == "nosniff"
+
+@pytest.mark.parametrize("request_bytes", [
+    # Only the headers: the answer comes before any body is read.
+    pytest.param(post(b"Content-Length: %d\r\n" % (2 * MIB)), id="declared"),
+    # One byte over the limit in chunks, and no end: the server reads it all, then answers.
+    # (A client that sends more while the server closes may see the close, not the answer:
+    # the bytes left unread reset the connection. That is TCP's, not Archway's.)
+    pytest.param(post(b"Transfer-Encoding: chunked\r\n", b"".join(
+        b"%x\r\n%s\r\n" % (len(part), part) for part in (b"a" * MIB, b"a"))), id="chunked"),
+])
+def test_bodies_over_1_mib_are_a_413_problem(server: RunningServer, request_bytes: bytes) -> None:
+    answer = exchange(server, request_bytes).lower()
+    assert answer.startswith(b"http/1.1 413 "), answer[:200]
+    assert b"content-type: application/problem+json" in answer
+    assert b"x-content-type-options: nosniff" in answer
 
 
 def test_answers_carry_the_security_headers_and_no_hsts_over_http(
