@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from archway.config import Settings
 from archway.kernel.db import Database
+from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.security_headers import source_hash
 from archway.topologies.monolith import Monolith, create_app
 from tests.conftest import AuthHeaders
@@ -136,3 +137,18 @@ async def test_hsts_goes_on_every_answer_when_configured(hsts_client: httpx.Asyn
         answer = await hsts_client.get(path)
         assert answer.headers["strict-transport-security"].startswith("max-age=")
         assert len(answer.headers.get_list("strict-transport-security")) == 1
+
+
+async def test_swagger_ui_may_call_the_token_issuer_and_nothing_else() -> None:
+    """The issuer's origin need not be the one the reader opened the docs at (localhost vs
+    127.0.0.1, a proxy): Swagger UI's token request must still be allowed, and only that."""
+    docs = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    docs.include_router(build_docs_router(
+        "Archway", [("v2", "/openapi/v2.json")], redoc_spec="/openapi/v2.json",
+        client_id="archway-docs", issuer="https://login.example:8443/realm"))
+    transport = httpx.ASGITransport(app=docs)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        swagger = (await client.get("/docs")).headers["content-security-policy"]
+        redoc = (await client.get("/redoc")).headers["content-security-policy"]
+    assert "connect-src 'self' https://login.example:8443;" in swagger
+    assert "connect-src 'self';" in redoc

@@ -41,16 +41,19 @@ def page_policy(
     scripts: tuple[str, ...] = (),
     styles: tuple[str, ...] = (),
     inline_styles: bool = False,
+    connect: tuple[str, ...] = (),
     extra: str = "",
 ) -> str:
     """An HTML page's policy: its own origin's assets, its inline ``scripts`` and ``styles``
     by hash (``inline_styles`` allows any inline style, for UI libraries that inject their
-    own), no plugins, no ``<base>``, never framed. ``extra`` adds directives."""
+    own), requests to its origin and to ``connect``, no plugins, no ``<base>``, never framed.
+    ``extra`` adds directives."""
     script_src = " ".join(("'self'", *scripts))
     style_src = " ".join(("'self'", *(("'unsafe-inline'",) if inline_styles else ()), *styles))
+    connect_src = " ".join(("'self'", *connect))
     directives = [
         "default-src 'self'", f"script-src {script_src}", f"style-src {style_src}",
-        "img-src 'self' data: blob:", "font-src 'self' data:", "connect-src 'self'",
+        "img-src 'self' data: blob:", "font-src 'self' data:", f"connect-src {connect_src}",
         "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ]
     if extra:

@@ -148,7 +148,7 @@ def _install_public_pages(app: FastAPI, pages: PublicPages) -> None:
 
     add_routes(app, build_docs_router(
         f"{pages.title} API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id))
+        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id, issuer=pages.issuer))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
