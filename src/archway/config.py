@@ -7,10 +7,14 @@ bad value, so a misconfigured process stops at start-up with a clear reason.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+"""A browser's Origin (RFC 6454): scheme, host (a name or a bracketed IPv6) and port only."""
 
 
 class ConfigurationError(Exception):
@@ -142,7 +146,14 @@ class Settings(BaseSettings):
 
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
-    cors_allow_origins: list[str] = Field(default_factory=list)
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description='The exact origins browsers may call the API from, as JSON '
+        '(["https://shop.example"]); empty: no CORS. No "*": see docs/security.md.')
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security on every answer: for a deployment served "
+        "over HTTPS by a proxy that terminates TLS (answers to https requests always carry it).")
 
     show_demo_accounts: bool = Field(
         default=False,
@@ -170,6 +181,15 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a Redis URL: redis://HOST:PORT/DB, rediss://… or unix://…")
         return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path, no '*'")
+        return origins
 
     @model_validator(mode="after")
     def _no_demo_accounts_in_production(self) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol
 
@@ -19,7 +20,7 @@ from archway.identity.domain import (
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.kernel.auth.principal import SCOPES, Principal
-from archway.kernel.errors import InvalidInput, NotFound
+from archway.kernel.errors import Conflict, InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
@@ -71,10 +72,23 @@ class IdentityService(Generic[Tx]):
     async def register(
         self, email: str, password: str, name: str, roles: frozenset[str] = frozenset({"customer"})
     ) -> User:
-        """Anyone may register; new users are customers. Emails are unique (409)."""
+        """Anyone may register; new users are customers. Emails are unique, and the answer
+        does not say whether one was taken (no user enumeration, see docs/security.md): an
+        email that already has an account gets a user exactly like a new one, with the same
+        work done (the password hashed, one write unit), but nothing is stored and the
+        existing account is left unchanged."""
         raise_if_any(check_registration(email, password, name))
         user = new_user(email, name, await self._hasher.hash(password), roles)
-        await self._db.write(lambda tx: self._users(tx).add(user))
+
+        def add_unless_taken(tx: Tx) -> None:
+            users = self._users(tx)
+            if users.by_email(user.email) is None:
+                users.add(user)
+
+        # A registration of the same email that commits first makes this one a Conflict:
+        # it is answered like the email taken before, for the same reason.
+        with suppress(Conflict):
+            await self._db.write(add_unless_taken)
         return user
 
     async def get_user(self, principal: Principal, user_id: str) -> User:

@@ -187,7 +187,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
             deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
-            cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane),
+            cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane,
+            hsts=settings.hsts),
         routers=routers, metrics=graph.metrics,
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import Scope
 
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.caller import CallerIdentifier
+from archway.kernel.http.cors import AllowListCors
 from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.idempotency import Idempotency
@@ -54,6 +54,7 @@ class HttpOptions:
     deprecation: DeprecationPolicy
     cors_allow_origins: Sequence[str] = ()
     fast_lane: bool = True
+    hsts: bool = False  # HSTS on every answer, not only on https requests (a TLS proxy in front)
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,12 @@ def apply_service_defaults(
         app.add_middleware(RateLimits, limiter=rate_limiter, identify=identify)
     if options.cors_allow_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(options.cors_allow_origins),
+            AllowListCors, allow_origins=list(options.cors_allow_origins),
             allow_methods=list(CORS_ALLOW_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
             expose_headers=list(CORS_EXPOSE_HEADERS))
     app.add_middleware(
         HttpPolicies, metrics=metrics, access_log=options.access_log,
-        deprecation=options.deprecation)
+        deprecation=options.deprecation, hsts=options.hsts)
 
 
 def idempotency_owner(identify: CallerIdentifier) -> Callable[[Scope], Awaitable[str]]:
@@ -153,7 +154,7 @@ def _install_public_pages(app: FastAPI, pages: PublicPages) -> None:
 
     add_routes(app, build_docs_router(
         f"{pages.title} API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id))
+        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id, issuer=pages.issuer))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:
