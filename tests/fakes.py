@@ -25,7 +25,7 @@ from archway.catalog.domain import (
     Stock,
     cursor_key,
 )
-from archway.identity.domain import User
+from archway.identity.domain import OAuthClient, User
 from archway.kernel.errors import Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
@@ -58,6 +58,7 @@ class FakeOutboxRow:
 @dataclass
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
+    clients: dict[str, OAuthClient] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -119,6 +120,29 @@ class FakeUsers:
             return Page(items, next_after=(items[-1].id,) if more and items else None)
         offset = page.offset or 0
         return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeClients:
+    def __init__(self, state: FakeState) -> None:
+        self._clients = state.clients
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        return self._clients.get(client_id)
+
+    def add(self, client: OAuthClient) -> None:
+        if client.client_id in self._clients:
+            raise Conflict(f"A client with id {client.client_id} already exists.")
+        self._clients[client.client_id] = client
+
+    def revoke(self, client: OAuthClient) -> bool:
+        stored = self._clients.get(client.client_id)
+        if stored is None or not stored.is_active:
+            return False
+        self._clients[client.client_id] = client
+        return True
+
+    def list(self) -> list[OAuthClient]:
+        return sorted(self._clients.values(), key=lambda c: c.client_id)
 
 
 class FakeOrders:

@@ -7,11 +7,14 @@ from dataclasses import dataclass, replace
 from typing import Generic, Protocol
 
 from archway.identity.domain import (
+    OAuthClient,
     User,
     check_email,
     check_name,
     check_password,
     check_registration,
+    is_valid_client_id,
+    new_client,
     new_user,
     normalize_email,
     raise_if_any,
@@ -39,6 +42,28 @@ class Users(Protocol):
     def list(self, page: PageRequest) -> Page[User]: ...
 
 
+class Clients(Protocol):
+    """The OAuth clients a unit of work sees (``store.ClientRepository``; tests use a fake)."""
+
+    def get(self, client_id: str) -> OAuthClient | None: ...
+    def add(self, client: OAuthClient) -> None: ...
+    def revoke(self, client: OAuthClient) -> bool: ...
+    def list(self) -> list[OAuthClient]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """What registering a client takes; ``secret`` is for the seeded demo client only."""
+
+    client_id: str
+    name: str
+    public: bool
+    grant_types: frozenset[str]
+    scopes: frozenset[str]
+    redirect_uris: tuple[str, ...] = ()
+    secret: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class UserChanges:
     name: str | None = None
@@ -58,12 +83,15 @@ class IdentityService(Generic[Tx]):
         issuer: TokenIssuer,
         *,
         users: Callable[[Tx], Users],
+        clients: Callable[[Tx], Clients],
         cache_ttl_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._users = users
+        self._clients = clients
         # `me` is the hottest authenticated read; see docs/architecture.md on the TTL.
         self._cached: TtlCache[str, User | None] = TtlCache(cache_ttl_seconds)
+        self._cached_clients: TtlCache[str, OAuthClient | None] = TtlCache(cache_ttl_seconds)
         self._hasher = hasher
         self.keys = keys
         self._issuer = issuer
@@ -161,6 +189,58 @@ class IdentityService(Generic[Tx]):
             subject=user.id, scopes=scopes, roles=user.roles, client_id=DEV_CLIENT_ID,
             ttl_seconds=ttl_seconds,
         )
+
+    async def subject_exists(self, subject: str) -> bool:
+        """Whether a token's subject is still someone: a user that exists, or (a token a client
+        got for itself) an OAuth client that is not revoked. For the guard, from the same
+        short-lived caches as :meth:`user_exists`."""
+        if is_valid_client_id(subject):
+            client = await self.active_client(subject)
+            return client is not None
+        return await self.user_exists(subject)
+
+    # OAuth clients: operators (the CLI, the seed) manage them -------------------------------
+
+    async def register_client(self, spec: ClientSpec) -> tuple[OAuthClient, str | None]:
+        """Operators: a new client and its secret (``None`` for a public client), shown this
+        once: only its SHA-256 digest is stored. Client ids are unique (409)."""
+        client, secret = new_client(
+            spec.client_id, spec.name, public=spec.public, grant_types=spec.grant_types,
+            scopes=spec.scopes, redirect_uris=spec.redirect_uris, secret=spec.secret)
+        await self._db.write(lambda tx: self._clients(tx).add(client))
+        self._cached_clients.drop(client.client_id)
+        return client, secret
+
+    async def list_clients(self) -> list[OAuthClient]:
+        """Operators: every client, revoked ones included, by id."""
+        return await self._db.read(lambda tx: self._clients(tx).list())
+
+    async def revoke_client(self, client_id: str) -> OAuthClient:
+        """Operators: the client can no longer authenticate, and the tokens it got for itself
+        stop working (the guard asks :meth:`subject_exists`). Revoking twice changes nothing."""
+        def revoke(tx: Tx) -> OAuthClient:
+            repo = self._clients(tx)
+            client = repo.get(client_id) if is_valid_client_id(client_id) else None
+            if client is None:
+                raise NotFound(f"No client {client_id}.")
+            if not client.is_active:
+                return client
+            revoked = client.revoked()
+            repo.revoke(revoked)
+            return revoked
+
+        revoked = await self._db.write(revoke)
+        self._cached_clients.drop(client_id)
+        return revoked
+
+    async def active_client(self, client_id: str) -> OAuthClient | None:
+        """The client with this id unless it is unknown or revoked (for client
+        authentication: both are ``invalid_client``)."""
+        if not is_valid_client_id(client_id):  # never reaches a store (PostgreSQL refuses NUL)
+            return None
+        client = await self._cached_clients.get_or_load(
+            client_id, lambda: self._db.read(lambda tx: self._clients(tx).get(client_id)))
+        return client if client is not None and client.is_active else None
 
     async def _cached_user(self, user_id: str) -> User | None:
         if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from archway.identity.domain import User
+from archway.identity.domain import OAuthClient, User
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
@@ -48,6 +48,19 @@ signing_keys = Table(
     Column("private_pem", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("retire_after", BigInteger, nullable=True),
+)
+
+oauth_clients = Table(
+    "identity_oauth_clients",
+    identity_metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("secret_digest", String(64), nullable=True),  # SHA-256, hex; none: a public client
+    Column("redirect_uris", Text, nullable=False),  # space-separated (a URI has no space)
+    Column("grant_types", String(200), nullable=False),
+    Column("scopes", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 
@@ -115,3 +128,51 @@ class UserRepository:
         total = self._conn.execute(select(func.count()).select_from(users)).scalar_one()
         rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
         return Page([_user(row) for row in rows], total=total)
+
+
+def _client(row: Row[Any]) -> OAuthClient:
+    return OAuthClient(
+        client_id=row.client_id, name=row.name, secret_digest=row.secret_digest,
+        redirect_uris=tuple(row.redirect_uris.split()),
+        grant_types=frozenset(row.grant_types.split()), scopes=frozenset(row.scopes.split()),
+        created_at=as_utc(row.created_at),
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )
+
+
+_CLIENT_BY_ID = select(oauth_clients).where(oauth_clients.c.client_id == bindparam("client_id"))
+
+
+class ClientRepository:
+    """OAuth clients in one unit of work; a secret is only ever stored as its digest."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        row = self._conn.execute(_CLIENT_BY_ID, {"client_id": client_id}).first()
+        return _client(row) if row else None
+
+    def add(self, client: OAuthClient) -> None:
+        try:
+            self._conn.execute(insert(oauth_clients).values(
+                client_id=client.client_id, name=client.name,
+                secret_digest=client.secret_digest,
+                redirect_uris=" ".join(client.redirect_uris),
+                grant_types=" ".join(sorted(client.grant_types)),
+                scopes=" ".join(sorted(client.scopes)),
+                created_at=client.created_at, revoked_at=client.revoked_at))
+        except IntegrityError as exc:
+            raise Conflict(f"A client with id {client.client_id} already exists.") from exc
+
+    def revoke(self, client: OAuthClient) -> bool:
+        """Marks ``client`` revoked unless it already was; whether this call revoked it."""
+        return bool(self._conn.execute(
+            update(oauth_clients)
+            .where(oauth_clients.c.client_id == client.client_id,
+                   oauth_clients.c.revoked_at.is_(None))
+            .values(revoked_at=client.revoked_at)).rowcount)
+
+    def list(self) -> list[OAuthClient]:
+        rows = self._conn.execute(select(oauth_clients).order_by(oauth_clients.c.client_id))
+        return [_client(row) for row in rows]

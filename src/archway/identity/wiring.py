@@ -18,7 +18,7 @@ from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
-from archway.identity.store import UserRepository
+from archway.identity.store import ClientRepository, UserRepository
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.http.fast_lane import FastRoute
@@ -54,7 +54,7 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         default_ttl=settings.access_token_ttl_seconds,
     )
     service = IdentityService(
-        db, hasher, keys, issuer, users=UserRepository,
+        db, hasher, keys, issuer, users=UserRepository, clients=ClientRepository,
         cache_ttl_seconds=settings.read_cache_ttl_seconds)
     return IdentityModule(
         keys=keys, hasher=hasher,

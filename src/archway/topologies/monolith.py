@@ -52,7 +52,7 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.service import OrdersService
 from archway.orders.wiring import OrdersModule
 from archway.orders.wiring import wire as wire_orders
-from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
+from archway.topologies.demo import DEMO_ACCOUNTS, DOCS_CLIENT_ID, customer_token_command
 from archway.topologies.shared import CONTEXTS, database, event_plumbing
 
 # Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
@@ -188,7 +188,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
         pages=PublicPages(
             title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
-            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
+            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,
             demo_accounts=[DemoAccount(role, email, password)
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))
