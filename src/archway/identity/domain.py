@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from archway.kernel.auth.principal import SCOPES
 from archway.kernel.errors import FieldError, InvalidInput
-from archway.kernel.ids import new_id
+from archway.kernel.ids import is_valid_id, new_id
 from archway.kernel.text import has_control_character
 
 ROLES = frozenset({"customer", "admin"})
@@ -109,7 +109,7 @@ on a user's own resources (the token's subject is the client, which is no user).
 def is_valid_client_id(client_id: str) -> bool:
     """Lower-case letters, digits and ``-``, 3–64 characters, starting with a letter; never a
     UUID, so a client's id can never be taken for a user's in a token's ``sub``."""
-    return bool(_CLIENT_ID.fullmatch(client_id))
+    return bool(_CLIENT_ID.fullmatch(client_id)) and not is_valid_id(client_id)
 
 
 def secret_digest(secret: str) -> str:

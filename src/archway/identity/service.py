@@ -65,6 +65,12 @@ class ClientSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class UserChanges:
     name: str | None = None
     email: str | None = None
@@ -241,6 +247,14 @@ class IdentityService(Generic[Tx]):
         client = await self._cached_clients.get_or_load(
             client_id, lambda: self._db.read(lambda tx: self._clients(tx).get(client_id)))
         return client if client is not None and client.is_active else None
+
+    async def issue_client_token(self, client: OAuthClient, scopes: list[str]) -> IssuedToken:
+        """An RFC 9068 access token a client gets for itself (client credentials, once the
+        OAuth server authenticated it): its subject is the client, it carries no role, and it
+        lives ``access_token_ttl_seconds``."""
+        token = await self._issuer.issue(
+            subject=client.client_id, scopes=scopes, roles=(), client_id=client.client_id)
+        return IssuedToken(token, self._issuer.default_ttl)
 
     async def _cached_user(self, user_id: str) -> User | None:
         if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)

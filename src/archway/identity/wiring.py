@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from archway.config import Settings
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.oauth import AuthorizationServer
+from archway.identity.oauth_rest import build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
@@ -32,11 +34,17 @@ class IdentityModule:
     verifier: TokenVerifier
     service: IdentityService[Any]
     client: InProcessIdentityClient
+    oauth: AuthorizationServer
 
     def routers(
         self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
     ) -> list[APIRouter]:
         return [build_router(version, self.service, route_class, fast_routes=fast_routes)]
+
+    def oauth_routers(self) -> list[APIRouter]:
+        """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
+        the versioned API, authenticated by client credentials rather than bearer tokens."""
+        return [build_oauth_router(self.oauth)]
 
     def close(self) -> None:
         self.hasher.close()
@@ -59,4 +67,5 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
     return IdentityModule(
         keys=keys, hasher=hasher,
         verifier=TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience),
-        service=service, client=InProcessIdentityClient(service))
+        service=service, client=InProcessIdentityClient(service),
+        oauth=AuthorizationServer(service, issuer=settings.issuer))

@@ -173,10 +173,12 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.graph = graph
     route_class = guarded_route_class(
         BearerAuthenticator(
-            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists))
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
+    _, identity, _ = graph.modules
+    routers += identity.oauth_routers()
     apply_service_defaults(
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,

@@ -80,6 +80,7 @@ async def test_client_ids_are_unique(service: IdentityService[Any]) -> None:
 
 @pytest.mark.parametrize(("changes", "path"), [
     ({"client_id": "0190a1b2-0000-7000-8000-000000000000"}, "client_id"),  # a user id's shape
+    ({"client_id": "a190a1b2-0000-7000-8000-000000000000"}, "client_id"),  # one with a letter
     ({"client_id": "Upper"}, "client_id"),
     ({"client_id": "ab"}, "client_id"),
     ({"grant_types": frozenset({"password"})}, "grant_types"),
