@@ -236,6 +236,12 @@ async def test_metadata_is_rfc_8414(client: httpx.AsyncClient, settings: Setting
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": f"{settings.issuer}/oauth/introspect",
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": f"{settings.issuer}/oauth/revoke",
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post"],
         "scopes_supported": list(SCOPES),
     }
     checked = AuthorizationServerMetadata(metadata)

@@ -16,6 +16,7 @@ library's, and the storage stays the service's. See docs/architecture.md (Decisi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,16 +30,24 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Error,
     OAuth2Payload,
     OAuth2Request,
+    TokenMixin,
+    UnsupportedTokenTypeError,
     grants,
 )
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
 from archway.identity.domain import MACHINE_SCOPES, OAuthClient
 from archway.identity.service import IdentityService
-from archway.kernel.auth.principal import SCOPES
+from archway.kernel.auth.principal import SCOPES, Principal
+from archway.kernel.auth.tokens import TokenVerifier
+from archway.kernel.errors import Unauthenticated
 
 T = TypeVar("T")
 
 TOKEN_PATH = "/oauth/token"
+INTROSPECTION_PATH = "/oauth/introspect"
+REVOCATION_PATH = "/oauth/revoke"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 JWKS_PATH = "/.well-known/jwks.json"
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -86,6 +95,71 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
     # Authlib reads this class attribute and never changes it:
     TOKEN_ENDPOINT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)  # noqa: RUF012
+
+
+class AccessToken(TokenMixin):  # type: ignore[misc]  # Any base
+    """Authlib's view of a verified access token (by the kernel's verifier, as the API's
+    guard verifies it, whose subject is still someone)."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    def check_client(self, client: Client) -> bool:
+        return bool(self.principal.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return " ".join(sorted(self.principal.scopes))
+
+    def get_expires_in(self) -> int:
+        return max(0, self.principal.expires_at - int(time.time()))
+
+    def is_expired(self) -> bool:
+        return self.principal.expires_at <= time.time()
+
+    def is_revoked(self) -> bool:
+        return False  # verified just now, and its subject still exists
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]  # Any base
+    """RFC 7662 as Authlib implements it. A client may introspect the tokens issued to it; any
+    other token, like an unknown, expired or forged one, is ``{"active": false}``."""
+
+    CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)  # noqa: RUF012  # read, never changed
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
+        server: AuthorizationServer = self.server
+        return server.verified(token_string)
+
+    def check_permission(self, token: AccessToken, client: Client, request: object) -> bool:
+        return bool(token.check_client(client))
+
+    def introspect_token(self, token: AccessToken) -> dict[str, object]:
+        principal = token.principal
+        server: AuthorizationServer = self.server
+        return {
+            "active": True, "token_type": "Bearer", "scope": token.get_scope(),
+            "client_id": principal.client_id, "sub": principal.subject,
+            "iss": server.issuer, "exp": principal.expires_at, "jti": principal.token_id,
+        }
+
+
+class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]  # Any base
+    """RFC 7009 as Authlib implements it: a client may revoke the tokens issued to it (another
+    client's is ``invalid_grant``), and a token that is unknown, expired or forged is a 200 that
+    changes nothing (§2.2). Access tokens are self-contained JWTs, valid until they expire
+    (``ARCHWAY_ACCESS_TOKEN_TTL_SECONDS``): presenting one is ``unsupported_token_type``
+    (§2.2.1), which tells the client so instead of a 200 that would claim it was revoked."""
+
+    CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)  # noqa: RUF012  # read, never changed
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
+        server: AuthorizationServer = self.server
+        return server.verified(token_string)
+
+    def revoke_token(self, token: AccessToken, request: object) -> None:
+        error = UnsupportedTokenTypeError()
+        error.description = "Access tokens are not revocable: they are valid until they expire."
+        raise error
 
 
 @dataclass(frozen=True)
@@ -138,16 +212,26 @@ class _FormRequest(OAuth2Request):  # type: ignore[misc]  # Any base
 class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
     """Authlib's server with Archway's storage; call :meth:`respond` from async code."""
 
-    def __init__(self, service: IdentityService[Any], *, issuer: str) -> None:
+    def __init__(
+        self, service: IdentityService[Any], verifier: TokenVerifier, *, issuer: str
+    ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self._service = service
+        self._verifier = verifier
         self.issuer = issuer
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(IntrospectionEndpoint)
+        self.register_endpoint(RevocationEndpoint)
 
     async def respond(self, endpoint: str, request: HttpRequest) -> HttpResponse:
-        """Run Authlib's ``endpoint`` (``"token"``) on ``request`` in a worker thread."""
-        work = {"token": self.create_token_response}[endpoint]
+        """Run Authlib's ``endpoint`` (``"token"``, ``"introspection"``, ``"revocation"``) on
+        ``request`` in a worker thread."""
+        work: Callable[[_FormRequest], HttpResponse] = {
+            "token": self.create_token_response,
+            "introspection": lambda r: self.create_endpoint_response("introspection", r),
+            "revocation": lambda r: self.create_endpoint_response("revocation", r),
+        }[endpoint]
 
         def run() -> HttpResponse:
             try:
@@ -171,8 +255,26 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
                 grant.GRANT_TYPE for grant, _ in self._token_grants),
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+            "introspection_endpoint": self.issuer + INTROSPECTION_PATH,
+            "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+            "revocation_endpoint": self.issuer + REVOCATION_PATH,
+            "revocation_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
             "scopes_supported": list(SCOPES),
         }
+
+    def verified(self, token: str) -> AccessToken | None:
+        """``token`` as an access token this server issued that is valid now and whose
+        subject is still someone, else ``None`` (called from the worker thread)."""
+        return _on_loop(self._verified, token)
+
+    async def _verified(self, token: str) -> AccessToken | None:
+        try:
+            principal = await self._verifier.verify(token)
+        except Unauthenticated:
+            return None
+        if not await self._service.subject_exists(principal.subject):
+            return None
+        return AccessToken(principal)
 
     # Authlib's hooks: called by its core, in the worker thread ----------------------------
 
@@ -183,6 +285,15 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         self, status: int, body: Mapping[str, Any] | str, headers: Sequence[tuple[str, str]]
     ) -> HttpResponse:
         return HttpResponse(status, body, headers)
+
+    def handle_error_response(self, request: object, error: OAuth2Error) -> HttpResponse:
+        if isinstance(error, UnsupportedTokenTypeError):
+            # Authlib makes it a 401; RFC 7009 §2.2.1 and RFC 7662 §2.3 answer with RFC 6749
+            # §5.2 errors, all 400 but invalid_client. (Not a client authentication failure:
+            # no WWW-Authenticate either.)
+            error.status_code = 400
+        answer: HttpResponse = super().handle_error_response(request, error)
+        return answer
 
     def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
         """Authlib's signals (client authenticated, token revoked): nobody listens here."""

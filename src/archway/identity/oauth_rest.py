@@ -18,7 +18,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from archway.identity.oauth import (
+    INTROSPECTION_PATH,
     METADATA_PATH,
+    REVOCATION_PATH,
     TOKEN_PATH,
     AuthorizationServer,
     HttpRequest,
@@ -30,7 +32,8 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def build_oauth_router(server: AuthorizationServer) -> APIRouter:
-    """``POST /oauth/token`` and the RFC 8414 metadata; outside the versioned API (and its
+    """``POST /oauth/token``, ``/oauth/introspect`` (RFC 7662), ``/oauth/revoke`` (RFC 7009)
+    and the RFC 8414 metadata; outside the versioned API (and its
     OpenAPI documents, whose security schemes name these URLs)."""
     router = APIRouter(tags=["oauth"])
 
@@ -44,11 +47,29 @@ def build_oauth_router(server: AuthorizationServer) -> APIRouter:
         return _response(await server.respond("token", HttpRequest(
             "POST", server.issuer + TOKEN_PATH, request.headers, form)))
 
+    @router.post(INTROSPECTION_PATH, include_in_schema=False)
+    async def introspect(request: Request) -> Response:
+        return await _endpoint(server, "introspection", INTROSPECTION_PATH, request)
+
+    @router.post(REVOCATION_PATH, include_in_schema=False)
+    async def revoke(request: Request) -> Response:
+        return await _endpoint(server, "revocation", REVOCATION_PATH, request)
+
     @router.get(METADATA_PATH, include_in_schema=False)
     async def metadata() -> Response:
         return JsonResponse(server.metadata(), headers={"cache-control": "public, max-age=60"})
 
     return router
+
+
+async def _endpoint(
+    server: AuthorizationServer, name: str, path: str, request: Request
+) -> Response:
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    return _response(await server.respond(
+        name, HttpRequest("POST", server.issuer + path, request.headers, form)))
 
 
 async def _form(request: Request) -> Mapping[str, str] | Response:

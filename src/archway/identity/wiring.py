@@ -64,8 +64,8 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
     service = IdentityService(
         db, hasher, keys, issuer, users=UserRepository, clients=ClientRepository,
         cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     return IdentityModule(
-        keys=keys, hasher=hasher,
-        verifier=TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience),
+        keys=keys, hasher=hasher, verifier=verifier,
         service=service, client=InProcessIdentityClient(service),
-        oauth=AuthorizationServer(service, issuer=settings.issuer))
+        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer))
