@@ -25,7 +25,7 @@ from archway.catalog.domain import (
     Stock,
     cursor_key,
 )
-from archway.identity.domain import OAuthClient, User
+from archway.identity.domain import OAuthClient, RefreshToken, User
 from archway.kernel.errors import Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
@@ -59,6 +59,7 @@ class FakeOutboxRow:
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     clients: dict[str, OAuthClient] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -143,6 +144,38 @@ class FakeClients:
 
     def list(self) -> list[OAuthClient]:
         return sorted(self._clients.values(), key=lambda c: c.client_id)
+
+
+class FakeRefreshTokens:
+    def __init__(self, state: FakeState) -> None:
+        self._tokens = state.refresh_tokens
+
+    def by_digest(self, digest: str) -> RefreshToken | None:
+        return next((t for t in self._tokens.values() if t.digest == digest), None)
+
+    def add(self, token: RefreshToken) -> None:
+        if self.by_digest(token.digest) is not None:
+            raise FakeIntegrityError("identity_refresh_tokens.digest")
+        self._tokens[token.id] = token
+
+    def claim(self, token_id: str, at: datetime) -> bool:
+        token = self._tokens.get(token_id)
+        if token is None or token.used_at is not None or token.revoked_at is not None:
+            return False
+        self._tokens[token_id] = replace(token, used_at=at)
+        return True
+
+    def revoke_family(self, family_id: str, at: datetime) -> int:
+        return self._revoke(lambda t: t.family_id == family_id, at)
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        return self._revoke(lambda t: t.user_id == user_id, at)
+
+    def _revoke(self, which: Callable[[RefreshToken], bool], at: datetime) -> int:
+        chosen = [t for t in self._tokens.values() if which(t) and t.revoked_at is None]
+        for token in chosen:
+            self._tokens[token.id] = replace(token, revoked_at=at)
+        return len(chosen)
 
 
 class FakeOrders:

@@ -233,15 +233,16 @@ async def test_metadata_is_rfc_8414(client: httpx.AsyncClient, settings: Setting
         "issuer": settings.issuer,
         "token_endpoint": f"{settings.issuer}/oauth/token",
         "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": f"{settings.issuer}/oauth/introspect",
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post"],
         "revocation_endpoint": f"{settings.issuer}/oauth/revoke",
         "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post"],
+            "client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": list(SCOPES),
     }
     checked = AuthorizationServerMetadata(metadata)

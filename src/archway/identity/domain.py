@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from archway.kernel.auth.principal import SCOPES
@@ -208,3 +208,46 @@ def _check_redirect_uri(uri: str) -> list[FieldError]:
         return [FieldError(("redirect_uris",), f"not an absolute http(s) URI without a "
                            f"fragment: {uri!r}")]
     return []
+
+
+# Refresh tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a grant's family. The token itself (256 bits of randomness) is
+    given to the client once and stored as its SHA-256 digest. Every use rotates it: the used
+    token is marked ``used_at`` and a new one joins the family; a used token presented again
+    means one of the two was stolen, so the whole family is revoked."""
+
+    id: str
+    digest: str
+    family_id: str
+    client_id: str
+    user_id: str
+    scopes: frozenset[str]
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+
+def new_refresh_token(
+    client_id: str, user_id: str, scopes: frozenset[str], ttl_seconds: int,
+    *, family_id: str | None = None, token: str | None = None,
+) -> tuple[RefreshToken, str]:
+    """A refresh token (a new family's first, or the next of ``family_id``) and its value."""
+    value = token or secrets.token_urlsafe(SECRET_BYTES)
+    now = datetime.now(UTC)
+    token_id = new_id()
+    return RefreshToken(
+        id=token_id, digest=secret_digest(value), family_id=family_id or token_id,
+        client_id=client_id, user_id=user_id, scopes=scopes, issued_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds)), value
+
+
+def new_refresh_value() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)

@@ -26,6 +26,7 @@ import anyio.to_thread
 from authlib.oauth2 import AuthorizationServer as _AuthlibServer
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
+    InvalidGrantError,
     InvalidScopeError,
     OAuth2Error,
     OAuth2Payload,
@@ -37,7 +38,13 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
-from archway.identity.domain import MACHINE_SCOPES, OAuthClient
+from archway.identity.domain import (
+    MACHINE_SCOPES,
+    OAuthClient,
+    RefreshToken,
+    User,
+    new_refresh_value,
+)
 from archway.identity.service import IdentityService
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.auth.tokens import TokenVerifier
@@ -126,16 +133,22 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]  # An
 
     CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)  # noqa: RUF012  # read, never changed
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AnyToken | None:
         server: AuthorizationServer = self.server
-        return server.verified(token_string)
+        return server.any_token(token_string, token_type_hint)
 
-    def check_permission(self, token: AccessToken, client: Client, request: object) -> bool:
+    def check_permission(self, token: AnyToken, client: Client, request: object) -> bool:
         return bool(token.check_client(client))
 
-    def introspect_token(self, token: AccessToken) -> dict[str, object]:
-        principal = token.principal
+    def introspect_token(self, token: AnyToken) -> dict[str, object]:
         server: AuthorizationServer = self.server
+        if isinstance(token, StoredRefreshToken):
+            return {
+                "active": True, "token_type": "refresh_token", "scope": token.get_scope(),
+                "client_id": token.token.client_id, "sub": token.token.user_id,
+                "iss": server.issuer, "exp": int(token.token.expires_at.timestamp()),
+            }
+        principal = token.principal
         return {
             "active": True, "token_type": "Bearer", "scope": token.get_scope(),
             "client_id": principal.client_id, "sub": principal.subject,
@@ -150,16 +163,68 @@ class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]  # Any base
     (``ARCHWAY_ACCESS_TOKEN_TTL_SECONDS``): presenting one is ``unsupported_token_type``
     (§2.2.1), which tells the client so instead of a 200 that would claim it was revoked."""
 
-    CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)  # noqa: RUF012  # read, never changed
+    # Public clients revoke their refresh tokens too (RFC 7009 §2.1), by client_id alone.
+    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]  # noqa: RUF012  # read only
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> AnyToken | None:
         server: AuthorizationServer = self.server
-        return server.verified(token_string)
+        return server.any_token(token_string, token_type_hint)
 
-    def revoke_token(self, token: AccessToken, request: object) -> None:
+    def revoke_token(self, token: AnyToken, request: object) -> None:
+        """A refresh token: its whole family (the grant) is revoked."""
+        if isinstance(token, StoredRefreshToken):
+            server: AuthorizationServer = self.server
+            _on_loop(server.service.revoke_refresh_family, token.token)
+            return
         error = UnsupportedTokenTypeError()
         error.description = "Access tokens are not revocable: they are valid until they expire."
         raise error
+
+
+class StoredRefreshToken(TokenMixin):  # type: ignore[misc]  # Any base
+    """Authlib's view of a usable refresh token."""
+
+    def __init__(self, token: RefreshToken) -> None:
+        self.token = token
+
+    def check_client(self, client: Client) -> bool:
+        return bool(self.token.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return " ".join(sorted(self.token.scopes))
+
+    def get_expires_in(self) -> int:
+        return max(0, int(self.token.expires_at.timestamp() - time.time()))
+
+    def is_expired(self) -> bool:
+        return self.token.expires_at.timestamp() <= time.time()
+
+    def is_revoked(self) -> bool:
+        return self.token.revoked_at is not None or self.token.used_at is not None
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Any base
+    """RFC 6749 §6 as Authlib implements it, rotating: every use returns a new refresh token
+    (``INCLUDE_NEW_REFRESH_TOKEN``) and the used one is claimed when the new one is saved (in
+    one unit of work, :meth:`AuthorizationServer.save_token`). Public clients (no secret)
+    authenticate by ``client_id`` alone (``none``), as they got the token with PKCE."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]  # noqa: RUF012  # read only
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> StoredRefreshToken | None:
+        server: AuthorizationServer = self.server
+        return server.usable_refresh_token(refresh_token)
+
+    def authenticate_user(self, refresh_token: StoredRefreshToken) -> User | None:
+        server: AuthorizationServer = self.server
+        return _on_loop(server.service.user_for_token, refresh_token.token.user_id)
+
+    def revoke_old_credential(self, refresh_token: StoredRefreshToken) -> None:
+        """Nothing left to do: the new token was saved by claiming this one."""
+
+
+AnyToken = AccessToken | StoredRefreshToken
 
 
 @dataclass(frozen=True)
@@ -216,11 +281,12 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         self, service: IdentityService[Any], verifier: TokenVerifier, *, issuer: str
     ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
-        self._service = service
+        self.service = service
         self._verifier = verifier
         self.issuer = issuer
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(RefreshTokenGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 
@@ -254,13 +320,25 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
             "grant_types_supported": sorted(
                 grant.GRANT_TYPE for grant, _ in self._token_grants),
             "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+            "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
             "introspection_endpoint": self.issuer + INTROSPECTION_PATH,
             "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
             "revocation_endpoint": self.issuer + REVOCATION_PATH,
-            "revocation_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+            "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
             "scopes_supported": list(SCOPES),
         }
+
+    def any_token(self, value: str, hint: str | None) -> AnyToken | None:
+        """An access or refresh token, looked up as ``hint`` says first, then as the other
+        (RFC 7009 §2.1, RFC 7662 §2.1: a hint never narrows the search)."""
+        lookups = [self.verified, self.usable_refresh_token]
+        if hint == "refresh_token":
+            lookups.reverse()
+        for lookup in lookups:
+            token = lookup(value)
+            if token is not None:
+                return token
+        return None
 
     def verified(self, token: str) -> AccessToken | None:
         """``token`` as an access token this server issued that is valid now and whose
@@ -272,7 +350,7 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
             principal = await self._verifier.verify(token)
         except Unauthenticated:
             return None
-        if not await self._service.subject_exists(principal.subject):
+        if not await self.service.subject_exists(principal.subject):
             return None
         return AccessToken(principal)
 
@@ -299,11 +377,27 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         """Authlib's signals (client authenticated, token revoked): nobody listens here."""
 
     def query_client(self, client_id: str) -> Client | None:
-        client = _on_loop(self._service.active_client, client_id)
+        client = _on_loop(self.service.active_client, client_id)
         return None if client is None else Client(client)
 
     def save_token(self, token: Mapping[str, Any], request: OAuth2Request) -> None:
-        """Access tokens are self-contained JWTs (RFC 9068) and are not stored."""
+        """Access tokens are self-contained JWTs (RFC 9068) and are not stored. A refresh
+        token is stored as its digest: the next of its family when it replaces a used one
+        (which is claimed in the same unit of work; if another use claimed it first, both are
+        a replay and the family is revoked), a new family's first otherwise."""
+        value = token.get("refresh_token")
+        if value is None:
+            return
+        used: StoredRefreshToken | None = request.refresh_token
+        if used is not None:
+            if not _on_loop(self.service.rotate_refresh_token, used.token, value):
+                raise InvalidGrantError("The refresh token was already used.")
+            return
+        raise RuntimeError("a refresh token outside the refresh grant")  # the code grant's
+
+    def usable_refresh_token(self, value: str) -> StoredRefreshToken | None:
+        token = _on_loop(self.service.usable_refresh_token, value)
+        return None if token is None else StoredRefreshToken(token)
 
     def _generate_token(
         self,
@@ -314,13 +408,23 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, object]:
+        if grant_type == "refresh_token":
+            assert isinstance(user, User) and scope is not None  # the grant checked both
+            scopes = sorted(set(scope.split()))  # at most the refresh token's (the grant)
+            issued = _on_loop(self.service.issue_user_token, user, client.client.client_id,
+                              scopes)
+            return {
+                "access_token": issued.token, "token_type": "Bearer",
+                "expires_in": issued.expires_in, "scope": " ".join(scopes),
+                "refresh_token": new_refresh_value(),
+            }
         if grant_type != "client_credentials":
             raise RuntimeError(f"no token generator for {grant_type}")
         # A token the client gets for itself acts for no user: only machine scopes.
         granted = set(client.get_allowed_scope(scope).split()) & MACHINE_SCOPES
         if not granted:
             raise InvalidScopeError("The client may not have any of the requested scopes.")
-        issued = _on_loop(self._service.issue_client_token, client.client, sorted(granted))
+        issued = _on_loop(self.service.issue_client_token, client.client, sorted(granted))
         return {
             "access_token": issued.token, "token_type": "Bearer",
             "expires_in": issued.expires_in, "scope": " ".join(sorted(granted)),

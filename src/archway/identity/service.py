@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Generic, Protocol
 
 from archway.identity.domain import (
     OAuthClient,
+    RefreshToken,
     User,
     check_email,
     check_name,
@@ -15,9 +17,11 @@ from archway.identity.domain import (
     check_registration,
     is_valid_client_id,
     new_client,
+    new_refresh_token,
     new_user,
     normalize_email,
     raise_if_any,
+    secret_digest,
 )
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
@@ -49,6 +53,16 @@ class Clients(Protocol):
     def add(self, client: OAuthClient) -> None: ...
     def revoke(self, client: OAuthClient) -> bool: ...
     def list(self) -> list[OAuthClient]: ...
+
+
+class RefreshTokens(Protocol):
+    """The refresh tokens a unit of work sees (``store.RefreshTokenRepository``; fakes)."""
+
+    def by_digest(self, digest: str) -> RefreshToken | None: ...
+    def add(self, token: RefreshToken) -> None: ...
+    def claim(self, token_id: str, at: datetime) -> bool: ...
+    def revoke_family(self, family_id: str, at: datetime) -> int: ...
+    def revoke_user(self, user_id: str, at: datetime) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +104,15 @@ class IdentityService(Generic[Tx]):
         *,
         users: Callable[[Tx], Users],
         clients: Callable[[Tx], Clients],
+        refresh_tokens: Callable[[Tx], RefreshTokens],
         cache_ttl_seconds: float = 0.0,
+        refresh_token_ttl_seconds: int = 2_592_000,
     ) -> None:
         self._db = db
         self._users = users
         self._clients = clients
+        self._refresh_tokens = refresh_tokens
+        self._refresh_ttl = refresh_token_ttl_seconds
         # `me` is the hottest authenticated read; see docs/architecture.md on the TTL.
         self._cached: TtlCache[str, User | None] = TtlCache(cache_ttl_seconds)
         self._cached_clients: TtlCache[str, OAuthClient | None] = TtlCache(cache_ttl_seconds)
@@ -165,10 +183,16 @@ class IdentityService(Generic[Tx]):
         return updated
 
     async def delete_user(self, principal: Principal, user_id: str) -> None:
-        """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone."""
+        """The user itself (``profile``) or an admin (``users:write``); then 404 for everyone,
+        and every refresh token of the user is revoked with it."""
         principal.acts_on_self_or_admin(user_id, "users:write")
-        removed = is_valid_id(user_id) and await self._db.write(
-            lambda tx: self._users(tx).remove(user_id))
+        def remove(tx: Tx) -> bool:
+            if not self._users(tx).remove(user_id):
+                return False
+            self._refresh_tokens(tx).revoke_user(user_id, datetime.now(UTC))
+            return True
+
+        removed = is_valid_id(user_id) and await self._db.write(remove)
         self._cached.drop(user_id)
         if not removed:
             raise NotFound("No such user.")
@@ -255,6 +279,72 @@ class IdentityService(Generic[Tx]):
         token = await self._issuer.issue(
             subject=client.client_id, scopes=scopes, roles=(), client_id=client.client_id)
         return IssuedToken(token, self._issuer.default_ttl)
+
+    # Refresh tokens: the OAuth server's storage (identity/oauth.py) -------------------------
+
+    async def issue_refresh_token(
+        self, user_id: str, client_id: str, scopes: frozenset[str]
+    ) -> str:
+        """A new grant's first refresh token (the authorization code grant's), shown once;
+        stored as its digest."""
+        token, value = new_refresh_token(client_id, user_id, scopes, self._refresh_ttl)
+        await self._db.write(lambda tx: self._refresh_tokens(tx).add(token))
+        return value
+
+    async def usable_refresh_token(self, value: str) -> RefreshToken | None:
+        """The refresh token ``value`` names if it may be used now, of a user who still
+        exists. A token that was already used is a replay (one of its two holders stole it):
+        its whole family is revoked, and it is ``None`` like an unknown, expired or revoked
+        one."""
+        token = await self._db.read(lambda tx: self._refresh_tokens(tx).by_digest(
+            secret_digest(value)))
+        if token is None or token.revoked_at is not None:
+            return None
+        if token.used_at is not None:
+            await self._revoke_family(token.family_id)
+            return None
+        if not token.is_usable(datetime.now(UTC)) or not await self.user_exists(token.user_id):
+            return None
+        return token
+
+    async def rotate_refresh_token(self, used: RefreshToken, value: str) -> bool:
+        """Exchange ``used`` for ``value``, the next token of its family (same user, client
+        and scopes, a full lifetime), in one unit of work. ``False`` when ``used`` had been
+        claimed meanwhile (two uses at once): then the family is revoked, the new one too."""
+        token, _ = new_refresh_token(used.client_id, used.user_id, used.scopes,
+                                     self._refresh_ttl, family_id=used.family_id, token=value)
+
+        def rotate(tx: Tx) -> bool:
+            repo = self._refresh_tokens(tx)
+            if not repo.claim(used.id, datetime.now(UTC)):
+                return False
+            repo.add(token)
+            return True
+
+        if await self._db.write(rotate):
+            return True
+        await self._revoke_family(used.family_id)
+        return False
+
+    async def revoke_refresh_family(self, token: RefreshToken) -> None:
+        """RFC 7009: revoking a refresh token revokes its grant, every token of its family."""
+        await self._revoke_family(token.family_id)
+
+    async def user_for_token(self, user_id: str) -> User | None:
+        return await self._cached_user(user_id)
+
+    async def issue_user_token(
+        self, user: User, client_id: str, scopes: list[str]
+    ) -> IssuedToken:
+        """An RFC 9068 access token for ``user`` through ``client_id`` (after an OAuth grant),
+        with the user's roles now."""
+        token = await self._issuer.issue(
+            subject=user.id, scopes=scopes, roles=user.roles, client_id=client_id)
+        return IssuedToken(token, self._issuer.default_ttl)
+
+    async def _revoke_family(self, family_id: str) -> None:
+        await self._db.write(
+            lambda tx: self._refresh_tokens(tx).revoke_family(family_id, datetime.now(UTC)))
 
     async def _cached_user(self, user_id: str) -> User | None:
         if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)

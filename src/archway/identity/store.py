@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from archway.identity.domain import OAuthClient, User
+from archway.identity.domain import OAuthClient, RefreshToken, User
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
@@ -60,6 +61,21 @@ oauth_clients = Table(
     Column("grant_types", String(200), nullable=False),
     Column("scopes", String(500), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+refresh_tokens = Table(
+    "identity_refresh_tokens",
+    identity_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),  # SHA-256 of the token, hex
+    Column("family_id", String(36), nullable=False, index=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("scopes", String(500), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
@@ -176,3 +192,55 @@ class ClientRepository:
     def list(self) -> list[OAuthClient]:
         rows = self._conn.execute(select(oauth_clients).order_by(oauth_clients.c.client_id))
         return [_client(row) for row in rows]
+
+
+def _refresh_token(row: Row[Any]) -> RefreshToken:
+    return RefreshToken(
+        id=row.id, digest=row.digest, family_id=row.family_id, client_id=row.client_id,
+        user_id=row.user_id, scopes=frozenset(row.scopes.split()),
+        issued_at=as_utc(row.issued_at), expires_at=as_utc(row.expires_at),
+        used_at=as_utc(row.used_at) if row.used_at is not None else None,
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )
+
+
+_REFRESH_BY_DIGEST = select(refresh_tokens).where(refresh_tokens.c.digest == bindparam("digest"))
+
+
+class RefreshTokenRepository:
+    """Refresh tokens in one unit of work, by their digest; families revoked as one."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def by_digest(self, digest: str) -> RefreshToken | None:
+        row = self._conn.execute(_REFRESH_BY_DIGEST, {"digest": digest}).first()
+        return _refresh_token(row) if row else None
+
+    def add(self, token: RefreshToken) -> None:
+        self._conn.execute(insert(refresh_tokens).values(
+            id=token.id, digest=token.digest, family_id=token.family_id,
+            client_id=token.client_id, user_id=token.user_id,
+            scopes=" ".join(sorted(token.scopes)), issued_at=token.issued_at,
+            expires_at=token.expires_at, used_at=token.used_at, revoked_at=token.revoked_at))
+
+    def claim(self, token_id: str, at: datetime) -> bool:
+        """Marks the token used unless it already was or is revoked: whether this call did
+        (of two concurrent uses, exactly one claims it)."""
+        return bool(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == token_id, refresh_tokens.c.used_at.is_(None),
+                   refresh_tokens.c.revoked_at.is_(None))
+            .values(used_at=at)).rowcount)
+
+    def revoke_family(self, family_id: str, at: datetime) -> int:
+        return int(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)).rowcount)
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        return int(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)).rowcount)

@@ -17,7 +17,7 @@ from archway.kernel.db import Database
 from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from archway.kernel.pagination import PageRequest
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeClients, FakeUnitsOfWork, FakeUsers
+from tests.fakes import FakeClients, FakeRefreshTokens, FakeUnitsOfWork, FakeUsers
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -26,7 +26,8 @@ async def service(
 ) -> AsyncIterator[IdentityService[Any]]:
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
-                              graph.identity._issuer, users=FakeUsers, clients=FakeClients)
+                              graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens)
     else:
         yield graph.identity  # the real store; `database` empties its tables afterwards
 
@@ -116,6 +117,7 @@ async def test_listing_pages_by_offset_and_by_cursor(service: IdentityService[An
 async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolith) -> None:
     service = IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
                               graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens,
                               cache_ttl_seconds=60)
     ada = await service.register("ada@example.com", "long enough", "Ada")
     caller = me(ada.id, "profile")
