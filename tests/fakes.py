@@ -25,7 +25,7 @@ from archway.catalog.domain import (
     Stock,
     cursor_key,
 )
-from archway.identity.domain import OAuthClient, RefreshToken, User
+from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.errors import Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
@@ -60,6 +60,7 @@ class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     clients: dict[str, OAuthClient] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -176,6 +177,32 @@ class FakeRefreshTokens:
         for token in chosen:
             self._tokens[token.id] = replace(token, revoked_at=at)
         return len(chosen)
+
+
+class FakeAuthorizationCodes:
+    def __init__(self, state: FakeState) -> None:
+        self._codes = state.codes
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None:
+        return self._codes.get(digest)
+
+    def add(self, code: AuthorizationCode) -> None:
+        if code.digest in self._codes:
+            raise FakeIntegrityError("identity_authorization_codes.digest")
+        self._codes[code.digest] = code
+
+    def claim(self, digest: str, at: datetime) -> bool:
+        code = self._codes.get(digest)
+        if code is None or code.used_at is not None or code.expires_at <= at:
+            return False
+        self._codes[digest] = replace(code, used_at=at)
+        return True
+
+    def remove_expired(self, before: datetime) -> int:
+        gone = [digest for digest, code in self._codes.items() if code.expires_at < before]
+        for digest in gone:
+            del self._codes[digest]
+        return len(gone)
 
 
 class FakeOrders:

@@ -251,3 +251,38 @@ def new_refresh_token(
 
 def new_refresh_value() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
+
+
+# Authorization codes -------------------------------------------------------------------------
+
+AUTHORIZATION_CODE_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """An authorization code (RFC 6749 §4.1), stored as its SHA-256 digest: single-use, for 60 s,
+    bound to its client, its redirect URI (as the request gave it) and its PKCE challenge
+    (S256). ``family_id`` names the refresh tokens it will be exchanged for, so that a second
+    use can revoke them (§4.1.2)."""
+
+    digest: str
+    client_id: str
+    user_id: str
+    redirect_uri: str | None
+    scopes: frozenset[str]
+    code_challenge: str
+    code_challenge_method: str
+    family_id: str
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+def new_authorization_code(
+    value: str, *, client_id: str, user_id: str, redirect_uri: str | None,
+    scopes: frozenset[str], code_challenge: str, code_challenge_method: str,
+) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=secret_digest(value), client_id=client_id, user_id=user_id,
+        redirect_uri=redirect_uri, scopes=scopes, code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method, family_id=new_id(),
+        expires_at=datetime.now(UTC) + timedelta(seconds=AUTHORIZATION_CODE_TTL_SECONDS))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -27,6 +28,7 @@ from authlib.oauth2 import AuthorizationServer as _AuthlibServer
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidGrantError,
+    InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
     OAuth2Payload,
@@ -35,14 +37,18 @@ from authlib.oauth2.rfc6749 import (
     UnsupportedTokenTypeError,
     grants,
 )
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant as _AuthorizationCodeGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
 from archway.identity.domain import (
     MACHINE_SCOPES,
+    AuthorizationCode,
     OAuthClient,
     RefreshToken,
     User,
+    new_authorization_code,
     new_refresh_value,
 )
 from archway.identity.service import IdentityService
@@ -52,6 +58,7 @@ from archway.kernel.errors import Unauthenticated
 
 T = TypeVar("T")
 
+AUTHORIZATION_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"
 INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
@@ -227,6 +234,69 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Any 
 AnyToken = AccessToken | StoredRefreshToken
 
 
+class StoredCode:
+    """Authlib's view of a spent authorization code (its AuthorizationCodeMixin and what
+    :class:`CodeChallenge` reads)."""
+
+    def __init__(self, code: AuthorizationCode) -> None:
+        self.code = code
+        self.code_challenge = code.code_challenge
+        self.code_challenge_method = code.code_challenge_method
+
+    def get_redirect_uri(self) -> str | None:
+        return self.code.redirect_uri
+
+    def get_scope(self) -> str:
+        return " ".join(sorted(self.code.scopes))
+
+
+class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]  # Any base
+    """PKCE (RFC 7636) as Authlib checks it, required of every client and S256 only: a request
+    without a challenge, or with ``plain`` (or no method, which means plain), is refused."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012  # read, never changed
+
+    def validate_code_challenge(self, grant: object, redirect_uri: str) -> None:
+        data = grant.request.payload.data  # type: ignore[attr-defined]  # Authlib's grant
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send a 'code_challenge' (S256).")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("The 'code_challenge_method' must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(_AuthorizationCodeGrant):  # type: ignore[misc]  # Any base
+    """RFC 6749 §4.1 as Authlib implements it. A code is spent when it is looked up (so that of
+    two uses at once only one gets it, and a second use revokes what the first got); public
+    clients authenticate by ``client_id`` alone and prove the code with PKCE."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]  # noqa: RUF012  # read only
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        server: AuthorizationServer = self.server
+        data = request.payload.data
+        user: User = request.user
+        stored = new_authorization_code(
+            code, client_id=request.client.get_client_id(), user_id=user.id,
+            redirect_uri=request.payload.redirect_uri,
+            scopes=frozenset(request.scope.split()),
+            code_challenge=data["code_challenge"],
+            code_challenge_method=data["code_challenge_method"])
+        _on_loop(server.service.save_authorization_code, stored)
+
+    def query_authorization_code(self, code: str, client: Client) -> StoredCode | None:
+        server: AuthorizationServer = self.server
+        found = _on_loop(server.service.take_authorization_code, code, client.get_client_id())
+        return None if found is None else StoredCode(found)
+
+    def delete_authorization_code(self, authorization_code: StoredCode) -> None:
+        """Nothing left to do: the code was spent when it was looked up."""
+
+    def authenticate_user(self, authorization_code: StoredCode) -> User | None:
+        server: AuthorizationServer = self.server
+        return _on_loop(server.service.user_for_token, authorization_code.code.user_id)
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     """What the adapter hands the core: the request's public URI (the issuer's, so that a TLS
@@ -237,6 +307,15 @@ class HttpRequest:
     uri: str
     headers: Mapping[str, str]
     form: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A valid authorization request: who asks, for what, and where the answer goes."""
+
+    client: OAuthClient
+    scopes: frozenset[str]
+    redirect_uri: str
 
 
 @dataclass(frozen=True)
@@ -287,6 +366,7 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 
@@ -310,16 +390,54 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
 
         return await anyio.to_thread.run_sync(run)
 
+    async def authorization_request(self, request: HttpRequest) -> ConsentRequest | HttpResponse:
+        """What an authorization request (RFC 6749 §4.1.1) asks, as Authlib validated it
+        (client, exact redirect URI, response type, scope, PKCE), for the login and consent
+        page; or the answer to a request that is refused: a redirect back to the client with
+        the error and ``state`` when its redirect URI is the client's, else a 400 that never
+        redirects (an unknown client, a redirect URI it did not register)."""
+
+        def run() -> ConsentRequest | HttpResponse:
+            try:
+                grant = self.get_consent_grant(_FormRequest(request), end_user=None)
+            except OAuth2Error as error:
+                answer: HttpResponse = self.handle_error_response(None, error)
+                return answer
+            client: OAuthClient = grant.client.client
+            return ConsentRequest(client, frozenset(grant.request.scope.split()),
+                                  grant.redirect_uri)
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def authorize(self, request: HttpRequest, user: User | None) -> HttpResponse:
+        """The answer to an authorization request the user approved (``user``) or denied
+        (``None``): a redirect to the client with a new code, or ``access_denied``; and
+        ``state`` either way."""
+
+        def run() -> HttpResponse:
+            try:
+                oauth_request = _FormRequest(request)
+                grant = self.get_consent_grant(oauth_request, end_user=user)
+            except OAuth2Error as error:
+                refused: HttpResponse = self.handle_error_response(None, error)
+                return refused
+            answer: HttpResponse = self.create_authorization_response(
+                oauth_request, grant_user=user, grant=grant)
+            return answer
+
+        return await anyio.to_thread.run_sync(run)
+
     def metadata(self) -> dict[str, object]:
-        """RFC 8414: what this server serves now (the authorization endpoint, and so the
-        ``code`` response type, come with the authorization code grant)."""
+        """RFC 8414: what this server serves."""
         return {
             "issuer": self.issuer,
+            "authorization_endpoint": self.issuer + AUTHORIZATION_PATH,
             "token_endpoint": self.issuer + TOKEN_PATH,
             "jwks_uri": self.issuer + JWKS_PATH,
             "grant_types_supported": sorted(
                 grant.GRANT_TYPE for grant, _ in self._token_grants),
-            "response_types_supported": [],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
             "introspection_endpoint": self.issuer + INTROSPECTION_PATH,
             "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
@@ -393,7 +511,12 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
             if not _on_loop(self.service.rotate_refresh_token, used.token, value):
                 raise InvalidGrantError("The refresh token was already used.")
             return
-        raise RuntimeError("a refresh token outside the refresh grant")  # the code grant's
+        code: StoredCode | None = request.authorization_code
+        if code is None:
+            raise RuntimeError("a refresh token from neither a code nor a refresh token")
+        _on_loop(partial(
+            self.service.issue_refresh_token, code.code.user_id, code.code.client_id,
+            code.code.scopes, family_id=code.code.family_id, value=value))
 
     def usable_refresh_token(self, value: str) -> StoredRefreshToken | None:
         token = _on_loop(self.service.usable_refresh_token, value)
@@ -408,15 +531,15 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, object]:
-        if grant_type == "refresh_token":
+        if grant_type in ("refresh_token", "authorization_code"):
             assert isinstance(user, User) and scope is not None  # the grant checked both
-            scopes = sorted(set(scope.split()))  # at most the refresh token's (the grant)
+            scopes = sorted(set(scope.split()))  # the code's, or at most the refresh token's
             issued = _on_loop(self.service.issue_user_token, user, client.client.client_id,
                               scopes)
             return {
                 "access_token": issued.token, "token_type": "Bearer",
                 "expires_in": issued.expires_in, "scope": " ".join(scopes),
-                "refresh_token": new_refresh_value(),
+                **({"refresh_token": new_refresh_value()} if include_refresh_token else {}),
             }
         if grant_type != "client_credentials":
             raise RuntimeError(f"no token generator for {grant_type}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol
 
 from archway.identity.domain import (
+    AuthorizationCode,
     OAuthClient,
     RefreshToken,
     User,
@@ -65,6 +66,15 @@ class RefreshTokens(Protocol):
     def revoke_user(self, user_id: str, at: datetime) -> int: ...
 
 
+class AuthorizationCodes(Protocol):
+    """The authorization codes a unit of work sees (``store.AuthorizationCodeRepository``)."""
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None: ...
+    def add(self, code: AuthorizationCode) -> None: ...
+    def claim(self, digest: str, at: datetime) -> bool: ...
+    def remove_expired(self, before: datetime) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ClientSpec:
     """What registering a client takes; ``secret`` is for the seeded demo client only."""
@@ -105,6 +115,7 @@ class IdentityService(Generic[Tx]):
         users: Callable[[Tx], Users],
         clients: Callable[[Tx], Clients],
         refresh_tokens: Callable[[Tx], RefreshTokens],
+        codes: Callable[[Tx], AuthorizationCodes],
         cache_ttl_seconds: float = 0.0,
         refresh_token_ttl_seconds: int = 2_592_000,
     ) -> None:
@@ -112,6 +123,7 @@ class IdentityService(Generic[Tx]):
         self._users = users
         self._clients = clients
         self._refresh_tokens = refresh_tokens
+        self._codes = codes
         self._refresh_ttl = refresh_token_ttl_seconds
         # `me` is the hottest authenticated read; see docs/architecture.md on the TTL.
         self._cached: TtlCache[str, User | None] = TtlCache(cache_ttl_seconds)
@@ -283,13 +295,40 @@ class IdentityService(Generic[Tx]):
     # Refresh tokens: the OAuth server's storage (identity/oauth.py) -------------------------
 
     async def issue_refresh_token(
-        self, user_id: str, client_id: str, scopes: frozenset[str]
+        self, user_id: str, client_id: str, scopes: frozenset[str],
+        *, family_id: str | None = None, value: str | None = None,
     ) -> str:
-        """A new grant's first refresh token (the authorization code grant's), shown once;
-        stored as its digest."""
-        token, value = new_refresh_token(client_id, user_id, scopes, self._refresh_ttl)
+        """A new grant's first refresh token (the authorization code grant's, in the family its
+        code names), shown once; stored as its digest."""
+        token, shown = new_refresh_token(client_id, user_id, scopes, self._refresh_ttl,
+                                         family_id=family_id, token=value)
         await self._db.write(lambda tx: self._refresh_tokens(tx).add(token))
-        return value
+        return shown
+
+    async def save_authorization_code(self, code: AuthorizationCode) -> None:
+        """Keeps a new code (its digest); codes expired a while ago go at the same time."""
+        def save(tx: Tx) -> None:
+            repo = self._codes(tx)
+            repo.remove_expired(datetime.now(UTC) - timedelta(hours=1))
+            repo.add(code)
+
+        await self._db.write(save)
+
+    async def take_authorization_code(self, value: str, client_id: str) -> AuthorizationCode | None:
+        """The code ``value`` names, spent now, if it is ``client_id``'s, unused and not
+        expired, of a user who still exists. A second use is refused and revokes the refresh
+        tokens the first one got (RFC 6749 §4.1.2)."""
+        digest = secret_digest(value)
+        code = await self._db.read(lambda tx: self._codes(tx).by_digest(digest))
+        if code is None or code.client_id != client_id:
+            return None
+        if code.used_at is not None:
+            await self._revoke_family(code.family_id)
+            return None
+        if not await self._db.write(lambda tx: self._codes(tx).claim(digest, datetime.now(UTC))):
+            await self._revoke_family(code.family_id)  # expired, or spent meanwhile
+            return None
+        return code if await self.user_exists(code.user_id) else None
 
     async def usable_refresh_token(self, value: str) -> RefreshToken | None:
         """The refresh token ``value`` names if it may be used now, of a user who still

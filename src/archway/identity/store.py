@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from archway.identity.domain import OAuthClient, RefreshToken, User
+from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
@@ -77,6 +77,21 @@ refresh_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+authorization_codes = Table(
+    "identity_authorization_codes",
+    identity_metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the code, hex
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("redirect_uri", Text, nullable=True),
+    Column("scopes", String(500), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(10), nullable=False),
+    Column("family_id", String(36), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
 
@@ -244,3 +259,46 @@ class RefreshTokenRepository:
             update(refresh_tokens)
             .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)).rowcount)
+
+
+def _code(row: Row[Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=row.digest, client_id=row.client_id, user_id=row.user_id,
+        redirect_uri=row.redirect_uri, scopes=frozenset(row.scopes.split()),
+        code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
+        family_id=row.family_id, expires_at=as_utc(row.expires_at),
+        used_at=as_utc(row.used_at) if row.used_at is not None else None)
+
+
+class AuthorizationCodeRepository:
+    """Authorization codes in one unit of work, by their digest; used ones are kept (marked)
+    until they expire, so that a second use is recognised as one."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None:
+        row = self._conn.execute(
+            select(authorization_codes).where(authorization_codes.c.digest == digest)).first()
+        return _code(row) if row else None
+
+    def add(self, code: AuthorizationCode) -> None:
+        self._conn.execute(insert(authorization_codes).values(
+            digest=code.digest, client_id=code.client_id, user_id=code.user_id,
+            redirect_uri=code.redirect_uri, scopes=" ".join(sorted(code.scopes)),
+            code_challenge=code.code_challenge,
+            code_challenge_method=code.code_challenge_method, family_id=code.family_id,
+            expires_at=code.expires_at, used_at=code.used_at))
+
+    def claim(self, digest: str, at: datetime) -> bool:
+        """Marks the code used unless it already was or has expired: whether this call did."""
+        return bool(self._conn.execute(
+            update(authorization_codes)
+            .where(authorization_codes.c.digest == digest,
+                   authorization_codes.c.used_at.is_(None),
+                   authorization_codes.c.expires_at > at)
+            .values(used_at=at)).rowcount)
+
+    def remove_expired(self, before: datetime) -> int:
+        return int(self._conn.execute(delete(authorization_codes).where(
+            authorization_codes.c.expires_at < before)).rowcount)

@@ -20,7 +20,12 @@ from archway.identity.oauth_rest import build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
-from archway.identity.store import ClientRepository, RefreshTokenRepository, UserRepository
+from archway.identity.store import (
+    AuthorizationCodeRepository,
+    ClientRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.http.fast_lane import FastRoute
@@ -63,7 +68,7 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
     )
     service = IdentityService(
         db, hasher, keys, issuer, users=UserRepository, clients=ClientRepository,
-        refresh_tokens=RefreshTokenRepository,
+        refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository,
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         cache_ttl_seconds=settings.read_cache_ttl_seconds)
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)

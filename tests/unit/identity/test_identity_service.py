@@ -17,7 +17,13 @@ from archway.kernel.db import Database
 from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from archway.kernel.pagination import PageRequest
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeClients, FakeRefreshTokens, FakeUnitsOfWork, FakeUsers
+from tests.fakes import (
+    FakeAuthorizationCodes,
+    FakeClients,
+    FakeRefreshTokens,
+    FakeUnitsOfWork,
+    FakeUsers,
+)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -27,7 +33,7 @@ async def service(
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
                               graph.identity._issuer, users=FakeUsers, clients=FakeClients,
-                              refresh_tokens=FakeRefreshTokens)
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes)
     else:
         yield graph.identity  # the real store; `database` empties its tables afterwards
 
@@ -117,7 +123,7 @@ async def test_listing_pages_by_offset_and_by_cursor(service: IdentityService[An
 async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolith) -> None:
     service = IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
                               graph.identity._issuer, users=FakeUsers, clients=FakeClients,
-                              refresh_tokens=FakeRefreshTokens,
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes,
                               cache_ttl_seconds=60)
     ada = await service.register("ada@example.com", "long enough", "Ada")
     caller = me(ada.id, "profile")

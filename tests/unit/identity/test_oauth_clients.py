@@ -16,7 +16,13 @@ from archway.identity.service import ClientSpec, IdentityService
 from archway.kernel.db import Database
 from archway.kernel.errors import Conflict, InvalidInput, NotFound
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeClients, FakeRefreshTokens, FakeUnitsOfWork, FakeUsers
+from tests.fakes import (
+    FakeAuthorizationCodes,
+    FakeClients,
+    FakeRefreshTokens,
+    FakeUnitsOfWork,
+    FakeUsers,
+)
 
 MACHINE = ClientSpec("reporting", "Reporting job", public=False,
                      grant_types=frozenset({"client_credentials"}),
@@ -34,7 +40,7 @@ async def service(
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
                               graph.identity._issuer, users=FakeUsers, clients=FakeClients,
-                              refresh_tokens=FakeRefreshTokens)
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes)
     else:
         yield graph.identity  # the real store; `database` empties its tables afterwards
 

@@ -7,12 +7,18 @@ from typing import Any
 
 import pytest
 
-from archway.identity.domain import new_refresh_value
+from archway.identity.domain import new_authorization_code, new_refresh_value
 from archway.identity.service import IdentityService
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeClients, FakeRefreshTokens, FakeUnitsOfWork, FakeUsers
+from tests.fakes import (
+    FakeAuthorizationCodes,
+    FakeClients,
+    FakeRefreshTokens,
+    FakeUnitsOfWork,
+    FakeUsers,
+)
 
 SCOPES = frozenset({"profile"})
 
@@ -24,7 +30,7 @@ async def service(
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
                               graph.identity._issuer, users=FakeUsers, clients=FakeClients,
-                              refresh_tokens=FakeRefreshTokens)
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes)
     else:
         yield graph.identity
 
@@ -65,3 +71,20 @@ async def test_deleting_a_user_revokes_their_refresh_tokens(
     await service.delete_user(Principal(ada.id, frozenset({"profile"})), ada.id)
     assert await service.usable_refresh_token(token) is None
     assert await service.usable_refresh_token("no-such-token") is None
+
+
+async def test_an_authorization_code_is_spent_once_and_a_second_use_revokes_its_family(
+    service: IdentityService[Any],
+) -> None:
+    ada = await service.register("ada@example.com", "long enough", "Ada")
+    code = new_authorization_code(
+        "the-code", client_id="shop", user_id=ada.id, redirect_uri=None, scopes=SCOPES,
+        code_challenge="c" * 43, code_challenge_method="S256")
+    await service.save_authorization_code(code)
+    assert await service.take_authorization_code("the-code", "other-client") is None
+    taken = await service.take_authorization_code("the-code", "shop")
+    assert taken is not None and taken.user_id == ada.id
+    refresh = await service.issue_refresh_token(ada.id, "shop", SCOPES, family_id=code.family_id)
+    assert await service.take_authorization_code("the-code", "shop") is None  # spent ...
+    assert await service.usable_refresh_token(refresh) is None  # ... and what it got revoked
+    assert await service.take_authorization_code("no-such-code", "shop") is None
