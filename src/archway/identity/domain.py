@@ -8,11 +8,10 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from archway.kernel.auth.principal import SCOPES
 from archway.kernel.errors import FieldError, InvalidInput
-from archway.kernel.ids import is_valid_id, new_id
+from archway.kernel.ids import new_id
 from archway.kernel.text import has_control_character
 
 ROLES = frozenset({"customer", "admin"})
@@ -95,8 +94,18 @@ def new_user(email: str, name: str, password_hash: str, roles: frozenset[str]) -
 
 GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
 """The grants a client may be allowed (what the token endpoint serves is in oauth.py)."""
-CLIENT_ID_PATTERN = r"^[a-z][a-z0-9-]{2,63}$"
+CLIENT_ID_MIN, CLIENT_ID_MAX = 3, 64
+CLIENT_ID_PATTERN = r"^(?:[a-f][a-z0-9-]*[g-z]|[g-z])[a-z0-9-]*$"
+"""Lower-case letters, digits and ``-``, starting with a letter, with at least one letter from
+``g`` to ``z``: so a client's id is never read as a UUID (all hex digits), a user's id."""
 _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+REDIRECT_URI_MAX = 2000
+REDIRECTS_MAX = 10
+REDIRECT_URI_PATTERN = (
+    r"^https?://[^\s/?#@\[\]\x00-\x1f\x7f-\x9f]+(?:[/?][^\s#\x00-\x1f\x7f-\x9f]*)?$")
+"""An absolute http(s) URI with a host and no fragment (RFC 6749 §3.1.2), no space and no
+control character; matched exactly when used."""
+_REDIRECT_URI = re.compile(REDIRECT_URI_PATTERN)
 CLIENT_NAME_MAX = 100
 SECRET_BYTES = 32
 """Client secrets carry 256 bits of randomness (``secrets.token_urlsafe(32)``: 43 characters)."""
@@ -107,9 +116,10 @@ on a user's own resources (the token's subject is the client, which is no user).
 
 
 def is_valid_client_id(client_id: str) -> bool:
-    """Lower-case letters, digits and ``-``, 3–64 characters, starting with a letter; never a
-    UUID, so a client's id can never be taken for a user's in a token's ``sub``."""
-    return bool(_CLIENT_ID.fullmatch(client_id)) and not is_valid_id(client_id)
+    """:data:`CLIENT_ID_PATTERN`, 3–64 characters: never a UUID, so a client's id can never be
+    taken for a user's in a token's ``sub``."""
+    return (CLIENT_ID_MIN <= len(client_id) <= CLIENT_ID_MAX
+            and bool(_CLIENT_ID.fullmatch(client_id)))
 
 
 def secret_digest(secret: str) -> str:
@@ -170,7 +180,7 @@ def new_client(
     errors: list[FieldError] = []
     if not is_valid_client_id(client_id):
         errors.append(FieldError(("client_id",), "must be 3 to 64 lower-case letters, digits "
-                                 "or '-', starting with a letter"))
+                                 "or '-', starting with a letter, with a letter from g to z"))
     errors += check_name(name)
     unknown = grant_types - GRANT_TYPES
     if unknown or not grant_types:
@@ -186,6 +196,8 @@ def new_client(
     if "authorization_code" in grant_types and not redirect_uris:
         errors.append(FieldError(("redirect_uris",), "the authorization code grant needs at "
                                  "least one redirect URI"))
+    if len(redirect_uris) > REDIRECTS_MAX:
+        errors.append(FieldError(("redirect_uris",), f"at most {REDIRECTS_MAX}"))
     errors += [error for uri in redirect_uris for error in _check_redirect_uri(uri)]
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         errors.append(FieldError(("secret",), f"must be at least {MIN_SECRET_LENGTH} "
@@ -201,12 +213,9 @@ def new_client(
 
 
 def _check_redirect_uri(uri: str) -> list[FieldError]:
-    """Absolute, http(s), no fragment (RFC 6749 §3.1.2); matched exactly when used."""
-    parts = urlsplit(uri)
-    if (parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment
-            or "#" in uri or has_control_character(uri) or " " in uri):
-        return [FieldError(("redirect_uris",), f"not an absolute http(s) URI without a "
-                           f"fragment: {uri!r}")]
+    if len(uri) > REDIRECT_URI_MAX or not _REDIRECT_URI.fullmatch(uri):
+        return [FieldError(("redirect_uris",), "not an absolute http(s) URI with a host and "
+                           f"without a fragment: {uri[:100]!r}")]
     return []
 
 

@@ -253,6 +253,28 @@ class IdentityService(Generic[Tx]):
         self._cached_clients.drop(client.client_id)
         return client, secret
 
+    async def create_client(
+        self, principal: Principal, spec: ClientSpec
+    ) -> tuple[OAuthClient, str | None]:
+        """Admins with ``users:write`` (REST): :meth:`register_client`, never with a given
+        secret."""
+        principal.require_admin("users:write")
+        return await self.register_client(replace(spec, secret=None))
+
+    async def get_client(self, principal: Principal, client_id: str) -> OAuthClient:
+        """Admins with ``users:read``: a client, revoked or not."""
+        principal.require_admin("users:read")
+        client = await self._db.read(lambda tx: self._clients(tx).get(client_id)) \
+            if is_valid_client_id(client_id) else None
+        if client is None:
+            raise NotFound(f"No client {client_id}.")
+        return client
+
+    async def revoke_client_as(self, principal: Principal, client_id: str) -> OAuthClient:
+        """Admins with ``users:write``: :meth:`revoke_client`."""
+        principal.require_admin("users:write")
+        return await self.revoke_client(client_id)
+
     async def list_clients(self) -> list[OAuthClient]:
         """Operators: every client, revoked ones included, by id."""
         return await self._db.read(lambda tx: self._clients(tx).list())
