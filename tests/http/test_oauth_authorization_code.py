@@ -179,14 +179,15 @@ def authorize_query(**changes: str | None) -> dict[str, str]:
     {"code_challenge_method": None},  # means plain
     {"code_challenge": None, "code_challenge_method": None},  # PKCE is required
     {"scope": "admin:everything"},
+    {"scope": "reports:read"},  # a scope, but not one this client may ask for
 ])
 async def test_refusals_that_go_back_to_the_client(
     client: httpx.AsyncClient, backend_secret: str, changes: dict[str, str | None],
 ) -> None:
     answer = await client.get("/oauth/authorize", params=authorize_query(**changes))
     params = redirect_params(answer, WEB_CALLBACK)
-    assert params["state"] == "xyz"
-    assert params["error"] in ("invalid_request", "invalid_scope")
+    assert params["state"] == "xyz" and "code" not in params
+    assert params["error"] == ("invalid_scope" if "scope" in changes else "invalid_request")
 
 
 @pytest.mark.parametrize("changes", [

@@ -79,12 +79,12 @@ class Client(ClientMixin):  # type: ignore[misc]  # Authlib ships no types: its 
     def get_default_redirect_uri(self) -> str | None:
         return self.client.redirect_uris[0] if self.client.redirect_uris else None
 
-    def get_allowed_scope(self, scope: str | None) -> str:
-        """What of ``scope`` the client may have (all it may have when it names none)."""
-        allowed = self.client.scopes
-        if not scope:
-            return " ".join(sorted(allowed))
-        return " ".join(sorted(set(scope.split()) & allowed))
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """What of ``scope`` the client may have (all it may have when it names none); ``None``
+        when that is nothing, which Authlib's authorization endpoint answers ``invalid_scope``
+        (rather than a code for no scope at all)."""
+        allowed = self.client.scopes if not scope else set(scope.split()) & self.client.scopes
+        return " ".join(sorted(allowed)) or None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.client.redirect_uris  # exactly, never by prefix
@@ -544,7 +544,7 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         if grant_type != "client_credentials":
             raise RuntimeError(f"no token generator for {grant_type}")
         # A token the client gets for itself acts for no user: only machine scopes.
-        granted = set(client.get_allowed_scope(scope).split()) & MACHINE_SCOPES
+        granted = set((client.get_allowed_scope(scope) or "").split()) & MACHINE_SCOPES
         if not granted:
             raise InvalidScopeError("The client may not have any of the requested scopes.")
         issued = _on_loop(self.service.issue_client_token, client.client, sorted(granted))
