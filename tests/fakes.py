@@ -146,6 +146,17 @@ class FakeClients:
     def list(self) -> list[OAuthClient]:
         return sorted(self._clients.values(), key=lambda c: c.client_id)
 
+    def page(self, page: PageRequest) -> Page[OAuthClient]:
+        ordered = self.list()
+        if page.wants_cursor:
+            after = page.after[0] if page.after else ""
+            rest = [c for c in ordered if c.client_id > after]
+            items = rest[: page.limit]
+            more = len(rest) > page.limit
+            return Page(items, next_after=(items[-1].client_id,) if more and items else None)
+        offset = page.offset or 0
+        return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
 
 class FakeRefreshTokens:
     def __init__(self, state: FakeState) -> None:

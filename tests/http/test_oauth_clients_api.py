@@ -106,3 +106,32 @@ async def test_duplicates_are_409_and_unknown_clients_404(
     assert (await client.get("/api/v2/oauth-clients/nobody", headers=admin)).status_code == 404
     assert (await client.post("/api/v2/oauth-clients/nobody/revoke",
                               headers=admin)).status_code == 404
+
+
+async def test_admins_list_clients_in_pages_without_secrets(
+    client: httpx.AsyncClient, admin: dict[str, str], auth_headers: AuthHeaders,
+) -> None:
+    secrets = []
+    for client_id in ("nightly-report", "auditor", "warehouse"):
+        created = await client.post("/api/v2/oauth-clients", headers=admin,
+                                    json={**MACHINE, "client_id": client_id})
+        secrets.append(created.json()["client_secret"])
+    first = await client.get("/api/v2/oauth-clients?limit=2", headers=admin)
+    assert first.status_code == 200, first.text
+    assert [c["client_id"] for c in first.json()["data"]] == ["auditor", "nightly-report"]
+    rest = await client.get(
+        f"/api/v2/oauth-clients?limit=2&cursor={first.json()['next_cursor']}", headers=admin)
+    assert [c["client_id"] for c in rest.json()["data"]] == ["warehouse"]
+    assert rest.json()["next_cursor"] is None
+    v1 = await client.get("/api/v1/oauth-clients?limit=1&offset=1", headers=admin)
+    assert v1.json()["total"] == 3
+    assert [c["client_id"] for c in v1.json()["items"]] == ["nightly-report"]
+    everything = first.text + rest.text + v1.text
+    assert not any(secret in everything for secret in secrets)
+    users = await client.get("/api/v2/users?limit=1", headers=admin)
+    forged = await client.get(  # another list's cursor (a user id) is no client's
+        f"/api/v2/oauth-clients?cursor={users.json()['next_cursor']}", headers=admin)
+    assert forged.status_code == 422
+    assert [e["pointer"] for e in forged.json()["errors"]] == ["cursor"]
+    alice = await auth_headers(ALICE[0], "users:read")
+    assert (await client.get("/api/v2/oauth-clients", headers=alice)).status_code == 403

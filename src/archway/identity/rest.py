@@ -14,6 +14,8 @@ from archway.identity.domain import OAuthClient, User
 from archway.identity.rest_models import (
     ClientCreated,
     ClientOut,
+    ClientPageV1,
+    ClientPageV2,
     ClientRegistration,
     Registration,
     UserOut,
@@ -129,6 +131,18 @@ def build_router(
         return JsonResponse(
             {**client_body(client), "client_secret": secret}, 201,
             headers={"Location": f"{version.prefix}/oauth-clients/{client.client_id}"})
+
+    @router.get(
+        "/oauth-clients", tags=["oauth-clients"],
+        response_model=ClientPageV1 if version is ApiVersion.V1 else ClientPageV2,
+        summary="List OAuth clients (admins)", **requires("users:read", admin=True))
+    async def list_clients(
+        request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)]
+    ) -> Response:
+        """Every client, revoked ones included, by id; never a secret."""
+        result = await service.list_clients_as(caller, page)
+        return page_response(
+            version, request, result, page, [client_body(c) for c in result.items])
 
     @router.get(
         "/oauth-clients/{client_id}", response_model=ClientOut, tags=["oauth-clients"],

@@ -125,3 +125,15 @@ class ClientCreated(ClientOut):
     client_secret: str | None = Field(
         description="Shown this once (only its SHA-256 digest is stored); null for a public "
         "client.")
+
+
+class ClientPageV1(BaseModel):
+    items: list[ClientOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClientPageV2(BaseModel):
+    data: list[ClientOut]
+    next_cursor: str | None

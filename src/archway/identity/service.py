@@ -29,7 +29,7 @@ from archway.identity.passwords import PasswordHasher
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
-from archway.kernel.pagination import Page, PageRequest, cursor_id
+from archway.kernel.pagination import Page, PageRequest, bad_cursor, cursor_id
 from archway.kernel.ttl_cache import TtlCache
 from archway.kernel.uow import Tx, UnitsOfWork
 
@@ -54,6 +54,7 @@ class Clients(Protocol):
     def add(self, client: OAuthClient) -> None: ...
     def revoke(self, client: OAuthClient) -> bool: ...
     def list(self) -> list[OAuthClient]: ...
+    def page(self, page: PageRequest) -> Page[OAuthClient]: ...
 
 
 class RefreshTokens(Protocol):
@@ -269,6 +270,17 @@ class IdentityService(Generic[Tx]):
         if client is None:
             raise NotFound(f"No client {client_id}.")
         return client
+
+    async def list_clients_as(
+        self, principal: Principal, page: PageRequest
+    ) -> Page[OAuthClient]:
+        """Admins with ``users:read``: every client, revoked ones included, by id."""
+        principal.require_admin("users:read")
+        if page.after is not None:
+            after = page.after[0]
+            if not isinstance(after, str) or not is_valid_client_id(after):
+                raise bad_cursor()
+        return await self._db.read(lambda tx: self._clients(tx).page(page))
 
     async def revoke_client_as(self, principal: Principal, client_id: str) -> OAuthClient:
         """Admins with ``users:write``: :meth:`revoke_client`."""

@@ -208,6 +208,20 @@ class ClientRepository:
         rows = self._conn.execute(select(oauth_clients).order_by(oauth_clients.c.client_id))
         return [_client(row) for row in rows]
 
+    def page(self, page: PageRequest) -> Page[OAuthClient]:
+        """A page by id: offset (v1) or after a client id (v2)."""
+        query = select(oauth_clients).order_by(oauth_clients.c.client_id)
+        if page.wants_cursor:
+            if page.after is not None:
+                query = query.where(oauth_clients.c.client_id > page.after[0])
+            rows = self._conn.execute(query.limit(page.limit + 1)).all()
+            items = [_client(row) for row in rows[: page.limit]]
+            more = len(rows) > page.limit
+            return Page(items, next_after=(items[-1].client_id,) if more and items else None)
+        total = self._conn.execute(select(func.count()).select_from(oauth_clients)).scalar_one()
+        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
+        return Page([_client(row) for row in rows], total=total)
+
 
 def _refresh_token(row: Row[Any]) -> RefreshToken:
     return RefreshToken(
