@@ -13,8 +13,10 @@ import pytest
 
 from archway.identity.domain import OAuthClient, secret_digest
 from archway.identity.service import ClientSpec, IdentityService
+from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
-from archway.kernel.errors import Conflict, InvalidInput, NotFound
+from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from archway.kernel.pagination import PageRequest
 from archway.topologies.monolith import Monolith
 from tests.fakes import (
     FakeAuthorizationCodes,
@@ -159,3 +161,20 @@ async def test_a_subject_is_a_user_or_an_active_client(service: IdentityService[
     assert await service.subject_exists(ada.id)
     await service.register_client(MACHINE)
     assert await service.subject_exists("reporting")
+
+
+async def test_admins_page_through_clients(service: IdentityService[Any]) -> None:
+    admin = Principal("x", frozenset({"users:read"}), frozenset({"admin"}))
+    await service.register_client(MACHINE)
+    await service.register_client(BROWSER)
+    first = await service.list_clients_as(admin, PageRequest(limit=1))
+    assert [c.client_id for c in first.items] == ["reporting"]
+    assert first.next_after == ("reporting",)
+    rest = await service.list_clients_as(admin, PageRequest(limit=1, after=first.next_after))
+    assert [c.client_id for c in rest.items] == ["shop-web"] and rest.next_after is None
+    offset = await service.list_clients_as(admin, PageRequest(limit=5, offset=1))
+    assert [c.client_id for c in offset.items] == ["shop-web"] and offset.total == 2
+    with pytest.raises(InvalidInput):  # a user id is no client's cursor
+        await service.list_clients_as(admin, PageRequest(after=("0190a1b2-0000-7000-8000-0",)))
+    with pytest.raises(Forbidden):
+        await service.list_clients_as(Principal("x", frozenset({"users:read"})), PageRequest())
