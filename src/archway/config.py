@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     audience: str = "archway"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     key_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    refresh_token_ttl_seconds: int = Field(
+        default=2_592_000, ge=300, le=31_536_000,
+        description="How long an OAuth refresh token may be used (30 days). Every use rotates "
+        "it, and the new one has this lifetime again.")
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_kib: int = Field(default=19_456, ge=8, le=1_048_576)

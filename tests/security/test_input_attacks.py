@@ -57,6 +57,9 @@ class Shop:
             ("PATCH", "/products/{product_id}"): {"name": "Renamed"},
             ("PUT", "/products/{product_id}/stock"): {"on_hand": 7},
             ("POST", "/orders"): {"lines": [{"product_id": self.product, "quantity": 1}]},
+            ("POST", "/oauth-clients"): {"client_id": "attack-client", "name": "Attack",
+                                         "grant_types": ["client_credentials"],
+                                         "scopes": ["reports:read"]},
         }
         return bodies[(op.method, op.template)]
 

@@ -52,7 +52,7 @@ from archway.orders.report_queries import ReportQueries
 from archway.orders.service import OrdersService
 from archway.orders.wiring import OrdersModule
 from archway.orders.wiring import wire as wire_orders
-from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
+from archway.topologies.demo import DEMO_ACCOUNTS, DOCS_CLIENT_ID, customer_token_command
 from archway.topologies.shared import CONTEXTS, database, event_plumbing, rate_limiter
 
 # Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
@@ -179,10 +179,12 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.rate_limiter = limiter
     route_class = guarded_route_class(
         BearerAuthenticator(
-            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists))
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists))
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
+    _, identity, _ = graph.modules
+    routers += identity.oauth_routers()
     apply_service_defaults(
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
@@ -196,7 +198,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         rate_limiter=limiter,
         pages=PublicPages(
             title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
-            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
+            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,
             demo_accounts=[DemoAccount(role, email, password)
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))

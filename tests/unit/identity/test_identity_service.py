@@ -19,7 +19,13 @@ from archway.kernel.db import Database
 from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from archway.kernel.pagination import PageRequest
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeUnitsOfWork, FakeUsers
+from tests.fakes import (
+    FakeAuthorizationCodes,
+    FakeClients,
+    FakeRefreshTokens,
+    FakeUnitsOfWork,
+    FakeUsers,
+)
 
 T = TypeVar("T")
 
@@ -30,7 +36,8 @@ async def service(
 ) -> AsyncIterator[IdentityService[Any]]:
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
-                              graph.identity._issuer, users=FakeUsers)
+                              graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes)
     else:
         yield graph.identity  # the real store; `database` empties its tables afterwards
 
@@ -106,7 +113,9 @@ async def test_a_known_and_an_unknown_email_cost_the_same(graph: Monolith, use: 
     """Timing tells nothing either: both paths hash (or verify) one password with the same
     argon2 parameters and run the same units of work."""
     hasher, units = CountingHasher(), CountingUnits()
-    service = IdentityService(units, hasher, graph.keys, graph.identity._issuer, users=FakeUsers)
+    service = IdentityService(units, hasher, graph.keys, graph.identity._issuer, users=FakeUsers,
+                              clients=FakeClients, refresh_tokens=FakeRefreshTokens,
+                              codes=FakeAuthorizationCodes)
     await service.register("ada@example.com", "long enough", "Ada")
     work = []
     for email in ("ada@example.com", "nobody@example.com"):
@@ -185,7 +194,8 @@ async def test_listing_pages_by_offset_and_by_cursor(service: IdentityService[An
 
 async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolith) -> None:
     service = IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
-                              graph.identity._issuer, users=FakeUsers,
+                              graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes,
                               cache_ttl_seconds=60)
     ada = await service.register("ada@example.com", "long enough", "Ada")
     caller = me(ada.id, "profile")
