@@ -125,13 +125,13 @@ class Settings(BaseSettings):
     rate_limit_anonymous_writes: int = Field(
         default=60, ge=1, description="… anonymous: any other method.")
     rate_limit_anonymous_auth: int = Field(
-        default=10, ge=1, description="… anonymous: registering (POST /api/v*/users), login and "
+        default=30, ge=1, description="… anonymous: registering (POST /api/v*/users), login and "
         "token requests.")
     rate_limit_default_reads: int = Field(
         default=600, ge=1, description="Requests per window for a valid token's subject (plan "
         "default): reads.")
     rate_limit_default_writes: int = Field(default=120, ge=1, description="… default: writes.")
-    rate_limit_default_auth: int = Field(default=10, ge=1, description="… default: auth.")
+    rate_limit_default_auth: int = Field(default=30, ge=1, description="… default: auth.")
     rate_limit_partner_reads: int = Field(
         default=6000, ge=1, description="Requests per window for a partner's token (plan "
         "partner, see ARCHWAY_RATE_LIMIT_PARTNERS): reads.")
