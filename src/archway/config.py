@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60,
         description="How often each outbox relay looks for events nobody nudged it about "
         "(commits in this process nudge it at once).")
+    outbox_lease_seconds: float = Field(
+        default=15.0, ge=1, le=600,
+        description="How long a process's hold on an outbox (the right to relay it) lasts "
+        "without renewal: when a process that relays an outbox dies, another process serving "
+        "the same database takes the outbox over within this time (renewed at half of it).")
     outbox_batch_size: int = Field(
         default=500, ge=1, le=10_000,
         description="Most events a relay publishes at once; each consumer applies them in one "

@@ -32,4 +32,4 @@ def event_plumbing(
         dead_letters=DeadLetterOffice(max_attempts=settings.event_max_attempts, metrics=metrics),
         relay_options=RelayOptions(
             poll_interval=settings.outbox_poll_seconds, batch_size=settings.outbox_batch_size,
-            max_lag=settings.command_backpressure_lag))
+            max_lag=settings.command_backpressure_lag, lease_seconds=settings.outbox_lease_seconds))

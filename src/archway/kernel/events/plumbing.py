@@ -25,6 +25,7 @@ class RelayOptions:
     poll_interval: float
     batch_size: int
     max_lag: int | None
+    lease_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class EventPlumbing:
         options = self.relay_options
         return OutboxRelay(
             self.db, outbox, self.bus, poll_interval=options.poll_interval,
-            batch_size=options.batch_size, lease=OutboxLease(self.db, outbox.name),
+            batch_size=options.batch_size,
+            lease=OutboxLease(self.db, outbox.name, ttl=options.lease_seconds),
             metrics=self.metrics, max_lag=options.max_lag)
 
     def subscription(
