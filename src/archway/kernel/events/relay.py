@@ -10,7 +10,9 @@ At least once: a crash between publishing and marking publishes the batch again.
 idempotent (see :mod:`archway.kernel.events.inbox`). In order: a batch stops at the first event
 that fails, and that event is retried (with backoff) before any later one is published. With an
 :class:`~archway.kernel.events.lease.OutboxLease`, of several processes relaying one outbox only
-the lease holder publishes, so routine duplicates and interleaving are avoided.
+the lease holder publishes, so routine duplicates and interleaving are avoided; a standby relay
+that is nudged calls its ``announce`` instead (on PostgreSQL a ``NOTIFY`` that wakes the holder's
+process, see :mod:`archway.kernel.events.wakeups`), so a commit in any process is relayed at once.
 
 Its :meth:`OutboxRelay.state` is what ``/readyz`` reports: a loop that died, or a relay that has
 failed without a single success for longer than ``failing_after`` seconds, is not ready.
@@ -34,6 +36,7 @@ from archway.kernel.events.bus import DeliveryFailed, EventBus
 from archway.kernel.events.cloudevent import Event, from_json
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
+from archway.kernel.events.wakeups import OutboxWakeups
 
 _log = logging.getLogger("archway.events.relay")
 _Row = Row[*tuple[Any, ...]]  # an outbox row, whichever columns it has
@@ -61,6 +64,7 @@ class OutboxRelay:
         metrics: EventMetrics | None = None,
         failing_after: float = 30.0,
         max_lag: int | None = None,
+        announce: Callable[[], None] | None = None,
     ) -> None:
         self.name = outbox.name
         self.context = outbox.name.removesuffix("_outbox")
@@ -85,6 +89,7 @@ class OutboxRelay:
         self._lease = lease
         self._metrics = metrics
         self._failing_after = failing_after
+        self._announce = announce
         if metrics is not None:
             metrics.watch_outbox(db, outbox)
 
@@ -94,6 +99,13 @@ class OutboxRelay:
         self._lag += 1  # at least one event; the next read counts them exactly
         if self._lag > self._max_lag and self._paces_commands():
             self._keeping_up = False
+        if self._standby and self._announce is not None:
+            self._announce()  # the holder is another process: tell it (see wakeups.py)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Publish soon: another process committed to this outbox and announced it. Unlike
+        :meth:`nudge` it counts no commit of this process (the next read counts the lag)."""
         self._wake.set()
 
     @property
@@ -339,18 +351,24 @@ class Relays:
     """The process's relays, started and stopped together by the app's lifespan."""
 
     def __init__(
-        self, relays: Sequence[OutboxRelay], *, metrics: EventMetrics | None = None
+        self, relays: Sequence[OutboxRelay], *, metrics: EventMetrics | None = None,
+        wakeups: OutboxWakeups | None = None,
     ) -> None:
         self.all = tuple(relays)
         self._metrics = metrics
+        self._wakeups = wakeups
 
     def start(self) -> None:
+        if self._wakeups is not None:
+            self._wakeups.start()
         for relay in self.all:
             relay.start()
 
     async def stop(self) -> None:
         for relay in self.all:
             await relay.stop()
+        if self._wakeups is not None:
+            await self._wakeups.stop()
 
     async def keeping_up(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded wait is its API
         """Wait (at most ``timeout`` seconds) until the consumers of every relay lag behind
