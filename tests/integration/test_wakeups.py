@@ -15,7 +15,7 @@ from sqlalchemy import Table, text
 
 from archway.kernel.db import Database
 from archway.kernel.events.lease import OutboxLease
-from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.events.relay import OutboxRelay, Relays
 from archway.kernel.events.wakeups import APPLICATION_NAME, OutboxWakeups
 from tests.ordering import eventually
 from tests.relaying import FlakyBus, private_outbox, write_events
@@ -106,14 +106,7 @@ async def test_the_wakeups_reconnect_when_their_connection_is_cut(
 ) -> None:
     listener, sender = two_processes
 
-    class Relay:
-        name = "relaytest_outbox"
-        woken = 0
-
-        def wake(self) -> None:
-            self.woken += 1
-
-    relay = Relay()
+    relay = FakeRelay()
     listener.watch(relay)
     announce = sender.announcer(relay.name)
     announce()
@@ -134,5 +127,81 @@ async def test_the_wakeups_reconnect_when_their_connection_is_cut(
     await eventually(announced, lambda woken: woken > before)
 
 
+class FakeRelay:
+    name = "relaytest_outbox"
+
+    def __init__(self) -> None:
+        self.woken = 0
+        self.lags: list[int] = []
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    def heard(self, lag: int) -> None:
+        self.lags.append(lag)
+
+
+async def test_the_holders_lag_reaches_the_standbys_process(
+    two_processes: tuple[OutboxWakeups, OutboxWakeups],
+) -> None:
+    standby_end, holder_end = two_processes
+    relay = FakeRelay()
+    standby_end.watch(relay)
+    report = holder_end.reporter(relay.name)
+    report(900)
+    report(700)  # sent together: only the latest counts
+    await eventually(lambda: _value(relay.lags), lambda lags: lags[-1:] == [700])
+    report(3)
+    await eventually(lambda: _value(relay.lags), lambda lags: lags[-1:] == [3])
+    assert relay.lags == [700, 3]
+
+
 async def _value(value: object) -> object:
     return value
+
+
+async def test_a_standby_paces_its_commands_by_the_lag_the_holder_reports(
+    database: Database, outbox: Table
+) -> None:
+    """The holder reports its lag while behind and once after; a standby that hears it holds
+    its commands back as the holder does (each report while behind lets a quarter batch in),
+    and lets them go once the holder is no longer behind or has not reported for a while."""
+    reports: list[int] = []
+    holder = OutboxRelay(
+        database, outbox, FlakyBus(), batch_size=4, max_lag=4,  # type: ignore[arg-type]
+        poll_interval=NO_POLL, lease=OutboxLease(database, outbox.name, holder="h", ttl=10),
+        report=reports.append)
+    standby = OutboxRelay(
+        database, outbox, FlakyBus(), batch_size=4, max_lag=4,  # type: ignore[arg-type]
+        poll_interval=0.05, lease=OutboxLease(database, outbox.name, holder="s", ttl=10))
+    standby_relays = Relays([standby])
+    assert await holder.publish_pending() == 0  # takes the lease
+    standby.start()
+    try:
+        await eventually(lambda: _value(standby.state()), lambda state: state == "standby")
+        assert await standby_relays.keeping_up(0.01)  # nothing heard: nobody waits
+
+        standby.heard(10)  # the holder is 10 events behind
+        await eventually(lambda: _value(standby.keeping_up), lambda keeping_up: not keeping_up)
+        assert await standby_relays.keeping_up(0.05)  # the report let one command in (4 // 4)
+        assert not await standby_relays.keeping_up(0.05)  # the next one waits
+        waiting = asyncio.create_task(standby_relays.keeping_up(5.0))
+        await asyncio.sleep(0.02)
+        assert not waiting.done()
+        standby.heard(2)  # caught up
+        assert await waiting
+        assert standby.keeping_up
+
+        standby.heard(10)  # behind again, then the holder falls silent (it died, say)
+        await eventually(lambda: _value(standby.keeping_up), lambda keeping_up: not keeping_up)
+        await eventually(lambda: _value(standby.keeping_up), bool, timeout=2)  # 2 polls on
+
+        # The holder's side: it reports while behind, then once when it is not.
+        await write_events(database, outbox, 12)  # three full batches: 8, then 4 left behind
+        holder.start()
+        await eventually(holder.pending, lambda n: n == 0)
+        await eventually(lambda: _value(reports), lambda seen: len(seen) >= 2)
+        assert reports == [8, 4]
+    finally:
+        await standby_relays.stop()
+        await holder.stop()

@@ -47,7 +47,8 @@ class EventPlumbing:
             batch_size=options.batch_size,
             lease=OutboxLease(self.db, outbox.name, ttl=options.lease_seconds),
             metrics=self.metrics, max_lag=options.max_lag,
-            announce=wakeups.announcer(outbox.name) if wakeups is not None else None)
+            announce=wakeups.announcer(outbox.name) if wakeups is not None else None,
+            report=wakeups.reporter(outbox.name) if wakeups is not None else None)
         if wakeups is not None:
             wakeups.watch(relay)
         return relay

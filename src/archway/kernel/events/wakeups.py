@@ -15,6 +15,11 @@ nudges make one more, and at most one is sent per :data:`MIN_GAP_S` and outbox, 
 standby costs the database a statement every few milliseconds, not one per command. A relay
 that holds its lease announces nothing: its own nudge wakes it in-process.
 
+The holder also tells the standbys its **lag** (``NOTIFY archway_outbox_lag, '<outbox> <lag>'``)
+after each batch while it is behind, and once when it no longer is, so a standby holds its
+commands back as the holder does (:meth:`OutboxRelay.heard`); without it only the holder's own
+commands were paced, and under a load spread over both processes the backlog grew.
+
 Best effort, on purpose: a notification lost (the listener reconnecting, the database
 restarting) costs only the poll interval, which stays the safety net. SQLite has no such
 channel: there, processes sharing a file still find each other's events by polling.
@@ -34,6 +39,7 @@ from sqlalchemy.engine import make_url
 _log = logging.getLogger("archway.events.wakeups")
 
 CHANNEL = "archway_outbox"
+LAG_CHANNEL = "archway_outbox_lag"  # payload "<outbox> <lag>": the holder's lag, while behind
 APPLICATION_NAME = "archway-outbox-wakeups"  # how its session shows in pg_stat_activity
 MIN_GAP_S = 0.005
 RECONNECT_S = 1.0
@@ -45,6 +51,8 @@ class Wakeable(Protocol):
     name: str
 
     def wake(self) -> None: ...
+
+    def heard(self, lag: int) -> None: ...
 
 
 class OutboxWakeups:
@@ -58,6 +66,7 @@ class OutboxWakeups:
         self._reconnect_after = reconnect_after
         self._relays: dict[str, Wakeable] = {}
         self._due: set[str] = set()
+        self._lags: dict[str, int] = {}
         self._announce = asyncio.Event()
         self._connected = asyncio.Event()
         self._conn: Any = None
@@ -76,6 +85,15 @@ class OutboxWakeups:
             self._announce.set()
 
         return announce
+
+    def reporter(self, outbox: str) -> Callable[[int], None]:
+        """What the holding relay of ``outbox`` calls with its lag while it is behind (and
+        once after): the standbys pace their commands by it. Only the latest lag is sent."""
+        def report(lag: int) -> None:
+            self._lags[outbox] = lag
+            self._announce.set()
+
+        return report
 
     @property
     def listening(self) -> bool:
@@ -114,9 +132,10 @@ class OutboxWakeups:
         conn.add_termination_listener(terminated)
         try:
             await conn.add_listener(CHANNEL, self._heard)
+            await conn.add_listener(LAG_CHANNEL, self._heard_lag)
             self._conn = conn
             self._connected.set()
-            if self._due:  # announced while the connection was down
+            if self._due or self._lags:  # announced while the connection was down
                 self._announce.set()
             while True:
                 await self._announce.wait()
@@ -124,9 +143,12 @@ class OutboxWakeups:
                 if closed.is_set():
                     raise ConnectionError("the wake-ups' connection was closed")
                 due, self._due = self._due, set()
+                lags, self._lags = self._lags, {}
                 for outbox in sorted(due):
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, outbox)
                     self.sent += 1
+                for outbox, lag in sorted(lags.items()):
+                    await conn.execute("SELECT pg_notify($1, $2)", LAG_CHANNEL, f"{outbox} {lag}")
                 await asyncio.sleep(MIN_GAP_S)  # nudges meanwhile make one announcement
         finally:
             self._connected.clear()
@@ -139,3 +161,9 @@ class OutboxWakeups:
         if relay is not None:
             self.heard += 1
             relay.wake()
+
+    def _heard_lag(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        outbox, _, lag = payload.partition(" ")
+        relay = self._relays.get(outbox)
+        if relay is not None and lag.isdigit():
+            relay.heard(int(lag))
