@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.engine import Connection, make_url
 
-from archway.catalog.tables import catalog_metadata
+from archway.catalog.store import catalog_metadata
 from archway.config import Settings, load_settings
 from archway.identity.store import identity_metadata, signing_keys
 from archway.kernel.db import Database

@@ -151,9 +151,17 @@ def dead_letters_retry(
         typer.echo(f"error: no dead letter {letter_id}", err=True)
         raise typer.Exit(1)
     assert letter is not None
+    if outcome == "no_consumer":
+        typer.echo(f"error: dead letter {letter_id} is for consumer {letter.consumer}, which this "
+                   "version of Archway does not have; it stays parked", err=True)
+        raise typer.Exit(1)
     if outcome == "failed":
         typer.echo(f"failed again, still parked: {letter.last_error}", err=True)
         raise typer.Exit(1)
+    if outcome == "requeued":
+        typer.echo(f"requeued {letter.event_type} {letter.event_id}: it reads now, and is back in "
+                   f"its outbox for {letter.consumer}")
+        return
     typer.echo(f"applied {letter.event_type} {letter.event_id} to {letter.consumer}")
 
 

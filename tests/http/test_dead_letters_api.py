@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from typer.testing import CliRunner
 
 from archway.cli import app as cli
 from archway.config import Settings
-from archway.kernel.events.cloudevent import Event, data_of
+from archway.kernel.events.cloudevent import Event, data_of, make_event, to_json
+from archway.kernel.events.dead_letters import DeadLetterStore
+from archway.kernel.ids import new_id
 from archway.orders.events import ORDER_CONFIRMED, ORDER_PLACED
-from archway.orders.store import orders_inbox
+from archway.orders.store import orders_dead_letters, orders_inbox, orders_outbox
 from archway.topologies.monolith import Monolith
 from tests.conftest import AuthHeaders
 from tests.http.test_ops_events import scrape, value
@@ -137,3 +140,71 @@ async def test_an_order_whose_projection_fails_is_parked_and_an_operator_retries
     ready = await client.get("/readyz")
     assert ready.json()["status"] == "ready"
     assert ready.json()["details"]["dead_letters"] == {"status": "ok", "parked": {}}
+
+
+UNREADABLE = "relay:orders_outbox"
+
+
+async def test_an_outbox_row_that_cannot_be_read_is_parked_and_blocks_no_later_order(
+    graph: Monolith, client: httpx.AsyncClient, auth_headers: AuthHeaders, settings: Settings,
+) -> None:
+    alice = await auth_headers(ALICE, "orders:read orders:write")
+    product = await stocked_product(graph, "DLQ-2", on_hand=10, price=500)
+    corrupt_id = new_id()
+    await graph.db.write(lambda conn: conn.execute(insert(orders_outbox).values(
+        event_id=corrupt_id, event_type=ORDER_PLACED, subject="", payload="{not an event",
+        created_at=datetime.now(UTC), attempts=0)))
+
+    order = await place(client, alice, product)  # committed after the corrupt row
+    shown = await eventually(
+        lambda: client.get(f"/api/v1/orders/{order['id']}", headers=alice),
+        lambda r: r.status_code == 200 and r.json()["status"] != "pending", timeout=30)
+    assert shown.json()["status"] == "confirmed"
+
+    parked = await graph.dead_letters.parked()
+    assert [(letter.consumer, letter.event_id, letter.payload) for letter in parked] == [
+        (UNREADABLE, corrupt_id, "{not an event")]
+    assert parked[0].attempts == settings.event_max_attempts
+    row = await graph.db.read(lambda conn: conn.execute(select(orders_outbox).where(
+        orders_outbox.c.event_id == corrupt_id)).one())
+    assert row.published_at is not None and row.last_error == parked[0].last_error
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "degraded"
+    assert ready["details"]["dead_letters"]["parked"] == {UNREADABLE: 1}
+    samples = scrape((await client.get("/metrics")).text)
+    assert value(samples, "archway_events_dead_lettered_total",
+                 consumer=UNREADABLE, type=ORDER_PLACED) == 1
+
+    code, output = await run_cli(settings, "retry", parked[0].id)  # still unreadable
+    assert code == 1 and "failed again, still parked" in output
+
+    # An operator repairs the parked payload (here: an event no consumer takes), then retries.
+    repaired = to_json(make_event("archway.orders.probe.v1", "/archway/orders", "x", {},
+                                  event_id=corrupt_id)).decode()
+    relay = graph.modules[2].relay  # the orders relay publishes what comes back
+    await graph.db.write(lambda conn: conn.execute(update(orders_dead_letters).where(
+        orders_dead_letters.c.id == parked[0].id).values(payload=repaired)))
+    code, output = await run_cli(settings, "retry", parked[0].id)
+    assert code == 0, output
+    assert f"requeued {ORDER_PLACED} {corrupt_id}" in output
+    relay.nudge()
+    published = await eventually(
+        lambda: graph.db.read(lambda conn: conn.execute(select(orders_outbox).where(
+            orders_outbox.c.event_id == corrupt_id)).one()),
+        lambda row: row.published_at is not None and row.last_error is None, timeout=10)
+    assert published.payload == repaired
+    assert await graph.dead_letters.parked() == []
+
+
+async def test_retrying_a_letter_of_a_consumer_this_version_lacks_is_one_clear_line(
+    graph: Monolith, settings: Settings,
+) -> None:
+    store = DeadLetterStore(graph.db, orders_dead_letters)
+    event = make_event(ORDER_PLACED, "/archway/orders", "x", {})
+    letter_id = await store.park("orders.retired_consumer", event, "ValueError: old", 5)
+    code, output = await run_cli(settings, "retry", letter_id)
+    assert code == 1
+    assert output.strip() == (
+        f"error: dead letter {letter_id} is for consumer orders.retired_consumer, which this "
+        "version of Archway does not have; it stays parked")
+    assert await store.get(letter_id) is not None

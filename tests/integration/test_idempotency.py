@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -315,3 +316,16 @@ async def test_while_answers_cannot_be_stored_new_keyed_requests_are_503(
         assert (await post("d-2")).status_code == 201
     finally:
         await store.answers.stop()
+
+
+async def test_stopping_with_answers_the_database_refuses_logs_them_and_stops(
+    database: Database, caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = IdempotencyStore(database, 3600, answer_linger_seconds=0.001)
+    await database.write(lambda conn: store.claim_within(conn, keyed("s-1")))
+    down = IdempotencyStore(FailingOnce(database, 1_000), 3600, answer_linger_seconds=60)  # type: ignore[arg-type]
+    down.answers.add(keyed("s-1"), StoredResponse(201, [], b"{}"))
+    with caplog.at_level(logging.WARNING, logger="archway.idempotency"):
+        await down.answers.stop()  # returns: the shutdown it is part of goes on
+    assert "1 idempotency answers could not be stored at shutdown" in caplog.text
+    assert (await stored_row(database, "s-1")).state != "done"  # the claim alone stays

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -313,3 +314,21 @@ async def test_backpressure_turned_off_leaves_no_coroutine_behind(
         assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
     finally:
         await relays.stop()
+
+
+async def test_settling_waits_for_running_relays_only(database: Database, outbox: Table) -> None:
+    bus = OneBatchAtATime()
+    idle = OutboxRelay(database, outbox, bus, batch_size=1, poll_interval=0.01)  # type: ignore[arg-type]
+    await write_events(database, outbox, 2)
+    started = time.monotonic()
+    assert await Relays([idle]).settle(timeout=5)  # never started: nobody would publish them
+    assert time.monotonic() - started < 1
+    assert await idle.pending() == 2
+    idle.start()
+    try:
+        bus.always = True
+        bus.through.set()
+        assert await Relays([idle]).settle(timeout=5)
+        assert await idle.pending() == 0
+    finally:
+        await idle.stop()

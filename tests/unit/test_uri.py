@@ -21,6 +21,8 @@ SAFE = re.compile(r"^(?:[A-Za-z0-9/?\-._~!$&'()*+=:@]|%[0-9A-F]{2})*$")
     ("/a,b;c", "/a%2Cb%3Bc"),
     ("/\x00\r\n\x7f", "/%00%0D%0A%7F"),
     ("/\udcff", "/%FF"),  # a server that decodes with surrogateescape
+    ("/api/v2/products/..", "/api/v2/products/%2E%2E"),  # sent as %2e%2e: not resolved away
+    ("/api/v2/./x/../y/.z/a..b", "/api/v2/%2E/x/%2E%2E/y/.z/a..b"),
 ])
 def test_a_path_is_percent_encoded_where_needed(path: str, expected: str) -> None:
     assert path_reference(path) == expected
@@ -28,12 +30,13 @@ def test_a_path_is_percent_encoded_where_needed(path: str, expected: str) -> Non
 
 def test_any_path_round_trips_and_is_safe() -> None:
     rng = random.Random(9)
-    alphabet = "/abc%;,<>\"' \t\r\n\x00\x7f\u00e9\u20ac\U0001f600?#[]{}|\\^`"
+    alphabet = "/abc.%;,<>\"' \t\r\n\x00\x7f\u00e9\u20ac\U0001f600?#[]{}|\\^`"
     for _ in range(2000):
         path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         encoded = path_reference(path)
         assert SAFE.match(encoded), encoded
         assert unquote(encoded) == path
+        assert "." not in encoded.split("/") and ".." not in encoded.split("/")
 
 
 @pytest.mark.parametrize(("query", "expected"), [

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from archway.catalog.domain import ReservationOutcome
-from archway.catalog.event_tables import catalog_inbox, catalog_outbox
 from archway.catalog.service import CatalogService
+from archway.catalog.store import catalog_inbox, catalog_outbox
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.cloudevent import Event, data_of, handling, make_event
 from archway.kernel.events.inbox import Consumer

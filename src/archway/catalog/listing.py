@@ -1,25 +1,32 @@
 """The product list's query: filters, sorts, and keyset cursors past a page.
 
 A cursor is the last row's sort key and id; the next page is one index seek past it
-(``(key, id) > (:key, :id)``), never an ``OFFSET``.
+(``(key, id) > (:key, :id)``), never an ``OFFSET``. The products table is handed in by the
+store, which owns it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, literal, or_, tuple_
+from sqlalchemy import ColumnElement, Table, literal, or_, tuple_
 
 from archway.catalog.domain import Product, ProductFilters, ProductSort, cursor_key
-from archway.catalog.tables import products
 
-SORT_KEYS = {
-    ProductSort.CREATED_AT: products.c.created_at,
-    ProductSort.NAME: products.c.name,
-    ProductSort.PRICE: products.c.price_amount,
-    ProductSort.PRICE_DESC: products.c.price_amount,
+_SORT_COLUMNS = {
+    ProductSort.CREATED_AT: "created_at",
+    ProductSort.NAME: "name",
+    ProductSort.PRICE: "price_amount",
+    ProductSort.PRICE_DESC: "price_amount",
 }
 
 
-def conditions(filters: ProductFilters, active_only: bool) -> list[ColumnElement[bool]]:
+def sort_column(products: Table, sort: ProductSort) -> ColumnElement[object]:
+    """The column a list is ordered by (the row's id breaks ties)."""
+    return products.c[_SORT_COLUMNS[sort]]
+
+
+def conditions(
+    products: Table, filters: ProductFilters, active_only: bool
+) -> list[ColumnElement[bool]]:
     """What a product must satisfy to be listed: on sale (unless an admin lists), and filters."""
     found: list[ColumnElement[bool]] = []
     if active_only:
@@ -54,11 +61,11 @@ def cursor_of(sort: ProductSort, product: Product) -> tuple[str | int, str]:
 
 
 def past_cursor(
-    sort: ProductSort, after: tuple[object, ...], descending: bool
+    products: Table, sort: ProductSort, after: tuple[object, ...], descending: bool
 ) -> ColumnElement[bool]:
     """Rows strictly past the cursor, in the list's order: one index seek, no OFFSET."""
     key_value, last_id = cursor_key(sort, after)
-    column = SORT_KEYS[sort]
+    column = sort_column(products, sort)
     key = tuple_(column, products.c.id)
     bound = tuple_(literal(key_value, column.type), literal(last_id, products.c.id.type))
     return key < bound if descending else key > bound

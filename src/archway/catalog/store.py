@@ -1,6 +1,8 @@
-"""Catalog persistence: row ↔ domain mapping and conditional writes over the catalog's tables
-(:mod:`archway.catalog.tables`); the list's filters and cursors are in
-:mod:`archway.catalog.listing`.
+"""Catalog persistence: the catalog's tables (products, stock, what it recorded per order, its
+outbox, inbox and dead letters), row ↔ domain mapping and conditional writes over them; the
+list's filters and cursors are in :mod:`archway.catalog.listing`. Every table registers on
+``catalog_metadata``, which the catalog's migrations compare against, so the context moves to
+its own database in one piece.
 
 Writers lock product rows first (``FOR UPDATE`` on PostgreSQL; SQLite serializes writers
 anyway), always in id order, and only then touch stock rows, so no two writers wait on each
@@ -15,7 +17,27 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -31,19 +53,77 @@ from archway.catalog.domain import (
     Reserved,
     Stock,
 )
-from archway.catalog.tables import (
-    products,
-    reservation_lines,
-    reservations,
-    stock,
-)
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
+from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.statements import DriverRead, DriverWrite
 
 T = TypeVar("T")
+
+catalog_metadata = MetaData()
+
+products = Table(
+    "catalog_products",
+    catalog_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("price_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sku", name="uq_catalog_products_sku"),
+    Index("ix_catalog_products_category", "category"),
+    Index("ix_catalog_products_name_id", "name", "id"),
+    Index("ix_catalog_products_price_id", "price_amount", "id"),
+    Index("ix_catalog_products_created_at_id", "created_at", "id"),
+)
+
+stock = Table(
+    "catalog_stock",
+    catalog_metadata,
+    Column(
+        "product_id", String(36),
+        ForeignKey("catalog_products.id", ondelete="CASCADE"), primary_key=True,
+    ),
+    Column("on_hand", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    CheckConstraint("on_hand >= 0", name="ck_catalog_stock_on_hand"),
+    CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_catalog_stock_reserved"),
+)
+
+# One row per order the catalog has heard of, so a redelivered reserve or release (events come
+# at least once, and a cancel may overtake its reserve) replays the first outcome instead of
+# holding or giving back stock twice.
+reservations = Table(
+    "catalog_reservations",
+    catalog_metadata,
+    Column("order_id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),  # held | released | rejected | cancelled
+    Column("reason", String(500), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+reservation_lines = Table(
+    "catalog_reservation_lines",
+    catalog_metadata,
+    Column(
+        "order_id", String(36),
+        ForeignKey("catalog_reservations.order_id", ondelete="CASCADE"), primary_key=True,
+    ),
+    Column("product_id", String(36), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+)
+
+catalog_outbox = outbox_table(catalog_metadata, "catalog")
+catalog_inbox = inbox_table(catalog_metadata, "catalog")
+catalog_dead_letters = dead_letter_table(catalog_metadata, "catalog")
 
 _SELECT_PRODUCT = select(products, stock.c.on_hand, stock.c.reserved).join(
     stock, stock.c.product_id == products.c.id
@@ -157,8 +237,8 @@ class CatalogRepository:
     def list(
         self, filters: ProductFilters, sort: ProductSort, page: PageRequest, *, active_only: bool
     ) -> Page[Product]:
-        where = listing.conditions(filters, active_only)
-        key = listing.SORT_KEYS[sort]
+        where = listing.conditions(products, filters, active_only)
+        key = listing.sort_column(products, sort)
         descending = sort is ProductSort.PRICE_DESC
         order = (key.desc(), products.c.id.desc()) if descending else (key, products.c.id)
         query = _SELECT_PRODUCT.where(*where).order_by(*order)
@@ -168,7 +248,7 @@ class CatalogRepository:
             rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
             return Page([_product(row) for row in rows], total=total)
         if page.after is not None:
-            query = query.where(listing.past_cursor(sort, page.after, descending))
+            query = query.where(listing.past_cursor(products, sort, page.after, descending))
         rows = self._conn.execute(query.limit(page.limit + 1)).all()
         items = [_product(row) for row in rows[: page.limit]]
         more = len(rows) > page.limit

@@ -15,10 +15,9 @@ from fastapi.routing import APIRoute
 
 from archway.catalog.client import InProcessCatalogClient
 from archway.catalog.consumers import CONSUMED, RESERVATIONS_CONSUMER, StockReservations
-from archway.catalog.event_tables import catalog_dead_letters, catalog_outbox
 from archway.catalog.rest import build_router
 from archway.catalog.service import CatalogService
-from archway.catalog.store import CatalogRepository
+from archway.catalog.store import CatalogRepository, catalog_dead_letters, catalog_outbox
 from archway.config import Settings
 from archway.kernel.db import Database
 from archway.kernel.events.bus import Subscription
@@ -54,9 +53,9 @@ def service(settings: Settings, db: Database) -> CatalogService[Any]:
 
 def wire(settings: Settings, db: Database, events: EventPlumbing) -> CatalogModule:
     catalog = service(settings, db)
-    relay = events.relay(catalog_outbox)
-    reservations = StockReservations(db, catalog, on_commit=relay.nudge)
     parked = DeadLetterStore(db, catalog_dead_letters)
+    relay = events.relay(catalog_outbox, parked)
+    reservations = StockReservations(db, catalog, on_commit=relay.nudge)
     return CatalogModule(
         settings=settings, service=catalog, client=InProcessCatalogClient(catalog),
         reservations=reservations, relay=relay,

@@ -12,9 +12,9 @@ the backend, and is the whole point of this module:
   flowing (:func:`writes_go_first`) have a small pool of their own, so they never queue for a
   connection behind the requests: that is PostgreSQL's counterpart of SQLite's writer priority.
   Reads run in autocommit, without a transaction of their own (see :meth:`Database.read`).
-* **SQLite**: on a small pool of driver threads, the *whole* unit of work in one hop. A driver
-  thread per statement (aiosqlite) costs several thread switches per query, which measured at
-  about five times the cost of the query itself on one core. Writes have a single thread of
+* **SQLite**: on a small pool of driver threads, the *whole* unit of work in one hop, since a
+  thread hop per statement (aiosqlite's way) costs several thread switches per query (figures:
+  the Decisions in ``docs/architecture.md``). Writes have a single thread of
   their own, so they are serialized in-process without a lock and never wait for the file lock
   while holding a pooled connection; they start with ``BEGIN IMMEDIATE`` so that another process
   writing at the same moment makes them wait (busy timeout) instead of failing on a lock

@@ -1,4 +1,5 @@
-"""Orders over REST: thin routes; commands answer from the write model, reads from projections.
+"""Orders over REST: thin routes; commands answer from the write model, reads (the orders and
+the sales reports) from projections.
 
 (No ``from __future__ import annotations``: FastAPI reads the body models from the signatures.)
 """
@@ -7,14 +8,14 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute
-from archway.kernel.http.guard import admitted, current_principal, requires
+from archway.kernel.http.guard import Owner, admitted, current_principal, requires
 from archway.kernel.http.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from archway.kernel.http.idempotency import keeps_idempotency_key
 from archway.kernel.http.responses import (
@@ -30,7 +31,24 @@ from archway.kernel.pagination import PageRequest
 from archway.orders.consistency import STALE_HEADER, TOKEN_HEADER, ReadYourWrites, decode_token
 from archway.orders.consistency import encode_token as consistency_token
 from archway.orders.queries import OrderQueries, OrderView, view_of
-from archway.orders.rest_models import OrderPageV1, OrderPageV2, OrderV1, OrderV2, PlaceOrder
+from archway.orders.report_queries import (
+    TOP_PRODUCTS_DEFAULT,
+    TOP_PRODUCTS_MAX,
+    CustomerSummary,
+    ProductSales,
+    ReportQueries,
+)
+from archway.orders.rest_models import (
+    CustomerSummaryV1,
+    CustomerSummaryV2,
+    OrderPageV1,
+    OrderPageV2,
+    OrderV1,
+    OrderV2,
+    PlaceOrder,
+    TopProductsV1,
+    TopProductsV2,
+)
 from archway.orders.service import OrdersService
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -196,4 +214,65 @@ def build_router(
     if fast_routes is not None:
         fast_routes.append(FastRoute(f"{version.prefix}/orders", fast_list))
         fast_routes.append(FastRoute(f"{version.prefix}/orders", fast_place, method="POST"))
+    return router
+
+
+_REPORT_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The `Consistency-Token` header is not one this API issued."},
+}
+
+
+def product_row(version: ApiVersion, row: ProductSales) -> dict[str, Any]:
+    return {
+        "product_id": row.product_id, "units_sold": row.units_sold,
+        **money(version, "revenue", row.revenue.amount, row.revenue.currency),
+    }
+
+
+def summary_body(version: ApiVersion, summary: CustomerSummary) -> dict[str, Any]:
+    spent = summary.total_spent
+    return {
+        "customer_id": summary.customer_id, "orders_count": summary.orders_count,
+        **money(version, "total_spent", spent.amount, spent.currency),
+    }
+
+
+def build_reports_router(
+    version: ApiVersion,
+    reports: ReportQueries,
+    route_class: type[APIRoute],
+    freshness: ReadYourWrites,
+) -> APIRouter:
+    """The sales reports of one API version (read models only, like every order query, and
+    they honour a ``Consistency-Token`` too); it carries its version prefix."""
+    router = APIRouter(prefix=version.prefix, route_class=route_class, tags=["reports"])
+    v1 = version is ApiVersion.V1
+    Fresh = Annotated[dict[str, str], Depends(consistency_dependency(freshness))]
+
+    @router.get(
+        "/reports/top-products", response_model=TopProductsV1 if v1 else TopProductsV2,
+        summary="Best-selling products", description=doc_of(ReportQueries.top_products),
+        responses=_REPORT_REFUSALS, **requires("reports:read"),
+    )
+    async def top_products(
+        caller: Caller, fresh: Fresh,
+        limit: Annotated[int, Query(ge=1, le=TOP_PRODUCTS_MAX, description="Rows.")]
+        = TOP_PRODUCTS_DEFAULT,
+    ) -> Response:
+        rows = await reports.top_products(caller, limit)
+        key = "items" if v1 else "data"  # each version's name for a list
+        return JsonResponse({key: [product_row(version, row) for row in rows]}, headers=fresh)
+
+    @router.get(
+        "/reports/customers/{customer_id}",
+        response_model=CustomerSummaryV1 if v1 else CustomerSummaryV2,
+        summary="A customer's orders and spending",
+        description=doc_of(ReportQueries.customer_summary),
+        responses={**_REPORT_REFUSALS, 404: {"description": "Not a customer id."}},
+        **requires("orders:read", owner=Owner("customer_id", "orders:read", "orders:read")),
+    )
+    async def customer_summary(customer_id: str, caller: Caller, fresh: Fresh) -> Response:
+        summary = await reports.customer_summary(caller, customer_id)
+        return JsonResponse(summary_body(version, summary), headers=fresh)
+
     return router

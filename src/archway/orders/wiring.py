@@ -24,6 +24,7 @@ from archway.kernel.events.plumbing import EventPlumbing
 from archway.kernel.events.relay import OutboxRelay
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
+from archway.orders.client import InProcessOrdersClient
 from archway.orders.consistency import ReadYourWrites
 from archway.orders.consumers import SAGA_CONSUMER, SAGA_EVENTS, OrderSaga
 from archway.orders.events import ORDER_EVENT_TYPES
@@ -31,7 +32,7 @@ from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
 from archway.orders.report_projections import CustomerSummaryProjection, ProductSalesProjection
 from archway.orders.report_queries import ReportQueries
-from archway.orders.reports_rest import build_router as reports_router
+from archway.orders.rest import build_reports_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import OrdersService
 from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
@@ -53,6 +54,11 @@ class OrdersModule:
     read_side: ReadSide
     relay: OutboxRelay
     subscriptions: tuple[Subscription, ...]
+
+    @property
+    def client(self) -> InProcessOrdersClient:
+        """The orders' public port, for the contexts and adapters composed in this process."""
+        return InProcessOrdersClient(self.queries)
 
     def routers(
         self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
@@ -84,12 +90,12 @@ def wire(
 ) -> OrdersModule:
     """``admission`` is awaited before each command appends (the relays' back-pressure);
     none where no command is taken (the CLI)."""
-    relay = events.relay(orders_outbox)
+    parked = DeadLetterStore(db, orders_dead_letters)
+    relay = events.relay(orders_outbox, parked)
     service = OrdersService(
         db, catalog, orders=OrderRepository, on_commit=relay.nudge, admission=admission)
     saga = OrderSaga(db, service, on_commit=relay.nudge)
     reads = read_side(settings, db)
-    parked = DeadLetterStore(db, orders_dead_letters)
     subscriptions = (
         events.subscription(SAGA_CONSUMER, SAGA_EVENTS, saga.consumer, parked),
         *(events.subscription(p.consumer, ORDER_EVENT_TYPES, p.handle, parked)

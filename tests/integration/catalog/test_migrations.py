@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from archway.catalog.tables import catalog_metadata
+from archway.catalog.store import catalog_metadata
 from archway.kernel.db import Database
 from archway.kernel.migrate import downgrade, migrate
 

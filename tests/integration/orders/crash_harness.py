@@ -13,8 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, make_url
 
 from archway.catalog.consumers import RESERVATIONS_CONSUMER, STOCK_RESERVED
-from archway.catalog.event_tables import catalog_inbox, catalog_outbox
-from archway.catalog.tables import reservations
+from archway.catalog.store import catalog_inbox, catalog_outbox, reservations
 from archway.config import Settings, load_settings
 from archway.kernel.auth.principal import Principal
 from archway.kernel.events.bus import InProcessBus

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archway.catalog.consumers import STOCK_REJECTED, STOCK_RESERVED, StockReservations
-from archway.catalog.event_tables import catalog_outbox
+from archway.catalog.store import catalog_outbox
 from archway.kernel.db import Database
 from archway.kernel.events.cloudevent import Event, data_of, from_json, make_event
 from archway.kernel.events.inbox import Consumer

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from archway.catalog.consumers import StockReservations
-from archway.catalog.event_tables import catalog_dead_letters
+from archway.catalog.store import catalog_dead_letters
 from archway.kernel.db import Database
 from archway.kernel.events.bus import Handler
 from archway.kernel.events.cloudevent import Event, data_of, make_event

@@ -44,7 +44,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from archway.catalog.consumers import STOCK_RESERVED
-from archway.catalog.event_tables import catalog_outbox
+from archway.catalog.store import catalog_outbox
 from archway.kernel.events.bus import DeliveryFailed, InProcessBus
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.tables import idempotency_keys

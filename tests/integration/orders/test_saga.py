@@ -11,8 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from archway.catalog.consumers import STOCK_RESERVED
-from archway.catalog.event_tables import catalog_outbox
-from archway.catalog.tables import products
+from archway.catalog.store import catalog_outbox, products
 from archway.kernel.auth.principal import Principal
 from archway.kernel.errors import Unavailable
 from archway.kernel.events.cloudevent import from_json, make_event

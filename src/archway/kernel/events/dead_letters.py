@@ -14,6 +14,13 @@ backoff, as before, and a relay failing for long makes ``/readyz`` answer 503.
 
 Attempts are counted in memory by the process that delivers (the one holding the outbox's
 lease), so a restart counts from zero again; the bound holds per process.
+
+An outbox row that cannot even be read as an event (a corrupt payload, or one written by a
+newer version of Archway) would stop its relay, and so every consumer, for good. After
+``max_attempts`` failed reads (counted on the row, so across restarts) the relay parks it as a
+dead letter of the pseudo-consumer ``relay:<outbox>`` in the same context's table, in the
+transaction that marks it set aside, and publishes the rows after it. Retrying such a letter
+puts the row back in the outbox once it reads (:class:`UnreadableEvents`).
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ from archway.kernel.ids import new_id
 _log = logging.getLogger("archway.events.dead_letters")
 _MAX_ERROR = 2000
 
-RetryOutcome = Literal["applied", "failed", "not_found"]
+RetryOutcome = Literal["applied", "requeued", "failed", "not_found", "no_consumer"]
+"""``applied``: its consumer handled it. ``requeued``: an outbox row that now reads is back in
+its outbox, for its relay. ``failed``: it failed again and stays parked. ``not_found``: no such
+letter. ``no_consumer``: its consumer is not part of this version of Archway (it stays parked)."""
+RELAY_PREFIX = "relay:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +125,81 @@ class DeadLetterStore:
     def _park(
         self, conn: Connection, consumer: str, event: Event, error: str, attempts: int
     ) -> str:
+        return self.park_in(conn, consumer, event.get_id(), event.get_type(),
+                            to_json(event).decode(), error, attempts)
+
+    def park_in(
+        self, conn: Connection, consumer: str, event_id: str, event_type: str, payload: str,
+        error: str, attempts: int,
+    ) -> str:
+        """Park within the caller's transaction; returns the letter's id."""
         table, now = self.table, datetime.now(UTC)
         existing = conn.execute(select(table.c.id).where(
-            table.c.consumer == consumer, table.c.event_id == event.get_id())).scalar()
+            table.c.consumer == consumer, table.c.event_id == event_id)).scalar()
         if existing is not None:
             conn.execute(update(table).where(table.c.id == existing).values(
                 attempts=table.c.attempts + attempts, last_error=error, last_failed_at=now))
             return str(existing)
         letter_id = new_id()
         conn.execute(table.insert().values(
-            id=letter_id, consumer=consumer, event_id=event.get_id(),
-            event_type=event.get_type(), payload=to_json(event).decode(), attempts=attempts,
-            last_error=error, parked_at=now, last_failed_at=now))
+            id=letter_id, consumer=consumer, event_id=event_id, event_type=event_type,
+            payload=payload, attempts=attempts, last_error=error, parked_at=now,
+            last_failed_at=now))
         return letter_id
+
+
+class UnreadableEvents:
+    """How one outbox's relay parks the rows it cannot read, and how a retry puts one back."""
+
+    def __init__(self, office: DeadLetterOffice, outbox: Table, store: DeadLetterStore) -> None:
+        self.office = office
+        self.outbox = outbox
+        self.store = store
+        self.consumer = RELAY_PREFIX + outbox.name
+
+    @property
+    def max_attempts(self) -> int:
+        return self.office.max_attempts
+
+    def set_aside(
+        self, conn: Connection, position: int, event_id: str, event_type: str, payload: str,
+        error: str, attempts: int,
+    ) -> str:
+        """In the relay's marking transaction: park the row and take it out of the outbox's
+        queue (published_at set, its error kept on it too)."""
+        letter_id = self.store.park_in(
+            conn, self.consumer, event_id, event_type, payload, error, attempts)
+        outbox = self.outbox
+        conn.execute(update(outbox).where(outbox.c.position == position).values(
+            published_at=datetime.now(UTC), attempts=attempts, last_error=error))
+        return letter_id
+
+    def parked(self, letter_id: str, event_id: str, event_type: str, error: str) -> None:
+        """Once the transaction committed: say so loudly, and count it."""
+        _log.error("relay of %s set aside unreadable event %s %s (dead letter %s): %s",
+                   self.outbox.name, event_type, event_id, letter_id, error)
+        if self.office.metrics is not None:
+            self.office.metrics.dead_lettered(self.consumer, event_type)
+
+    async def requeue(self, letter: DeadLetter) -> RetryOutcome:
+        """Put the row back in the outbox if it reads now; else it stays parked."""
+        try:
+            from_json(letter.payload)
+        except Exception as exc:  # noqa: BLE001 - reported to the operator, kept parked
+            await self.store.failed_again(letter.id, describe(exc))
+            return "failed"
+        outbox, table = self.outbox, self.store.table
+
+        def put_back(conn: Connection) -> None:
+            # The letter's payload, which an operator may have repaired, goes back with it.
+            conn.execute(update(outbox).where(outbox.c.event_id == letter.event_id).values(
+                payload=letter.payload, published_at=None, attempts=0, last_error=None))
+            conn.execute(delete(table).where(table.c.id == letter.id))
+
+        await self.store.db.write(put_back)
+        _log.info("dead letter %s requeued: %s back in %s", letter.id, letter.event_id,
+                  outbox.name)
+        return "requeued"
 
 
 class _Guarded:
@@ -194,6 +267,7 @@ class DeadLetterOffice:
         self.max_attempts = max_attempts
         self.metrics = metrics
         self._guarded: dict[str, _Guarded] = {}
+        self._unreadable: dict[str, UnreadableEvents] = {}
         self._stores: list[DeadLetterStore] = []
 
     def guard(self, consumer: str, handler: Handler, store: DeadLetterStore) -> Handler:
@@ -202,9 +276,21 @@ class DeadLetterOffice:
             raise ValueError(f"{consumer} is already guarded")
         guarded = _Guarded(self, consumer, handler, store)
         self._guarded[consumer] = guarded
+        self._keep(store)
+        return guarded
+
+    def guard_outbox(self, outbox: Table, store: DeadLetterStore) -> UnreadableEvents:
+        """What ``outbox``'s relay parks in ``store`` when a row cannot be read as an event."""
+        unreadable = UnreadableEvents(self, outbox, store)
+        if unreadable.consumer in self._unreadable:
+            raise ValueError(f"{outbox.name} is already guarded")
+        self._unreadable[unreadable.consumer] = unreadable
+        self._keep(store)
+        return unreadable
+
+    def _keep(self, store: DeadLetterStore) -> None:
         if all(known is not store for known in self._stores):
             self._stores.append(store)
-        return guarded
 
     async def parked(self) -> list[DeadLetter]:
         """Every parked event, oldest first."""
@@ -212,8 +298,8 @@ class DeadLetterOffice:
         return sorted(letters, key=lambda letter: (letter.parked_at, letter.id))
 
     async def counts(self) -> dict[str, int]:
-        """Parked events per consumer, every guarded consumer named (0 when none)."""
-        counts = dict.fromkeys(self._guarded, 0)
+        """Parked events per consumer, every guarded consumer and relay named (0 when none)."""
+        counts = dict.fromkeys([*self._guarded, *self._unreadable], 0)
         for store in self._stores:
             counts.update(await store.counts())
         return counts
@@ -221,16 +307,20 @@ class DeadLetterOffice:
     async def retry(self, letter_id: str) -> tuple[RetryOutcome, DeadLetter | None]:
         """Deliver a parked event to its consumer again. On success it is no longer parked
         (the consumer's inbox makes its effect happen once, even if it had been applied);
-        on failure it stays parked with the new error."""
+        on failure it stays parked with the new error. A relay's letter (an unreadable row)
+        goes back to its outbox if it reads now."""
         for store in self._stores:
             letter = await store.get(letter_id)
             if letter is not None:
                 break
         else:
             return "not_found", None
+        unreadable = self._unreadable.get(letter.consumer)
+        if unreadable is not None:
+            return await unreadable.requeue(letter), await store.get(letter.id) or letter
         guarded = self._guarded.get(letter.consumer)
         if guarded is None:
-            raise LookupError(f"no consumer {letter.consumer} in this process")
+            return "no_consumer", letter
         try:
             await guarded.handler([from_json(letter.payload)])
         except Exception as exc:  # noqa: BLE001 - reported to the operator, kept parked

@@ -38,15 +38,18 @@ class EventPlumbing:
     relay_options: RelayOptions
     wakeups: OutboxWakeups | None = None  # PostgreSQL: replicas wake each other's relays
 
-    def relay(self, outbox: Table) -> OutboxRelay:
+    def relay(self, outbox: Table, parked: DeadLetterStore) -> OutboxRelay:
         """The relay of one context's outbox; its lease lets replicas share the outbox, and
-        the wake-ups (if any) let a replica's commits wake the relay of the one holding it."""
+        the wake-ups (if any) let a replica's commits wake the relay of the one holding it. A
+        row it cannot read as an event the office's ``max_attempts`` times is parked in
+        ``parked`` (its context's dead letters), so that it blocks no event after it."""
         options, wakeups = self.relay_options, self.wakeups
         relay = OutboxRelay(
             self.db, outbox, self.bus, poll_interval=options.poll_interval,
             batch_size=options.batch_size,
             lease=OutboxLease(self.db, outbox.name, ttl=options.lease_seconds),
             metrics=self.metrics, max_lag=options.max_lag,
+            unreadable=self.dead_letters.guard_outbox(outbox, parked),
             announce=wakeups.announcer(outbox.name) if wakeups is not None else None,
             report=wakeups.reporter(outbox.name) if wakeups is not None else None)
         if wakeups is not None:

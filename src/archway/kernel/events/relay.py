@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Row
 from archway.kernel.db import UnitsOfWork, writes_go_first
 from archway.kernel.events.bus import DeliveryFailed, EventBus
 from archway.kernel.events.cloudevent import Event, from_json
+from archway.kernel.events.dead_letters import UnreadableEvents, describe
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.wakeups import OutboxWakeups
@@ -64,6 +65,7 @@ class OutboxRelay:
         metrics: EventMetrics | None = None,
         failing_after: float = 30.0,
         max_lag: int | None = None,
+        unreadable: UnreadableEvents | None = None,
         announce: Callable[[], None] | None = None,
         report: Callable[[int], None] | None = None,
     ) -> None:
@@ -90,6 +92,7 @@ class OutboxRelay:
         self._lease = lease
         self._metrics = metrics
         self._failing_after = failing_after
+        self._unreadable = unreadable
         self._announce = announce
         self._report = report
         self._reported_behind = False  # the last report said behind: the next says when not
@@ -205,7 +208,8 @@ class OutboxRelay:
             self._lag = backlog + self._commits - commits_before
             if self._lease is not None and not self._lease.held:
                 return 0  # stalled past the lease: leave the rows to whoever holds it now
-            events, failure = _parsed(rows)
+            events, unreadable = _parsed(rows)
+            failure: BaseException | None = unreadable
             delivered = len(events)
             if events:
                 try:
@@ -220,11 +224,20 @@ class OutboxRelay:
             if failed is not None:
                 _log.warning("publishing %s from %s failed (attempt %d): %s", failed.event_id,
                              self.name, failed.attempts + 1, failure)
+            set_aside = self._unreadable if (
+                failed is not None and failure is unreadable and self._unreadable is not None
+                and failed.attempts + 1 >= self._unreadable.max_attempts) else None
             if published or failed is not None:
-                await self._db.write(lambda conn: self._mark(conn, published, failed, failure))
+                letter_id = await self._db.write(
+                    lambda conn: self._mark(conn, published, failed, failure, set_aside))
             if self._metrics is not None:
                 self._metrics.published_batch(
                     self.name, [row.event_type for row in rows[:delivered]])
+            if set_aside is not None and failed is not None and letter_id is not None:
+                set_aside.parked(letter_id, failed.event_id, failed.event_type, describe(
+                    failure or ValueError("unreadable")))
+                failed = None  # parked: the rows after it go on at once
+                self._wake.set()
             if failed is None or published:
                 # Progress restarts the backoff: the failing event is another one than before
                 # (the one before it went through, or was parked by its consumer).
@@ -352,19 +365,26 @@ class OutboxRelay:
 
     def _mark(
         self, conn: Connection, published: list[int], failed: _Row | None,
-        failure: BaseException | None,
-    ) -> None:
+        failure: BaseException | None, set_aside: UnreadableEvents | None,
+    ) -> str | None:
         """One transaction for a batch: what went out is published, the event that failed
-        (if one did) has its attempt and error counted."""
+        (if one did) has its attempt and error counted, or, unreadable once too often, is
+        parked (returns the dead letter's id)."""
         outbox = self._outbox
         if published:
             conn.execute(update(outbox).where(outbox.c.position.in_(published)).values(
                 published_at=datetime.now(UTC), attempts=outbox.c.attempts + 1,
                 last_error=None))
-        if failed is not None:
-            conn.execute(update(outbox).where(outbox.c.position == failed.position).values(
-                attempts=outbox.c.attempts + 1,
-                last_error=f"{type(failure).__name__}: {failure}"[:_MAX_ERROR]))
+        if failed is None:
+            return None
+        error = f"{type(failure).__name__}: {failure}"[:_MAX_ERROR]
+        if set_aside is not None:
+            return set_aside.set_aside(
+                conn, failed.position, failed.event_id, failed.event_type, str(failed.payload),
+                error, failed.attempts + 1)
+        conn.execute(update(outbox).where(outbox.c.position == failed.position).values(
+            attempts=outbox.c.attempts + 1, last_error=error))
+        return None
 
 
 def _parsed(rows: Sequence[_Row]) -> tuple[list[Event], Exception | None]:
@@ -432,13 +452,17 @@ class Relays:
         return {f"relay:{relay.context}": relay.ready for relay in self.all}
 
     async def settle(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - as keeping_up
-        """Wait until no relay has anything left to publish and none is publishing (twice in a
-        row, since one relay's consumers write to another's outbox). For tests and shutdown."""
+        """Wait until no running relay has anything left to publish and none is publishing
+        (twice in a row, since one relay's consumers write to another's outbox). Relays that
+        were never started publish nothing, so they are not waited for. For tests and
+        shutdown."""
         deadline = time.monotonic() + timeout
         quiet_rounds = 0
         while time.monotonic() < deadline:
             quiet = True
             for relay in self.all:
+                if relay.state() == "stopped":
+                    continue
                 if relay.busy or await relay.pending():
                     quiet = False
                     relay.nudge()

@@ -64,7 +64,9 @@ KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 """What an ``Idempotency-Key`` may be (1 to 255 visible ASCII characters), as stated in OpenAPI."""
 _KEY = re.compile(KEY_PATTERN)
 _REPLAYED_HEADERS = {"content-type", "location", "etag", "consistency-token", "cache-control"}
-_NOT_KEPT = {401, 403, 429}  # about the caller or the moment, not about the request
+# About the caller or the moment, not the request; or a redirect, which the client follows
+# with the same key to another path (kept, it would answer that request as a mismatch).
+_NOT_KEPT = {307, 308, 401, 403, 429}
 _KEEPS_KEY = "__archway_keeps_idempotency_key__"
 
 OwnerOf = Callable[[Scope], Awaitable[str]]

@@ -245,7 +245,14 @@ class AnswerWriter:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if self._queued:
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - stopping goes on: the claims are stored
+                # Each claim committed with its effect, so a retry of these keys is answered
+                # 409 idempotent-request-applied (or rebuilt, for orders), never run again.
+                _log.warning("%d idempotency answers could not be stored at shutdown; their "
+                             "retries will be told the request took effect", len(self._queued),
+                             exc_info=True)
 
     async def flush(self) -> None:
         """Write every queued answer now, in one transaction."""

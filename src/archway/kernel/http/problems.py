@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from archway.kernel.errors import (
@@ -32,6 +33,7 @@ from archway.kernel.errors import (
     Unavailable,
 )
 from archway.kernel.http.methods import allowed_methods
+from archway.kernel.http.uri import uri_reference
 
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_KEY = "archway.request_id"
@@ -179,7 +181,27 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
     )
 
 
+def _trailing_slash_target(request: Request) -> str | None:
+    """For ``/products/`` where ``/products`` is served: that path and the query, as a
+    *relative* reference. Starlette's own redirect (turned off in ``install_problem_handlers``)
+    writes an absolute URL from the client's ``Host`` header, which lets a forged ``Host`` make
+    a cache or a client follow a redirect to another site."""
+    path: str = request.scope["path"]
+    if len(path) < 2 or not path.endswith("/"):
+        return None
+    stripped = path[:-1]
+    if stripped.startswith("//"):  # would read as another host (a network-path reference)
+        return None
+    scope = {**request.scope, "path": stripped}
+    if all(route.matches(scope)[0] is Match.NONE for route in request.app.routes):
+        return None
+    return uri_reference(stripped, request.scope.get("query_string", b""))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """The one mapping from errors to answers, on ``app``; also the trailing-slash redirect,
+    which answers with a relative ``Location`` instead of Starlette's."""
+    app.router.redirect_slashes = False
     async def on_archway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ArchwayError)
         return error_response(request.scope, exc)
@@ -193,6 +215,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
+            without_slash = _trailing_slash_target(request)
+            if without_slash is not None:
+                return Response(status_code=308, headers={"Location": without_slash})
             detail = "No resource at this path."
         elif exc.status_code == 405:  # the router names one route's methods; the path has more
             headers["Allow"] = allowed_methods(request.app.routes, request.scope)

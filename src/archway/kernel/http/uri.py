@@ -17,6 +17,7 @@ from urllib.parse import quote
 # RFC 3986 ``pchar`` without ';' and ','; the query also keeps '?' and the escapes it has.
 _PATH_SAFE = "/-._~!$&'()*+=:@"
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9/\-._~!$&'()*+=:@]")
+_DOTS = {".": "%2E", "..": "%2E%2E"}
 _QUERY_UNSAFE = re.compile(rb"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9/?\-._~!$&'()*+=:@%]")
 
 
@@ -24,12 +25,17 @@ def path_reference(path: str) -> str:
     """A decoded path (as in the ASGI scope) as a URI path: UTF-8, percent-encoded.
 
     A character that was sent escaped (``%3E``) is escaped again; a ``%`` of the decoded path
-    becomes ``%25``, so the reference names the same resource the router saw. Lone surrogates
+    becomes ``%25``, and a dot segment stays escaped, so the reference names the same resource
+    the router saw. Lone surrogates
     (a server that decodes with ``surrogateescape``) go back to the bytes they stood for.
     """
-    if _PATH_UNSAFE.search(path) is None:
-        return path
-    return quote(path, safe=_PATH_SAFE, encoding="utf-8", errors="surrogateescape")
+    if _PATH_UNSAFE.search(path) is not None:
+        path = quote(path, safe=_PATH_SAFE, encoding="utf-8", errors="surrogateescape")
+    if "." in path:
+        # A "." or ".." segment (sent as %2e%2e) would be resolved away by the client (RFC
+        # 3986 §5.2.4) and name another resource: it stays escaped, as it came.
+        path = "/".join(_DOTS.get(segment, segment) for segment in path.split("/"))
+    return path
 
 
 def query_reference(query: bytes) -> str:
