@@ -31,8 +31,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, make_url
 
-from archway.catalog.event_tables import catalog_inbox, catalog_outbox
-from archway.catalog.tables import stock
+from archway.catalog.store import catalog_inbox, catalog_outbox, stock
 from archway.kernel.db import Database
 from archway.kernel.tables import outbox_leases
 from archway.orders.store import order_lines, orders, orders_inbox, orders_outbox
