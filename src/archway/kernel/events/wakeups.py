@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from sqlalchemy.engine import make_url
@@ -69,7 +69,6 @@ class OutboxWakeups:
         self._lags: dict[str, int] = {}
         self._announce = asyncio.Event()
         self._connected = asyncio.Event()
-        self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self.heard = 0  # notifications received for a relay of this process
         self.sent = 0  # announcements sent
@@ -133,7 +132,6 @@ class OutboxWakeups:
         try:
             await conn.add_listener(CHANNEL, self._heard)
             await conn.add_listener(LAG_CHANNEL, self._heard_lag)
-            self._conn = conn
             self._connected.set()
             if self._due or self._lags:  # announced while the connection was down
                 self._announce.set()
@@ -152,7 +150,6 @@ class OutboxWakeups:
                 await asyncio.sleep(MIN_GAP_S)  # nudges meanwhile make one announcement
         finally:
             self._connected.clear()
-            self._conn = None
             with contextlib.suppress(Exception):  # closing a connection that broke
                 await conn.close(timeout=2)
 
