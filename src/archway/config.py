@@ -72,6 +72,17 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60,
         description="How often each outbox relay looks for events nobody nudged it about "
         "(commits in this process nudge it at once).")
+    outbox_lease_seconds: float = Field(
+        default=15.0, ge=1, le=600,
+        description="How long a process's hold on an outbox (the right to relay it) lasts "
+        "without renewal: when a process that relays an outbox dies, another process serving "
+        "the same database takes the outbox over within this time (renewed at half of it).")
+    outbox_notify: bool = Field(
+        default=True,
+        description="PostgreSQL: a process whose commits another process relays tells it at "
+        "once (LISTEN/NOTIFY on one connection of its own) instead of leaving the event for "
+        "that process's next poll. Turn off where LISTEN is not available (PgBouncer in "
+        "transaction mode); ignored on SQLite.")
     outbox_batch_size: int = Field(
         default=500, ge=1, le=10_000,
         description="Most events a relay publishes at once; each consumer applies them in one "

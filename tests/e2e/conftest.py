@@ -47,8 +47,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
-    """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``.
+def serving_monolith(
+    env: dict[str, str], port: int, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``;
+    the block gets the process, the leader of its own process group (granian's supervisor and
+    its worker), which the block may kill.
 
     Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server."""
     with log_path.open("wb") as log:
@@ -67,13 +71,21 @@ def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not become ready: " + log_path.read_text())
                 time.sleep(0.2)
-            yield
+            yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send ``sig`` to the server's whole process group, then SIGKILL it if it lingers."""
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        return  # the group is gone already
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,8 @@ def build(
     orders = wire_orders(
         settings, db, events, catalog=catalog.client,
         admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
-    relays = Relays([orders.relay, catalog.relay], metrics=event_metrics)
+    relays = Relays(
+        [orders.relay, catalog.relay], metrics=event_metrics, wakeups=events.wakeups)
     reads = orders.read_side
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,

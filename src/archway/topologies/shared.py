@@ -9,6 +9,7 @@ from archway.kernel.events.bus import EventBus, InProcessBus
 from archway.kernel.events.dead_letters import DeadLetterOffice
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.plumbing import EventPlumbing, RelayOptions
+from archway.kernel.events.wakeups import OutboxWakeups
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.kernel.ratelimit.policy import Plan, Plans, Quota, RouteClass
@@ -35,7 +36,9 @@ def event_plumbing(
         dead_letters=DeadLetterOffice(max_attempts=settings.event_max_attempts, metrics=metrics),
         relay_options=RelayOptions(
             poll_interval=settings.outbox_poll_seconds, batch_size=settings.outbox_batch_size,
-            max_lag=settings.command_backpressure_lag))
+            max_lag=settings.command_backpressure_lag, lease_seconds=settings.outbox_lease_seconds),
+        wakeups=OutboxWakeups(settings.database_url)
+        if settings.outbox_notify and not settings.is_sqlite else None)
 
 
 def rate_limiter(settings: Settings, metrics: HttpMetrics) -> RateLimiter | None:
