@@ -264,10 +264,20 @@ class Database:
                 return work(conn)
 
 
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+"""SQLSTATEs that say the server cannot serve now: class 08 (connection exception), class 53
+(insufficient resources: too many connections, out of memory, disk full), and a server shutting
+down or starting up (57P01-57P03)."""
+
+
 def _lost_connection(exc: OSError | DBAPIError) -> bool:
     """A refused or lost connection is the service's state, not a bug: a 503 the client may
-    retry (with an Idempotency-Key, safely). Any other database error stays what it is."""
-    return isinstance(exc, OSError) or exc.connection_invalidated
+    retry (with an Idempotency-Key, safely). So is a server that refuses a connection for its
+    own reasons (``too many clients already``). Any other database error stays what it is."""
+    if isinstance(exc, OSError) or exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:
