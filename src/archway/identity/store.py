@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from archway.identity.domain import User
 from archway.kernel.clock import as_utc
-from archway.kernel.errors import Conflict
+from archway.kernel.errors import AlreadyExists
 from archway.kernel.pagination import Page, PageRequest
 
 identity_metadata = MetaData()
@@ -90,7 +90,7 @@ class UserRepository:
         try:
             self._conn.execute(insert(users).values(**_values(user)))
         except IntegrityError as exc:
-            raise Conflict("A user with this email already exists.") from exc
+            raise AlreadyExists("A user with this email already exists.") from exc
 
     def save(self, user: User) -> None:
         values = _values(user)
@@ -98,7 +98,7 @@ class UserRepository:
         try:
             self._conn.execute(update(users).where(users.c.id == user.id).values(**values))
         except IntegrityError as exc:
-            raise Conflict("A user with this email already exists.") from exc
+            raise AlreadyExists("A user with this email already exists.") from exc
 
     def remove(self, user_id: str) -> bool:
         return bool(self._conn.execute(delete(users).where(users.c.id == user_id)).rowcount)
