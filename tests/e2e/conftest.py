@@ -25,6 +25,10 @@ class RunningServer:
     base_url: str
     env: dict[str, str]
 
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.env['ARCHWAY_GRPC_PORT']}"
+
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [ARCHWAY, *args], env=self.env, capture_output=True, text=True, timeout=120,
@@ -43,7 +47,9 @@ def free_port() -> int:
 def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
     """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``.
 
-    Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server."""
+    Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server. Its gRPC
+    server takes a free port too, unless ``env`` names one (``ARCHWAY_GRPC_PORT``)."""
+    env = {"ARCHWAY_GRPC_PORT": str(free_port()), **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
@@ -79,6 +85,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
+        "ARCHWAY_GRPC_PORT": str(free_port()),
     }
     server = RunningServer(f"http://127.0.0.1:{port}", env)
     server.cli("db", "migrate")

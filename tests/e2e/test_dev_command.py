@@ -90,7 +90,8 @@ def test_the_landing_page_of_dev_lists_the_demo_accounts(dev: DevProcess) -> Non
 
 def run_dev(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [ARCHWAY, "dev"], env={**_without_archway_settings(), **env}, cwd=cwd,
+        [ARCHWAY, "dev"], cwd=cwd,
+        env={**_without_archway_settings(), "ARCHWAY_GRPC_PORT": str(free_port()), **env},
         capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from archway.config import Settings
 from archway.identity.client import InProcessIdentityClient
+from archway.identity.grpc import register as grpc_service
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
@@ -21,6 +22,7 @@ from archway.identity.service import IdentityService
 from archway.identity.store import UserRepository
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
+from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
 
@@ -37,6 +39,9 @@ class IdentityModule:
         self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
     ) -> list[APIRouter]:
         return [build_router(version, self.service, route_class, fast_routes=fast_routes)]
+
+    def grpc_service(self) -> Registration:
+        return grpc_service(self.service)
 
     def close(self) -> None:
         self.hasher.close()

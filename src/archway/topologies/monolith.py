@@ -34,6 +34,7 @@ from archway.kernel.events.dead_letters import (
 )
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import Relays
+from archway.kernel.grpc.server import Authenticator, GrpcServer
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
@@ -64,6 +65,12 @@ PUBLIC_LINKS = (
     Link("jwks", "JWKS", "/.well-known/jwks.json"), Link("healthz", "Health", "/healthz"),
     Link("readyz", "Readiness", "/readyz"), Link("metrics", "Metrics", "/metrics"),
 )
+
+
+def grpc_link(settings: Settings) -> Link:
+    host, port = grpc_address(settings)
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else f"[{host}]" if ":" in host else host
+    return Link("grpc", "gRPC", f"grpc://{shown}:{port}")
 
 
 @dataclass
@@ -147,8 +154,26 @@ def build(
     )
 
 
-def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
+def grpc_server(graph: Monolith, host: str, port: int) -> GrpcServer:
+    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST."""
+    return GrpcServer(
+        host, port,
+        Authenticator(
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists),
+        [module.grpc_service() for module in graph.modules])
+
+
+def grpc_address(settings: Settings) -> tuple[str, int]:
+    return settings.grpc_host or settings.http_host, settings.grpc_port
+
+
+def create_app(
+    settings: Settings, *, graph: Monolith | None = None, serve_grpc: bool = False
+) -> FastAPI:
+    """``serve_grpc``: the app's lifespan also runs the gRPC server, in this process, on
+    ``ARCHWAY_GRPC_HOST`` (default the HTTP host) and ``ARCHWAY_GRPC_PORT`` (50051)."""
     graph = graph or build(settings)
+    grpc = grpc_server(graph, *grpc_address(settings)) if serve_grpc else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -161,10 +186,19 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         await graph.keys.ensure_key()
         await graph.start()
         graph.idempotency.answers.start()
+        if grpc is not None:
+            try:
+                await grpc.start()
+            except (OSError, RuntimeError) as exc:  # grpcio raises RuntimeError on a bad bind
+                await graph.close()
+                raise ConfigurationError(
+                    f"cannot serve gRPC on {grpc.host}:{grpc.port}: {exc}") from None
         freeze_startup_heap()
         try:
             yield
         finally:
+            if grpc is not None:
+                await grpc.stop()
             await graph.close()
 
     app = FastAPI(
@@ -187,8 +221,9 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
         pages=PublicPages(
-            title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
+            title="Archway", token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
+            links=PUBLIC_LINKS if grpc is None else (*PUBLIC_LINKS, grpc_link(settings)),
             demo_accounts=[DemoAccount(role, email, password)
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))

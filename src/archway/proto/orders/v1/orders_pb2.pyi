@@ -133,10 +133,12 @@ class ListOrdersResponse(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchOrderRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "consistency_token")
     ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class WatchOrderResponse(_message.Message):
     __slots__ = ("order",)
