@@ -229,7 +229,7 @@ async def test_a_watch_past_its_deadline_ends_and_leaves_nothing_behind(
     assert ended.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     changes = graph.order_view.changes
     for _ in range(40):  # the server's side unwinds just after the client sees the deadline
-        if not changes._watchers:
+        if not changes.watched():
             break
         await asyncio.sleep(0.05)
-    assert changes._watchers == {}
+    assert changes.watched() == frozenset()

@@ -120,6 +120,10 @@ class OrderChanges:
             if not watchers:
                 del self._watchers[order_id]
 
+    def watched(self) -> frozenset[str]:
+        """The orders someone watches now."""
+        return frozenset(self._watchers)
+
     def publish(self, events: Sequence[Event]) -> None:
         if not self._watchers:
             return

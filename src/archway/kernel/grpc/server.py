@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -155,8 +155,8 @@ class GrpcServer:
     authenticator: Authenticator
     registrations: Sequence[Registration]
     grace_seconds: float = 5.0
-    _server: Any = None
-    _health: Any = None
+    _server: Any = field(default=None, init=False)
+    _health: Any = field(default=None, init=False)
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=[Guard(self.authenticator)])
