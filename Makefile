@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 
-.PHONY: run test test-sqlite test-postgres lint fuzz bench openapi clean
+.PHONY: run test test-sqlite test-postgres lint fuzz bench openapi protos proto-snapshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ test: $(STAMP) lint test-sqlite test-postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/buf lint proto
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -53,6 +54,14 @@ bench: $(STAMP)
 ## Regenerate the committed OpenAPI snapshots (after a deliberate, compatible change)
 openapi: $(STAMP)
 	$(BIN)/python -m archway.tools.openapi_snapshot write
+
+## Regenerate the gRPC stubs in src/archway/proto from proto/ (the suite checks they are current)
+protos: $(STAMP)
+	$(BIN)/python -m archway.tools.protos write
+
+## Record proto/ as the snapshot `buf breaking` checks v1 against (after a deliberate, compatible change)
+proto-snapshot: $(STAMP)
+	$(BIN)/python -m archway.tools.protos snapshot
 
 clean:
 	rm -rf $(VENV) archway.db archway.db-wal archway.db-shm

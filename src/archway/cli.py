@@ -235,19 +235,32 @@ def dead_letters_retry(
 def serve_monolith(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    grpc_port: Annotated[int | None, typer.Option(
+        help="gRPC port (default ARCHWAY_GRPC_PORT, 50051).")] = None,
 ) -> None:
-    """REST, docs and metrics in one process."""
+    """REST, docs and metrics, and gRPC on its own port, in one process."""
     from archway.topologies.runner import serve
 
-    settings = _settings()
-    _refuse(lambda: serve(
-        settings, host or settings.http_host, port if port is not None else settings.http_port))
+    host = host or _settings().http_host
+    settings = _grpc_settings(host, grpc_port)
+    _refuse(lambda: serve(settings, host, port if port is not None else settings.http_port))
+
+
+def _grpc_settings(host: str, grpc_port: int | None) -> Settings:
+    """The settings with gRPC's address, also put in the environment for the serving
+    process: ``--grpc-port`` if given, on ``ARCHWAY_GRPC_HOST`` or else the HTTP host."""
+    if grpc_port is not None:
+        os.environ["ARCHWAY_GRPC_PORT"] = str(grpc_port)
+    os.environ.setdefault("ARCHWAY_GRPC_HOST", host)
+    return _settings()
 
 
 @app.command()
 def dev(
     host: Annotated[str | None, typer.Option(help="Interface (default ARCHWAY_HTTP_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default ARCHWAY_HTTP_PORT).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(
+        help="gRPC port (default ARCHWAY_GRPC_PORT, 50051).")] = None,
 ) -> None:
     """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins
     once the server answers."""
@@ -259,10 +272,12 @@ def dev(
     # The serving process reads its settings from the environment: the landing page lists
     # the demo accounts only for `archway dev`.
     os.environ["ARCHWAY_SHOW_DEMO_ACCOUNTS"] = "true"
-    settings = _settings()
-    host = host or settings.http_host
+    host = host or _settings().http_host
+    settings = _grpc_settings(host, grpc_port)
     port = port if port is not None else settings.http_port
+    grpc_host = settings.grpc_host or host
     _refuse(lambda: ensure_can_listen(host, port))  # before any work: nothing half-started
+    _refuse(lambda: ensure_can_listen(grpc_host, settings.grpc_port))
     _run(lambda s: migrate_database(s, CONTEXTS), settings)
     accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
     clients = _run(seed_demo_clients, settings)
@@ -271,6 +286,9 @@ def dev(
     shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
     banner = [f"Archway monolith on {base} (database {shown_url})"]
     banner += [f"  {link.title:<11} {base}{link.href}" for link in PUBLIC_LINKS]
+    banner.append(f"  {'gRPC':<11} {grpc_host}:{settings.grpc_port} (health, reflection: "
+                  f"buf curl --protocol grpc --http2-prior-knowledge --list-methods "
+                  f"http://{grpc_host}:{settings.grpc_port})")
     banner += ["Demo accounts:", *("  " + line for line in accounts)]
     banner += ["OAuth clients:", *("  " + line for line in clients)]
     banner.append(f"Token for curl: {customer_token_command(sys.argv[0])}")

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     http_server: Literal["granian", "uvicorn"] = "granian"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
+    grpc_host: str | None = Field(
+        default=None, description="Interface of the monolith's gRPC server (default: the HTTP "
+        "host).")
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
 
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "archway"

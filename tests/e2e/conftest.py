@@ -32,6 +32,10 @@ class RunningServer:
     base_url: str
     env: dict[str, str]
 
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.env['ARCHWAY_GRPC_PORT']}"
+
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [ARCHWAY, *args], env=self.env, capture_output=True, text=True, timeout=120,
@@ -54,7 +58,9 @@ def serving_monolith(
     the block gets the process, the leader of its own process group (granian's supervisor and
     its worker), which the block may kill.
 
-    Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server."""
+    Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server. Its gRPC
+    server takes a free port too, unless ``env`` names one (``ARCHWAY_GRPC_PORT``)."""
+    env = {"ARCHWAY_GRPC_PORT": str(free_port()), **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [ARCHWAY, "serve", "monolith", "--host", "127.0.0.1", "--port", str(port)],
@@ -99,6 +105,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
         **UNREACHED_RATE_LIMITS,
+        "ARCHWAY_GRPC_PORT": str(free_port()),
     }
     server = RunningServer(f"http://127.0.0.1:{port}", env)
     server.cli("db", "migrate")

@@ -68,7 +68,7 @@ def archway_dev(database_url: str, cwd: Path, **extra_env: str) -> Iterator[DevP
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": database_url, "ARCHWAY_HTTP_PORT": str(port),
         "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}", "ARCHWAY_ACCESS_LOG": "false",
-        "ARCHWAY_ARGON2_MEMORY_KIB": "1024", **extra_env,
+        "ARCHWAY_ARGON2_MEMORY_KIB": "1024", "ARCHWAY_GRPC_PORT": str(free_port()), **extra_env,
     }
     process = subprocess.Popen(
         [ARCHWAY, "dev"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.e2e.conftest import ARCHWAY, free_port
 from tests.e2e.dev_process import DevProcess, archway_dev, fresh_database
@@ -80,6 +82,29 @@ def test_the_suggested_token_carries_a_customer_through_their_journey(dev: DevPr
         assert report.status_code == 200, report.text
 
 
+def test_dev_serves_grpc_on_its_port_and_says_so(dev: DevProcess) -> None:
+    grpc_address = f"127.0.0.1:{dev.env['ARCHWAY_GRPC_PORT']}"
+    (line,) = [line for line in dev.banner() if line.strip().startswith("gRPC")]
+    assert grpc_address in line
+    links = httpx.get(dev.base_url + "/", timeout=10).json()["links"]
+    assert {"rel": "grpc", "title": "gRPC", "href": f"grpc://{grpc_address}"} in links
+    with grpc.insecure_channel(grpc_address) as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_busy_grpc_port_is_one_line_and_a_failure(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_dev({"ARCHWAY_HTTP_PORT": str(free_port()), "ARCHWAY_GRPC_PORT": str(port),
+                        "ARCHWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"},
+                       tmp_path)
+    assert_one_clear_line(done, f"127.0.0.1:{port}", "in use")
+
+
 def test_the_landing_page_of_dev_lists_the_demo_accounts(dev: DevProcess) -> None:
     body = httpx.get(dev.base_url + "/", timeout=10).json()
     emails = [account["email"] for account in body["demo_accounts"]]
@@ -90,7 +115,8 @@ def test_the_landing_page_of_dev_lists_the_demo_accounts(dev: DevProcess) -> Non
 
 def run_dev(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [ARCHWAY, "dev"], env={**_without_archway_settings(), **env}, cwd=cwd,
+        [ARCHWAY, "dev"], cwd=cwd,
+        env={**_without_archway_settings(), "ARCHWAY_GRPC_PORT": str(free_port()), **env},
         capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -1,9 +1,11 @@
-"""Every shell example in docs/api.md and README.md runs as written after `make run`.
+"""Every shell example in docs/api.md, docs/protocols.md and README.md runs as written after
+`make run`.
 
 The blocks (```sh and ```bash) of each document run in order in one bash (``set -euo
 pipefail``: an undefined variable or a failing command stops it) from a directory whose
 ``.venv/bin`` is this suite's, against `archway dev` on a free port with a fresh database. The
-one change made to them: ``http://127.0.0.1:8000`` becomes that server's address. A block that
+one change made to them: ``http://127.0.0.1:8000`` becomes that server's address (and
+``127.0.0.1:50051`` its gRPC address). A block that
 runs ``make`` (README's first, which starts the server itself) is skipped. The blocks check
 their own statuses (``curl -f``, ``expect CODE curl …``), so exit 0 means every call answered
 as the document says.
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
+DOCUMENTED_GRPC = "127.0.0.1:50051"
 _BLOCK = re.compile(r"^```(?:sh|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -39,12 +42,12 @@ def shell_blocks(document: Path) -> list[tuple[int, str]]:
     return blocks
 
 
-def script_for(document: Path, base_url: str) -> tuple[str, int]:
+def script_for(document: Path, base_url: str, grpc_address: str) -> tuple[str, int]:
     parts = ["set -euo pipefail"]
     blocks = shell_blocks(document)
     for line, body in blocks:
         parts.append(f"echo '### {document.name}:{line}' >&2")
-        parts.append(body.replace(DOCUMENTED_BASE, base_url))
+        parts.append(body.replace(DOCUMENTED_BASE, base_url).replace(DOCUMENTED_GRPC, grpc_address))
     parts.append(f"echo '### all {len(blocks)} blocks ran' >&2")
     return "\n".join(parts), len(blocks)
 
@@ -62,9 +65,10 @@ def dev(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield process
 
 
-@pytest.mark.parametrize("document", ["docs/api.md", "README.md"])
+@pytest.mark.parametrize("document", ["docs/api.md", "docs/protocols.md", "README.md"])
 def test_every_shell_block_runs_as_written(dev: DevProcess, document: str) -> None:
-    script, count = script_for(ROOT / document, dev.base_url)
+    grpc_address = f"127.0.0.1:{dev.env['ARCHWAY_GRPC_PORT']}"
+    script, count = script_for(ROOT / document, dev.base_url, grpc_address)
     assert count > 0
     done = subprocess.run(
         ["bash", "-c", script], cwd=dev.cwd, env=dev.env, capture_output=True, text=True,

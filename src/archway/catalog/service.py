@@ -33,7 +33,7 @@ from archway.catalog.domain import (
 from archway.catalog.reserving import reserve_in_turn
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import utc_now
-from archway.kernel.errors import NotFound, PreconditionFailed
+from archway.kernel.errors import InvalidInput, NotFound, PreconditionFailed
 from archway.kernel.ids import is_valid_id
 from archway.kernel.pagination import Page, PageRequest
 from archway.kernel.ttl_cache import TtlCache
@@ -41,6 +41,7 @@ from archway.kernel.uow import Tx, UnitsOfWork
 
 T = TypeVar("T")
 WRITE_SCOPE = "catalog:write"
+MAX_BATCH = 100
 ListQuery = tuple[ProductFilters, ProductSort, PageRequest]
 
 
@@ -118,6 +119,24 @@ class CatalogService(Generic[Tx]):
         if principal is not None and principal.is_admin and principal.has_scope(WRITE_SCOPE):
             return await self._existing(product_id)
         return await self._products.get_or_load(product_id, lambda: self._on_sale(product_id))
+
+    async def get_products(
+        self, product_ids: Sequence[str], principal: Principal | None = None
+    ) -> list[Product]:
+        """Several products at once, in the order asked (1 to 100 ids), each by the rule of
+        :meth:`get_product`: anyone sees the ones on sale, an admin with ``catalog:write`` also
+        the ones taken off sale. If one of them is not found, none is answered: NotFound
+        names where it is in the list."""
+        if not 1 <= len(product_ids) <= MAX_BATCH:
+            raise InvalidInput.field("ids", f"must name 1 to {MAX_BATCH} products")
+        everyone = principal is not None and principal.is_admin and principal.has_scope(WRITE_SCOPE)
+        wanted = {product_id for product_id in product_ids if is_valid_id(product_id)}
+        found = await self._db.read(lambda tx: self._repo(tx).get_many(wanted)) if wanted else {}
+        for index, product_id in enumerate(product_ids):
+            product = found.get(product_id)
+            if product is None or not (product.active or everyone):
+                raise NotFound(f"No such product (ids[{index}]).")
+        return [found[product_id] for product_id in product_ids]
 
     # -- admin writes -----------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from archway.catalog.domain import (
     Stock,
 )
 from archway.kernel.clock import as_utc
-from archway.kernel.errors import Conflict
+from archway.kernel.errors import AlreadyExists
 from archway.kernel.events.tables import dead_letter_table, inbox_table, outbox_table
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest
@@ -201,7 +201,7 @@ class CatalogRepository:
                 insert(products).values(id=product.id, created_at=product.created_at,
                                         **_values(product)))
         except IntegrityError as exc:
-            raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
+            raise AlreadyExists(f"A product with sku {product.sku!r} already exists.") from exc
         self._conn.execute(insert(stock).values(
             product_id=product.id, on_hand=product.stock.on_hand,
             reserved=product.stock.reserved))
@@ -213,7 +213,7 @@ class CatalogRepository:
                 products.c.id == product.id, products.c.version == previous_version,
             ).values(**_values(product)))
         except IntegrityError as exc:
-            raise Conflict(f"A product with sku {product.sku!r} already exists.") from exc
+            raise AlreadyExists(f"A product with sku {product.sku!r} already exists.") from exc
         return bool(result.rowcount)
 
     def save_on_hand(self, product: Product, previous_version: int) -> bool:

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 
 from archway.catalog.client import InProcessCatalogClient
 from archway.catalog.consumers import CONSUMED, RESERVATIONS_CONSUMER, StockReservations
+from archway.catalog.grpc import register as grpc_service
 from archway.catalog.rest import build_router
 from archway.catalog.service import CatalogService
 from archway.catalog.store import CatalogRepository, catalog_dead_letters, catalog_outbox
@@ -24,6 +25,7 @@ from archway.kernel.events.bus import Subscription
 from archway.kernel.events.dead_letters import DeadLetterStore
 from archway.kernel.events.plumbing import EventPlumbing
 from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
 
@@ -43,6 +45,9 @@ class CatalogModule:
         return [build_router(
             version, self.service, route_class,
             max_age=self.settings.product_cache_max_age_seconds, fast_routes=fast_routes)]
+
+    def grpc_service(self) -> Registration:
+        return grpc_service(self.service)
 
 
 def service(settings: Settings, db: Database) -> CatalogService[Any]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.clock import as_utc
-from archway.kernel.errors import Conflict
+from archway.kernel.errors import AlreadyExists
 from archway.kernel.pagination import Page, PageRequest
 
 identity_metadata = MetaData()
@@ -134,7 +134,7 @@ class UserRepository:
         try:
             self._conn.execute(insert(users).values(**_values(user)))
         except IntegrityError as exc:
-            raise Conflict("A user with this email already exists.") from exc
+            raise AlreadyExists("A user with this email already exists.") from exc
 
     def save(self, user: User) -> None:
         values = _values(user)
@@ -142,7 +142,7 @@ class UserRepository:
         try:
             self._conn.execute(update(users).where(users.c.id == user.id).values(**values))
         except IntegrityError as exc:
-            raise Conflict("A user with this email already exists.") from exc
+            raise AlreadyExists("A user with this email already exists.") from exc
 
     def remove(self, user_id: str) -> bool:
         return bool(self._conn.execute(delete(users).where(users.c.id == user_id)).rowcount)
@@ -194,7 +194,7 @@ class ClientRepository:
                 scopes=" ".join(sorted(client.scopes)),
                 created_at=client.created_at, revoked_at=client.revoked_at))
         except IntegrityError as exc:
-            raise Conflict(f"A client with id {client.client_id} already exists.") from exc
+            raise AlreadyExists(f"A client with id {client.client_id} already exists.") from exc
 
     def revoke(self, client: OAuthClient) -> bool:
         """Marks ``client`` revoked unless it already was; whether this call revoked it."""

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from archway.config import Settings
 from archway.identity.client import InProcessIdentityClient
+from archway.identity.grpc import register as grpc_service
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.oauth import AuthorizationServer
 from archway.identity.oauth_rest import build_oauth_router
@@ -28,6 +29,7 @@ from archway.identity.store import (
 )
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
+from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
 
@@ -50,6 +52,9 @@ class IdentityModule:
         """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
         the versioned API, authenticated by client credentials rather than bearer tokens."""
         return [build_oauth_router(self.oauth)]
+
+    def grpc_service(self) -> Registration:
+        return grpc_service(self.service)
 
     def close(self) -> None:
         self.hasher.close()

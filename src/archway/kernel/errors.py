@@ -7,6 +7,10 @@
     ├── Forbidden                authenticated, but lacks the scope or role           403
     ├── NotFound                 no such resource, or not visible to the caller       404
     ├── Conflict                 clashes with current state (duplicate, in flight)    409
+    │   ├── AlreadyExists        another resource has this unique value (sku, email)   409
+    │   ├── InvalidState         the resource's state does not allow it (cancel a     409
+    │   │                        rejected order)
+    │   ├── Unavailable          the current state does not offer what is named       409
     │   └── AlreadyApplied       an Idempotency-Key's first request took effect        409
     ├── PreconditionFailed       If-Match did not match the current version           412
     ├── PayloadTooLarge          request body over the configured limit               413
@@ -96,6 +100,16 @@ class NotFound(ArchwayError):
 
 class Conflict(ArchwayError):
     title = "Conflict"
+
+
+class AlreadyExists(Conflict):
+    """Another resource already holds a value that must be unique (a product's sku, a user's
+    email). REST answers it as any conflict (409); gRPC as ``ALREADY_EXISTS``."""
+
+
+class InvalidState(Conflict):
+    """The resource is in a state that does not allow the change (a rejected order cannot be
+    cancelled): retrying as is cannot succeed. REST: 409; gRPC: ``FAILED_PRECONDITION``."""
 
 
 class Unavailable(Conflict):

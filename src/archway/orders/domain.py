@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from archway.kernel.errors import Conflict, FieldError, FieldPath, InvalidInput, Unavailable
+from archway.kernel.errors import FieldError, FieldPath, InvalidInput, InvalidState, Unavailable
 from archway.kernel.money import MAX_AMOUNT, Money, bound_text
 
 MAX_LINES = 50
@@ -132,7 +132,7 @@ class Order:
         if self.status is OrderStatus.CANCELLED:
             return False
         if self.status not in (OrderStatus.PENDING, OrderStatus.CONFIRMED):
-            raise Conflict(f"A {self.status} order cannot be cancelled.")
+            raise InvalidState(f"A {self.status} order cannot be cancelled.")
         was = self.status
         self.status, self.updated_at, self.version = OrderStatus.CANCELLED, now, self.version + 1
         self.events.append(OrderCancelled(self.id, was))
@@ -140,7 +140,7 @@ class Order:
 
     def _move(self, to: OrderStatus, now: datetime) -> None:
         if not self.awaits_stock:
-            raise Conflict(f"A {self.status} order cannot become {to}.")
+            raise InvalidState(f"A {self.status} order cannot become {to}.")
         self.status, self.updated_at, self.version = to, now, self.version + 1
 
 

@@ -14,7 +14,9 @@ waits for a command's consistency token is answered as soon as its projections c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,8 +45,12 @@ class Projection:
         self._db = db
         self._on_applied = on_applied
         self.handle = Consumer(db, orders_inbox, self.consumer, self.apply,
-                               apply_batch=self.apply_batch, after_commit=lambda _: on_applied())
+                               apply_batch=self.apply_batch, after_commit=self.applied)
         """The bus handler: applies each event once, however often it is delivered."""
+
+    def applied(self, events: Sequence[Event]) -> None:
+        """After a commit that applied ``events`` (each once, in order)."""
+        self._on_applied()
 
     def apply(self, conn: Connection, event: Event) -> None:
         raise NotImplementedError
@@ -92,12 +98,55 @@ def replay(conn: Connection, projection: Projection) -> int:
     return len(applied)
 
 
+class OrderChanges:
+    """The order view's changes, handed to whoever watches an order (``WatchOrder``) once the
+    view has committed them: every event about that order, in order, as this process applies
+    it. A watch is a queue; an order has at most three changes after it is placed, so none
+    grows. Nothing is kept for an order nobody watches."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Queue[Event]]] = {}
+
+    @contextmanager
+    def watch(self, order_id: str) -> Iterator[asyncio.Queue[Event]]:
+        """The events applied to ``order_id``'s view from now on, until the block ends."""
+        arrivals: asyncio.Queue[Event] = asyncio.Queue()
+        self._watchers.setdefault(order_id, set()).add(arrivals)
+        try:
+            yield arrivals
+        finally:
+            watchers = self._watchers[order_id]
+            watchers.discard(arrivals)
+            if not watchers:
+                del self._watchers[order_id]
+
+    def watched(self) -> frozenset[str]:
+        """The orders someone watches now."""
+        return frozenset(self._watchers)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        if not self._watchers:
+            return
+        for event in events:
+            for arrivals in self._watchers.get(str(data_of(event).get("order_id")), ()):
+                arrivals.put_nowait(event)
+
+
 class OrderViewProjection(Projection):
     """``orders_order_view``: one row per order, as the order's owner and admins read it; and
-    ``orders_order_counts``, how many rows each customer has there."""
+    ``orders_order_counts``, how many rows each customer has there. What it applies is also
+    handed to the order's watchers (:attr:`changes`)."""
 
     consumer = ORDER_VIEW_CONSUMER
     tables = (order_view, order_counts)
+
+    def __init__(self, db: UnitsOfWork, *, on_applied: Callable[[], None] = lambda: None) -> None:
+        super().__init__(db, on_applied=on_applied)
+        self.changes = OrderChanges()
+
+    def applied(self, events: Sequence[Event]) -> None:
+        super().applied(events)
+        self.changes.publish(events)
 
     def apply(self, conn: Connection, event: Event) -> None:
         apply_to_order_view(conn, event)

@@ -7,6 +7,8 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -19,14 +21,20 @@ from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import as_utc, rfc3339
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound
+from archway.kernel.events.cloudevent import data_of
 from archway.kernel.ids import is_valid_id
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest, cursor_id
-from archway.orders.domain import Order, OrderLine
+from archway.orders.domain import Order, OrderLine, OrderStatus
 from archway.orders.events import line_data
+from archway.orders.projections import OrderChanges
 from archway.orders.store import order_counts, order_view
 
 READ_SCOPE = "orders:read"
+FINAL_STATUSES = frozenset({OrderStatus.REJECTED.value, OrderStatus.CANCELLED.value})
+WATCH_RECHECK_SECONDS = 5.0
+"""How often a watch re-reads its order when no change came: a change applied by another
+process (a separate read-model worker) reaches this one's watchers that way."""
 
 
 class OrderView(NamedTuple):
@@ -66,8 +74,11 @@ def view_of(order: Order) -> OrderView:
 
 
 class OrderQueries:
-    def __init__(self, db: UnitsOfWork) -> None:
+    """``changes``: the order view's changes as this process applies them (for watches)."""
+
+    def __init__(self, db: UnitsOfWork, *, changes: OrderChanges | None = None) -> None:
         self._db = db
+        self._changes = changes or OrderChanges()
 
     async def get_order(self, principal: Principal, order_id: str) -> OrderView:
         """The order's customer, or an admin (both with `orders:read`). Another customer's
@@ -80,6 +91,35 @@ class OrderQueries:
         if row is None or not (principal.is_admin or row[1] == principal.subject):
             raise NotFound("No such order.")
         return _view(row)
+
+    async def watch_order(
+        self, principal: Principal, order_id: str, *,
+        recheck_seconds: float = WATCH_RECHECK_SECONDS,
+    ) -> AsyncIterator[OrderView]:
+        """The order now, then the order after each change of its status, in order, until it
+        is final (rejected or cancelled): then the iteration ends. Whoever may read the order
+        (:meth:`get_order`) may watch it. Changes come from the order view as it applies them,
+        every one even when they follow each other closely; without one for
+        ``recheck_seconds`` the view is read again."""
+        with self._changes.watch(order_id) as arrivals:  # before the first read: none missed
+            view = await self.get_order(principal, order_id)
+            yield view
+            while view.status not in FINAL_STATUSES:
+                try:
+                    data = data_of(await asyncio.wait_for(arrivals.get(), recheck_seconds))
+                except TimeoutError:
+                    latest = await self.get_order(principal, order_id)
+                    if latest.version > view.version:
+                        view = latest
+                        yield view
+                    continue
+                if data["version"] <= view.version:  # applied before the first read
+                    continue
+                view = view._replace(
+                    status=data["status"], version=data["version"],
+                    updated_at=rfc3339(datetime.fromisoformat(data["at"])),
+                    rejection_reason=data.get("reason", view.rejection_reason))
+                yield view
 
     async def list_orders(self, principal: Principal, page: PageRequest) -> Page[OrderView]:
         """Customers with `orders:read` see their own orders, admins everyone's; newest first."""

@@ -22,12 +22,14 @@ from archway.kernel.events.bus import Subscription
 from archway.kernel.events.dead_letters import DeadLetterStore
 from archway.kernel.events.plumbing import EventPlumbing
 from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
 from archway.orders.client import InProcessOrdersClient
 from archway.orders.consistency import ReadYourWrites
 from archway.orders.consumers import SAGA_CONSUMER, SAGA_EVENTS, OrderSaga
 from archway.orders.events import ORDER_EVENT_TYPES
+from archway.orders.grpc import register as grpc_service
 from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
 from archway.orders.report_projections import CustomerSummaryProjection, ProductSalesProjection
@@ -71,6 +73,9 @@ class OrdersModule:
             reports_router(version, self.report_queries, route_class, freshness),
         ]
 
+    def grpc_service(self) -> Registration:
+        return grpc_service(self.service, self.queries, self.read_side.read_your_writes)
+
 
 def read_side(settings: Settings, db: Database) -> ReadSide:
     """The read models; each wakes read-your-writes waiters when it applies an event. Alone
@@ -105,5 +110,5 @@ def wire(
         events.metrics.watch_consumer(
             db, projection.consumer, orders_outbox, orders_inbox, ORDER_EVENT_TYPES)
     return OrdersModule(
-        service=service, saga=saga, queries=OrderQueries(db), report_queries=ReportQueries(db),
-        read_side=reads, relay=relay, subscriptions=subscriptions)
+        service=service, saga=saga, queries=OrderQueries(db, changes=reads.order_view.changes),
+        report_queries=ReportQueries(db), read_side=reads, relay=relay, subscriptions=subscriptions)

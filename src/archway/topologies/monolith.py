@@ -34,6 +34,7 @@ from archway.kernel.events.dead_letters import (
 )
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import Relays
+from archway.kernel.grpc.server import Authenticator, GrpcServer
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
@@ -64,6 +65,12 @@ PUBLIC_LINKS = (
     Link("jwks", "JWKS", "/.well-known/jwks.json"), Link("healthz", "Health", "/healthz"),
     Link("readyz", "Readiness", "/readyz"), Link("metrics", "Metrics", "/metrics"),
 )
+
+
+def grpc_link(settings: Settings) -> Link:
+    host, port = grpc_address(settings)
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else f"[{host}]" if ":" in host else host
+    return Link("grpc", "gRPC", f"grpc://{shown}:{port}")
 
 
 @dataclass
@@ -148,11 +155,29 @@ def build(
     )
 
 
-def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
+def grpc_server(graph: Monolith, host: str, port: int) -> GrpcServer:
+    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST."""
+    return GrpcServer(
+        host, port,
+        Authenticator(
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists),
+        [module.grpc_service() for module in graph.modules])
+
+
+def grpc_address(settings: Settings) -> tuple[str, int]:
+    return settings.grpc_host or settings.http_host, settings.grpc_port
+
+
+def create_app(
+    settings: Settings, *, graph: Monolith | None = None, serve_grpc: bool = False
+) -> FastAPI:
     """The monolith's app. Its rate limiter is its own (``app.state.rate_limiter``; the
-    lifespan closes it), so that apps built on one graph with other settings count apart."""
+    lifespan closes it), so that apps built on one graph with other settings count apart.
+    ``serve_grpc``: the app's lifespan also runs the gRPC server, in this process, on
+    ``ARCHWAY_GRPC_HOST`` (default the HTTP host) and ``ARCHWAY_GRPC_PORT`` (50051)."""
     graph = graph or build(settings)
     limiter = rate_limiter(settings, graph.metrics)
+    grpc = grpc_server(graph, *grpc_address(settings)) if serve_grpc else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -165,12 +190,21 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         await graph.keys.ensure_key()
         await graph.start()
         graph.idempotency.answers.start()
+        if grpc is not None:
+            try:
+                await grpc.start()
+            except (OSError, RuntimeError) as exc:  # grpcio raises RuntimeError on a bad bind
+                await graph.close()
+                raise ConfigurationError(
+                    f"cannot serve gRPC on {grpc.host}:{grpc.port}: {exc}") from None
         freeze_startup_heap()
         try:
             yield
         finally:
             if limiter is not None:
                 await limiter.close()
+            if grpc is not None:
+                await grpc.stop()
             await graph.close()
 
     app = FastAPI(
@@ -198,8 +232,9 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
         rate_limiter=limiter,
         pages=PublicPages(
-            title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
+            title="Archway", token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,
+            links=PUBLIC_LINKS if grpc is None else (*PUBLIC_LINKS, grpc_link(settings)),
             demo_accounts=[DemoAccount(role, email, password)
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))

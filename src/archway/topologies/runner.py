@@ -38,23 +38,26 @@ _JSON_LOGS = {  # granian's own lines, in the same JSON shape as ours
 
 
 def monolith_app() -> FastAPI:
-    """App factory for the serving process (granian imports it by name)."""
+    """App factory for the serving process (granian imports it by name); its lifespan also
+    runs the gRPC server, in this process (grpcio is first imported here, after the fork)."""
     from archway.topologies.monolith import create_app
 
     settings = load_settings()
     configure_logging(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check is quiet
-    return create_app(settings)
+    return create_app(settings, serve_grpc=True)
 
 
 def serve(settings: Settings, host: str, port: int, *, announce: str | None = None) -> None:
     """Serve until stopped; ``announce`` is printed on stdout once the app answers.
 
-    A port that cannot be bound raises :class:`ConfigurationError` before anything starts.
+    A port that cannot be bound (HTTP's, or gRPC's: ``ARCHWAY_GRPC_HOST`` and
+    ``ARCHWAY_GRPC_PORT``) raises :class:`ConfigurationError` before anything starts.
     The announcement is waited for by a child process, not a thread: granian forks its workers,
     and a fork while another thread holds a lock (an import's, logging's) can hang the worker.
     """
     ensure_can_listen(host, port)
+    ensure_can_listen(settings.grpc_host or settings.http_host, settings.grpc_port)
     announcer = None
     if announce is not None:
         announcer = subprocess.Popen(  # inherits stdout; exits when this process goes

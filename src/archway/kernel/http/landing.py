@@ -23,7 +23,7 @@ DOCS_RELS = ("swagger-ui", "redoc")  # the links the page puts first, as "the do
 class Link:
     rel: str  # a stable machine name, e.g. "swagger-ui"
     title: str  # what a person reads, e.g. "Swagger UI"
-    href: str  # a path on this process
+    href: str  # a path on this process, or another protocol's address (grpc://host:port)
 
 
 @dataclass(frozen=True, slots=True)

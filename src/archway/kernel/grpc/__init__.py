@@ -1,0 +1,1 @@
+"""gRPC's share of the kernel: the one error mapping (status.py) and the server (server.py)."""

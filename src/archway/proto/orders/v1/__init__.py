@@ -1,0 +1,1 @@
+"""Generated from proto/ by `make protos` (archway.tools.protos): do not edit."""
