@@ -1,0 +1,103 @@
+"""``/graphql``: the schema with its limits and caches, served as one route of the app.
+
+A GraphQL request is an HTTP request like any other: it runs inside every HTTP service default
+(request ids, metrics, access log, security headers, body limit, CORS). The caller is
+authenticated once per request by the same authenticator as REST's route guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from strawberry import Schema
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, ExecutionResult
+
+from archway.graphql.schema import Mutation, Query
+from archway.kernel.graphql.context import GraphQLContext, authenticated
+from archway.kernel.graphql.errors import ArchwayErrors, map_errors
+from archway.kernel.graphql.limits import cost_limit
+from archway.kernel.graphql.types import SCALARS
+from archway.kernel.http.docs_pages import DOCS_PAGE_HEADERS, graphiql_html
+from archway.kernel.http.guard import Authenticator
+
+PATH = "/graphql"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one operation may ask for (defaults documented in docs/protocols.md)."""
+
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_cost: int = 5_000
+    cached_documents: int = 256
+
+
+class ArchwaySchema(Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        result.errors = map_errors(result.errors)
+        return result
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing to log: a client's mistake is its answer, and a bug is logged once, with
+        its traceback, where errors are mapped (:class:`ArchwayErrors`)."""
+
+
+def build_schema(limits: Limits = Limits()) -> Schema:
+    cost_rule = cost_limit(limits.max_cost)
+    return ArchwaySchema(
+        query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS),
+        # Factories: a fresh extension per operation (the caches are shared, per size).
+        extensions=[
+            ArchwayErrors,
+            lambda: ParserCache(maxsize=limits.cached_documents),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ValidationCache(maxsize=limits.cached_documents),
+            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: AddValidationRules([cost_rule]),
+        ])
+
+
+class ArchwayGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
+    """Strawberry's router, whose GraphiQL page loads Archway's own copies of its assets
+    (Strawberry's loads them from a CDN): ``GET /graphql`` from a browser works offline."""
+
+    page = graphiql_html("Archway GraphiQL", PATH)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self.page, headers=DOCS_PAGE_HEADERS)
+
+
+def build_router(
+    services: Mapping[str, object], authenticator: Authenticator, limits: Limits = Limits()
+) -> ArchwayGraphQLRouter:
+    """``/graphql``: POST (and GET for queries; GraphiQL for a browser) over ``services``,
+    keyed by context name."""
+
+    async def context(request: Request) -> GraphQLContext:
+        return await authenticated(services, lambda: authenticator.authenticate(request))
+
+    return ArchwayGraphQLRouter(
+        build_schema(limits), path=PATH, context_getter=context, graphql_ide="graphiql",
+        include_in_schema=False)
+
