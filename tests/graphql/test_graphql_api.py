@@ -242,3 +242,31 @@ async def test_a_request_that_is_not_graphql_is_a_4xx(client: httpx.AsyncClient)
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
     parse = await client.post("/graphql", json={"query": "{ me { id "})
     assert parse.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
+async def test_user_orders_are_the_users_own_in_relay_pages(
+    gql: Gql, graph: Monolith, auth_headers: AuthHeaders, accounts: dict[str, str]
+) -> None:
+    coffee = await stocked_product(graph, "COFFEE", on_hand=10, price=450)
+    alice = await auth_headers(ALICE[0], CUSTOMER)
+    placed = [(await gql(PLACE, headers=alice, lines=[{"productId": coffee, "quantity": n}]))
+              ["data"]["placeOrder"]["id"] for n in (1, 2, 3)]
+    await graph.relays.settle()
+    query = """query($id: ID!, $after: String) { user(id: $id) { orders(first: 2, after: $after)
+        { edges { node { id } } pageInfo { hasNextPage endCursor } } } }"""
+    admin = await auth_headers(ADMIN[0], "users:read orders:read")
+    first = (await gql(query, headers=admin, id=accounts[ALICE[0]]))["data"]["user"]["orders"]
+    assert [e["node"]["id"] for e in first["edges"]] == placed[:0:-1]  # newest first
+    assert first["pageInfo"]["hasNextPage"] is True
+    rest = (await gql(query, headers=admin, id=accounts[ALICE[0]],
+                      after=first["pageInfo"]["endCursor"]))["data"]["user"]["orders"]
+    assert [e["node"]["id"] for e in rest["edges"]] == placed[:1]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    own = await gql("{ me { orders { edges { node { id } } } } }", headers=alice)
+    assert len(own["data"]["me"]["orders"]["edges"]) == 3
+    bobs = await gql("{ me { orders { edges { node { id } } } } }",
+                     headers=await auth_headers(BOB[0], CUSTOMER))
+    assert bobs["data"]["me"]["orders"]["edges"] == []
+    no_scope = await gql("{ me { orders { edges { node { id } } } } }",
+                         headers=await auth_headers(ALICE[0], "profile"))
+    assert codes(no_scope) == ["FORBIDDEN"]
