@@ -63,18 +63,23 @@ class ArchwaySchema(Schema):
 
 
 def build_schema(limits: Limits = Limits()) -> Schema:
-    cost_rule = cost_limit(limits.max_cost)
+    # The limits' validation rules are made once: the validation cache keys a document by
+    # its rules too, and Strawberry's limiters make a new rule class per instance (per
+    # request, as factories), which would make every validation a miss.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        cost_limit(limits.max_cost),
+    ]
     return ArchwaySchema(
         query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS),
         # Factories: a fresh extension per operation (the caches are shared, per size).
         extensions=[
             ArchwayErrors,
-            lambda: ParserCache(maxsize=limits.cached_documents),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ParserCache(maxsize=limits.cached_documents),
+            lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=limits.cached_documents),
-            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-            lambda: AddValidationRules([cost_rule]),
         ])
 
 

@@ -36,6 +36,7 @@ from archway.kernel.errors import (
     Unauthenticated,
     Unavailable,
 )
+from archway.kernel.graphql.limits import LIMITED, is_limit
 
 _log = logging.getLogger("archway.graphql")
 
@@ -109,7 +110,8 @@ def mapped(error: GraphQLError) -> GraphQLError:
         # Refused by the parser, the validation or a limit: the query's fault. (Mapped
         # errors have no original either: mapping twice changes nothing.)
         syntax = isinstance(error, GraphQLSyntaxError) or original is not None
-        code = (error.extensions or {}).get("code", PARSE_FAILED if syntax else VALIDATION_FAILED)
+        code = (error.extensions or {}).get("code") or (
+            LIMITED if is_limit(error.message) else PARSE_FAILED if syntax else VALIDATION_FAILED)
         return _with(error, error.message, {**(error.extensions or {}), "code": code})
     if error.path is None:  # a value (a literal, a variable) its scalar refused, before running
         return _with(error, error.message, {"code": "BAD_USER_INPUT"})

@@ -10,6 +10,7 @@ edges { node { ... } } }`` costs about 100 × the fields of a node, and nesting 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from graphql import (
@@ -33,6 +34,17 @@ from archway.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 SIZE_ARGUMENTS = ("first", "limit")
 LIMITED = "QUERY_TOO_COMPLEX"
+# How Strawberry's limiters and graphql-core's token limit word their refusals (they carry no
+# code of their own); tests/graphql/test_limits.py holds each to its wording.
+_LIMIT_MESSAGES = re.compile(
+    r"^('.*' exceeds maximum operation depth of \d+"
+    r"|\d+ aliases found\. Allowed: \d+"
+    r"|Syntax Error: Document contains more than \d+ tokens\..*)$", re.DOTALL)
+
+
+def is_limit(message: str) -> bool:
+    """Whether a refusal without a code is one of the limits' (depth, aliases, tokens)."""
+    return _LIMIT_MESSAGES.match(message) is not None
 
 
 def cost_limit(max_cost: int) -> type[ValidationRule]:
