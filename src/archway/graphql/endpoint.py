@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 from strawberry import Schema
 from strawberry.extensions import (
@@ -25,15 +25,17 @@ from strawberry.extensions import (
 )
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
-from archway.graphql.schema import Mutation, Query
+from archway.graphql.schema import Mutation, Query, Subscription
 from archway.kernel.graphql.context import GraphQLContext, authenticated
 from archway.kernel.graphql.errors import ArchwayErrors, map_errors
 from archway.kernel.graphql.limits import cost_limit
 from archway.kernel.graphql.types import SCALARS
 from archway.kernel.http.docs_pages import DOCS_PAGE_HEADERS, graphiql_html
-from archway.kernel.http.guard import Authenticator
+from archway.kernel.http.guard import BearerAuthenticator
 
 PATH = "/graphql"
 
@@ -55,6 +57,18 @@ class ArchwaySchema(Schema):
         result.errors = map_errors(result.errors)
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """Subscriptions' results (over graphql-transport-ws) mapped like any other's."""
+        results = await super().stream(*args, **kwargs)
+
+        async def mapped() -> StreamResult:
+            async for result in results:
+                if isinstance(result, ExecutionResult):
+                    result.errors = map_errors(result.errors)
+                yield result
+
+        return mapped()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -72,7 +86,8 @@ def build_schema(limits: Limits = Limits()) -> Schema:
         cost_limit(limits.max_cost),
     ]
     return ArchwaySchema(
-        query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS),
+        query=Query, mutation=Mutation, subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
         # Factories: a fresh extension per operation (the caches are shared, per size).
         extensions=[
             ArchwayErrors,
@@ -92,15 +107,31 @@ class ArchwayGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(self.page, headers=DOCS_PAGE_HEADERS)
 
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: a browser cannot send headers with a websocket, so a token
+        may come in ``connection_init``'s payload instead, ``{"Authorization": "Bearer …"}``;
+        it is checked like the header (a refused one refuses every operation)."""
+        params = getattr(context, "connection_params", None)
+        authorization = params.get("Authorization") if isinstance(params, dict) else None
+        if isinstance(authorization, str):
+            await context.authenticate_with(authorization)
+        unset: UnsetType = UNSET
+        return unset
+
 
 def build_router(
-    services: Mapping[str, object], authenticator: Authenticator, limits: Limits = Limits()
+    services: Mapping[str, object],
+    authenticator: BearerAuthenticator,
+    limits: Limits = Limits(),
 ) -> ArchwayGraphQLRouter:
     """``/graphql``: POST (and GET for queries; GraphiQL for a browser) over ``services``,
     keyed by context name."""
 
-    async def context(request: Request) -> GraphQLContext:
-        return await authenticated(services, lambda: authenticator.authenticate(request))
+    async def context(connection: HTTPConnection) -> GraphQLContext:
+        """A request's or a websocket's: both may carry ``Authorization``."""
+        return await authenticated(
+            services, lambda: authenticator.authenticate(connection),
+            authenticator.authenticate_header)
 
     return ArchwayGraphQLRouter(
         build_schema(limits), path=PATH, context_getter=context, graphql_ide="graphiql",

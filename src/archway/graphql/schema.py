@@ -8,6 +8,7 @@ statements per request do not grow with the rows returned.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
@@ -16,7 +17,7 @@ from strawberry.types import Info
 from archway.catalog import graphql as catalog_graphql
 from archway.identity import graphql as identity_graphql
 from archway.kernel.graphql.context import GraphQLContext
-from archway.kernel.graphql.types import Connection, field, mutation
+from archway.kernel.graphql.types import Connection, field, mutation, subscription
 from archway.kernel.pagination import DEFAULT_LIMIT
 from archway.orders import graphql as orders_graphql
 from archway.orders.queries import OrderView
@@ -114,3 +115,12 @@ class Mutation(catalog_graphql.CatalogMutation):
     @mutation("The order's customer or an admin (orders:write).")
     async def cancel_order(self, info: Context, id: strawberry.ID) -> Order:
         return Order.of(await orders_graphql.cancel_order(info, str(id)))
+
+
+@strawberry.type
+class Subscription:
+    @subscription("The order now, then each new state of it, until it "
+                  "is rejected or cancelled (its customer or an admin, orders:read).")
+    async def order_updated(self, info: Context, id: strawberry.ID) -> AsyncIterator[Order]:
+        async for view in orders_graphql.order_updates(info, str(id)):
+            yield Order.of(view)

@@ -5,15 +5,17 @@ contexts: ``OrderLine.product`` and ``User.orders``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from enum import Enum
 from typing import Any, cast
 
 import strawberry
 from strawberry.types import Info
 
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import InvalidInput, NotFound
 from archway.kernel.graphql.context import GraphQLContext
 from archway.kernel.graphql.errors import argument
 from archway.kernel.graphql.types import Long, Money, page_request
@@ -25,9 +27,15 @@ from archway.orders.domain import OrderLine as OrderLineValue
 from archway.orders.queries import OrderQueries, OrderView, view_of
 from archway.orders.report_queries import TOP_PRODUCTS_DEFAULT, TOP_PRODUCTS_MAX, ReportQueries
 from archway.orders.service import OrdersService
+from archway.orders.updates import OrderUpdates
 
 ORDERS_OF_LOADER = "orders.of-customers"
 _KEY = re.compile(KEY_PATTERN)
+FINAL_STATUSES = frozenset({"rejected", "cancelled"})
+POLL_SECONDS = 2.0
+"""How often a watcher looks again unwoken (a change applied by another process)."""
+APPEAR_SECONDS = 2.0
+"""How long a watcher waits for an order just placed to reach the read model."""
 
 
 @strawberry.enum(description="pending → confirmed | rejected; pending or confirmed → cancelled.")
@@ -163,6 +171,45 @@ async def top_products(info: Info[GraphQLContext, Any], limit: int | None) -> li
     rows = await _reports(info).top_products(caller, rows_wanted)
     return [ProductSales(product_id=strawberry.ID(row.product_id), units_sold=Long(row.units_sold),
                          revenue=Money.of(row.revenue)) for row in rows]
+
+
+async def order_updates(
+    info: Info[GraphQLContext, Any], order_id: str, *, poll_seconds: float = POLL_SECONDS
+) -> AsyncIterator[OrderView]:
+    """The order as it is now, then each new state of it, from the read model, until it is
+    rejected or cancelled (then the subscription completes). Who may watch is who may read
+    it (`orders.read`, its customer or an admin); an order placed a moment ago is waited for
+    (up to :data:`APPEAR_SECONDS`) before it is NOT_FOUND."""
+    caller = info.context.caller
+    queries = _queries(info)
+    updates = cast("OrderUpdates", info.context.services["order_updates"])
+    with updates.watching(order_id) as changed:
+        current = await _appeared(queries, caller, order_id, changed)
+        yield current
+        while current.status not in FINAL_STATUSES:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), poll_seconds)
+            changed.clear()
+            latest = await queries.get_order(caller, order_id)
+            if latest.version != current.version:
+                current = latest
+                yield current
+
+
+async def _appeared(
+    queries: OrderQueries, caller: Any, order_id: str, changed: asyncio.Event
+) -> OrderView:
+    deadline = asyncio.get_running_loop().time() + APPEAR_SECONDS
+    while True:
+        try:
+            return await queries.get_order(caller, order_id)
+        except NotFound:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+            changed.clear()
 
 
 def order_cursor(view: OrderView) -> tuple[str]:

@@ -39,11 +39,24 @@ class Projection:
     consumer: str = ""
     tables: tuple[Table, ...] = ()
 
-    def __init__(self, db: UnitsOfWork, *, on_applied: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        db: UnitsOfWork,
+        *,
+        on_applied: Callable[[], None] = lambda: None,
+        on_events: Callable[[Sequence[Event]], None] = lambda applied: None,
+    ) -> None:
+        """``on_applied`` after each commit; ``on_events`` then too, with the events applied
+        (the order view's tell watchers which orders changed: ``orders.updates``)."""
         self._db = db
         self._on_applied = on_applied
+
+        def after_commit(applied: Sequence[Event]) -> None:
+            on_applied()
+            on_events(applied)
+
         self.handle = Consumer(db, orders_inbox, self.consumer, self.apply,
-                               apply_batch=self.apply_batch, after_commit=lambda _: on_applied())
+                               apply_batch=self.apply_batch, after_commit=after_commit)
         """The bus handler: applies each event once, however often it is delivered."""
 
     def apply(self, conn: Connection, event: Event) -> None:

@@ -36,6 +36,7 @@ from archway.orders.rest import build_reports_router as reports_router
 from archway.orders.rest import build_router as orders_router
 from archway.orders.service import OrdersService
 from archway.orders.store import OrderRepository, orders_dead_letters, orders_inbox, orders_outbox
+from archway.orders.updates import OrderUpdates
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ReadSide:
     read_your_writes: ReadYourWrites
     order_view: OrderViewProjection
     projections: tuple[Projection, ...]
+    updates: OrderUpdates
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,12 @@ def read_side(settings: Settings, db: Database) -> ReadSide:
     kinds = (OrderViewProjection, CustomerSummaryProjection, ProductSalesProjection)
     read_your_writes = ReadYourWrites(
         db, [kind.consumer for kind in kinds], timeout=settings.read_your_writes_timeout_seconds)
-    order_view = OrderViewProjection(db, on_applied=read_your_writes.notify)
+    updates = OrderUpdates()
+    order_view = OrderViewProjection(
+        db, on_applied=read_your_writes.notify, on_events=updates.applied)
     return ReadSide(read_your_writes, order_view, (
         order_view, CustomerSummaryProjection(db, on_applied=read_your_writes.notify),
-        ProductSalesProjection(db, on_applied=read_your_writes.notify)))
+        ProductSalesProjection(db, on_applied=read_your_writes.notify)), updates)
 
 
 def wire(

@@ -51,6 +51,7 @@ from archway.orders.projections import OrderViewProjection, Projection
 from archway.orders.queries import OrderQueries
 from archway.orders.report_queries import ReportQueries
 from archway.orders.service import OrdersService
+from archway.orders.updates import OrderUpdates
 from archway.orders.wiring import OrdersModule
 from archway.orders.wiring import wire as wire_orders
 from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
@@ -84,6 +85,7 @@ class Monolith:
     saga: OrderSaga
     order_queries: OrderQueries
     order_view: OrderViewProjection
+    order_updates: OrderUpdates
     reservations: StockReservations
     report_queries: ReportQueries
     read_your_writes: ReadYourWrites
@@ -137,7 +139,7 @@ def build(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
         hasher=identity.hasher, identity=identity.service, catalog=catalog.service,
         bus=events.bus, relays=relays, orders=orders.service, saga=orders.saga,
-        order_queries=orders.queries, order_view=reads.order_view,
+        order_queries=orders.queries, order_view=reads.order_view, order_updates=reads.updates,
         reservations=catalog.reservations, report_queries=orders.report_queries,
         read_your_writes=reads.read_your_writes, projections=reads.projections,
         idempotency=IdempotencyStore(
@@ -181,7 +183,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
                for router in module.routers(version, route_class, fast)]
     routers.append(build_graphql_router(
         {"identity": graph.identity, "catalog": graph.catalog, "orders": graph.orders,
-         "order_queries": graph.order_queries, "report_queries": graph.report_queries},
+         "order_queries": graph.order_queries, "report_queries": graph.report_queries,
+         "order_updates": graph.order_updates},
         authenticator))
     apply_service_defaults(
         app, HttpOptions(

@@ -19,6 +19,7 @@ from strawberry.fastapi import BaseContext
 from archway.kernel.auth.principal import Principal
 from archway.kernel.errors import ArchwayError, Unauthenticated
 
+HeaderAuthenticator = Callable[[str], Awaitable[Principal | None]]
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -33,12 +34,26 @@ class GraphQLContext(BaseContext):
         services: Mapping[str, object],
         principal: Principal | None,
         refusal: ArchwayError | None = None,
+        *,
+        authenticate_header: HeaderAuthenticator | None = None,
     ) -> None:
         super().__init__()
         self.services = services
+        self.connection_params: object = None  # graphql-transport-ws's connection_init payload
         self._principal = principal
         self._refusal = refusal
+        self._authenticate_header = authenticate_header
         self._loaders: dict[str, DataLoader[Any, Any]] = {}
+
+    async def authenticate_with(self, authorization: str) -> None:
+        """The caller of a websocket whose token came in its first message: checked like a
+        header (a refused one refuses every operation on the connection)."""
+        if self._authenticate_header is None:
+            raise Unauthenticated("This endpoint takes no token here.")
+        try:
+            self._principal, self._refusal = await self._authenticate_header(authorization), None
+        except ArchwayError as refusal:
+            self._principal, self._refusal = None, refusal
 
     @property
     def caller(self) -> Principal:
@@ -67,10 +82,14 @@ class GraphQLContext(BaseContext):
 
 
 async def authenticated(
-    services: Mapping[str, object], authenticate: Callable[[], Awaitable[Principal | None]]
+    services: Mapping[str, object],
+    authenticate: Callable[[], Awaitable[Principal | None]],
+    authenticate_header: HeaderAuthenticator | None = None,
 ) -> GraphQLContext:
     """The context of a request whose credentials ``authenticate`` checks."""
     try:
-        return GraphQLContext(services, await authenticate())
-    except ArchwayError as refusal:
-        return GraphQLContext(services, None, refusal)
+        principal, refusal = await authenticate(), None
+    except ArchwayError as error:
+        principal, refusal = None, error
+    return GraphQLContext(
+        services, principal, refusal, authenticate_header=authenticate_header)

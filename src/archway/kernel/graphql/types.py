@@ -44,6 +44,11 @@ def mutation(description: str) -> Callable[[F], F]:
     return cast("Callable[[F], F]", strawberry.mutation(description=description))
 
 
+def subscription(description: str) -> Callable[[F], F]:
+    """``@strawberry.subscription(description=…)``, typed (see :func:`field`)."""
+    return cast("Callable[[F], F]", strawberry.subscription(description=description))
+
+
 def _long(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _LONG_BOUND:
         raise ValueError("Long is an integer of at most 64 bits (a JSON number, no fraction)")
