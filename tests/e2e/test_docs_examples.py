@@ -1,4 +1,5 @@
-"""Every shell example in docs/api.md and README.md runs as written after `make run`.
+"""Every shell example in docs/api.md, docs/protocols.md and README.md runs as written after
+`make run`.
 
 The blocks (```sh and ```bash) of each document run in order in one bash (``set -euo
 pipefail``: an undefined variable or a failing command stops it) from a directory whose
@@ -62,7 +63,7 @@ def dev(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield process
 
 
-@pytest.mark.parametrize("document", ["docs/api.md", "README.md"])
+@pytest.mark.parametrize("document", ["docs/api.md", "docs/protocols.md", "README.md"])
 def test_every_shell_block_runs_as_written(dev: DevProcess, document: str) -> None:
     script, count = script_for(ROOT / document, dev.base_url)
     assert count > 0
