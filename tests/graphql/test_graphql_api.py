@@ -139,6 +139,9 @@ async def test_catalog_writes_are_for_catalog_admins(
     changed = await gql(update, headers=admin, id=made["id"],
                         input={"name": "Dark beans", "price": {"amount": 990, "currency": "EUR"}})
     assert changed["data"]["updateProduct"] == {"name": "Dark beans", "price": {"amount": 990}}
+    null = await gql(update, headers=admin, id=made["id"], input={"name": None})
+    assert null["errors"][0]["extensions"]["fields"] == [
+        {"path": ["input", "name"], "detail": "may not be null"}]
     stock = "mutation($id: ID!, $n: Int!) { setStock(id: $id, onHand: $n) { onHand available } }"
     counted = await gql(stock, headers=admin, id=made["id"], n=7)
     assert counted["data"]["setStock"] == {"onHand": 7, "available": 7}

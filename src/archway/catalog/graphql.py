@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
+from strawberry import UNSET
 from strawberry.types import Info
 
 from archway.catalog.domain import (
@@ -24,7 +25,7 @@ from archway.catalog.domain import (
 from archway.catalog.listing import cursor_of
 from archway.catalog.rest_models import MAX_ON_HAND, MAX_PRICE_FILTER
 from archway.catalog.service import CatalogService
-from archway.kernel.errors import InvalidInput
+from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.graphql.context import GraphQLContext
 from archway.kernel.graphql.errors import argument
 from archway.kernel.graphql.types import (
@@ -102,20 +103,26 @@ class NewProduct:
             active=self.active)
 
 
-@strawberry.input(description="The fields to change; an absent field stays as it is.")
+@strawberry.input(description="The fields to change; an absent field stays as it is (no field "
+                  "of a product may be null).")
 class ProductPatch:
-    sku: str | None = None
-    name: str | None = None
-    description: str | None = None
-    category: str | None = None
-    price: MoneyInput | None = None
-    active: bool | None = None
+    sku: str | None = UNSET
+    name: str | None = UNSET
+    description: str | None = UNSET
+    category: str | None = UNSET
+    price: MoneyInput | None = UNSET
+    active: bool | None = UNSET
 
     def changes(self) -> ProductChanges:
-        return ProductChanges(
-            sku=self.sku, name=self.name, description=self.description, category=self.category,
-            price=self.price.value(("price",)) if self.price is not None else None,
-            active=self.active)
+        """As REST's PATCH: an absent field is unchanged, an explicit null is refused."""
+        given = {name: getattr(self, name) for name in
+                 ("sku", "name", "description", "category", "price", "active")}
+        nulls = [FieldError((name,), "may not be null") for name, v in given.items() if v is None]
+        if nulls:
+            raise InvalidInput(None, nulls)
+        kept = {name: None if v is UNSET else v for name, v in given.items()}
+        price = kept.pop("price")
+        return ProductChanges(**kept, price=price.value(("price",)) if price else None)
 
 
 def catalog(info: Info[GraphQLContext, Any]) -> CatalogService[Any]:
