@@ -72,3 +72,20 @@ async def test_a_key_rest_would_refuse_is_bad_user_input(
         assert codes(answer) == ["BAD_USER_INPUT"], key
         assert answer["errors"][0]["extensions"]["fields"][0]["path"] == ["idempotencyKey"]
     assert await orders_of(graph, accounts[ALICE[0]]) == 0
+
+
+async def test_the_idempotency_key_header_on_post_graphql_is_rests_middleware(
+    client: httpx.AsyncClient, graph: Monolith, auth_headers: AuthHeaders,
+    accounts: dict[str, str],
+) -> None:
+    coffee = await stocked_product(graph, "COFFEE", on_hand=10)
+    alice = {**await auth_headers(ALICE[0], CUSTOMER), "Idempotency-Key": "header-1"}
+    body = {"query": PLACE, "variables": {"lines": [{"productId": coffee, "quantity": 1}]}}
+    first = await client.post("/graphql", json=body, headers=alice)
+    again = await client.post("/graphql", json=body, headers=alice)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = {**body, "variables": {"lines": [{"productId": coffee, "quantity": 2}]}}
+    mismatch = await client.post("/graphql", json=other, headers=alice)
+    assert mismatch.status_code == 422  # another request under the same key, as for REST
+    assert await orders_of(graph, accounts[ALICE[0]]) == 1

@@ -31,7 +31,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from archway.graphql.schema import Mutation, Query, Subscription
 from archway.kernel.graphql.context import GraphQLContext, authenticated
-from archway.kernel.graphql.errors import ArchwayErrors, map_errors
+from archway.kernel.graphql.errors import map_errors
 from archway.kernel.graphql.limits import cost_limit
 from archway.kernel.graphql.types import SCALARS
 from archway.kernel.http.docs_pages import DOCS_PAGE_HEADERS, graphiql_html
@@ -52,6 +52,9 @@ class Limits:
 
 
 class ArchwaySchema(Schema):
+    """Strawberry's schema, whose every result has its errors mapped (``map_errors``): here
+    rather than in an extension, which a document the parser cache refuses never reaches."""
+
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         result = await super().execute(*args, **kwargs)
         result.errors = map_errors(result.errors)
@@ -73,7 +76,7 @@ class ArchwaySchema(Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Nothing to log: a client's mistake is its answer, and a bug is logged once, with
-        its traceback, where errors are mapped (:class:`ArchwayErrors`)."""
+        its traceback, where errors are mapped (``kernel.graphql.errors.mapped``)."""
 
 
 def build_schema(limits: Limits = Limits()) -> Schema:
@@ -90,7 +93,6 @@ def build_schema(limits: Limits = Limits()) -> Schema:
         config=StrawberryConfig(scalar_map=SCALARS),
         # Factories: a fresh extension per operation (the caches are shared, per size).
         extensions=[
-            ArchwayErrors,
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ParserCache(maxsize=limits.cached_documents),
             lambda: AddValidationRules(rules),

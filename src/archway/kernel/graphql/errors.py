@@ -1,11 +1,13 @@
 """GraphQL errors: the one place where Archway's errors become GraphQL answers.
 
 The twin of :mod:`archway.kernel.http.problems`: a resolver raises the same typed errors the
-services raise, and :class:`ArchwayErrors` gives each error a stable ``extensions.code``
-(walking the exception's MRO, so a subclass needs no entry). Invalid values carry their field
-paths in ``extensions.fields``, each path in GraphQL's form: argument names and list indexes,
-in camelCase (``["input", "lines", 0, "productId"]``). Anything that is not an Archway error is
-a bug: it is logged with its traceback and shown only as ``INTERNAL_SERVER_ERROR``. A client's
+services raise, and :func:`mapped` gives each error a stable ``extensions.code`` (walking the
+exception's MRO, so a subclass needs no entry); the schema maps every result it answers, a
+query's, a mutation's and each of a subscription's (``graphql.endpoint``). Invalid values
+carry their field paths in ``extensions.fields``, each path in GraphQL's form: argument names
+and list indexes, in camelCase (``["input", "lines", 0, "productId"]``). Anything that is not
+an Archway error is a bug: it is logged with its traceback and shown only as
+``INTERNAL_SERVER_ERROR``. A client's
 mistake is never an HTTP 5xx: the answer is a 200 with ``errors`` (or a 400 for a request that
 is not GraphQL at all, as Strawberry answers).
 """
@@ -18,7 +20,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import SchemaExtension
 
 from archway.kernel.errors import (
     AlreadyApplied,
@@ -126,16 +127,5 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> Grap
 
 
 def map_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    """Every error of a result, mapped (the schema calls it on every result it answers)."""
     return [mapped(error) for error in errors] if errors else errors
-
-
-class ArchwayErrors(SchemaExtension):
-    """Maps every error of an operation's result (see the module). A document the parser
-    refuses never reaches this hook when the parser cache parses it: the schema maps the
-    answer once more (``map_errors``; mapping twice changes nothing)."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = map_errors(result.errors)
