@@ -243,6 +243,12 @@ async def test_a_request_that_is_not_graphql_is_a_4xx(client: httpx.AsyncClient)
         response = await client.post(
             "/graphql", content=body, headers={"content-type": "application/json"})
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
+    subscription = await client.post(
+        "/graphql", json={"query": "subscription { orderUpdated(id: \"x\") { id } }"})
+    assert subscription.status_code == 400, subscription.text  # a stream, not one answer
+    mutation_by_get = await client.get(
+        "/graphql", params={"query": "mutation { cancelOrder(id: \"x\") { id } }"})
+    assert mutation_by_get.status_code == 400
     parse = await client.post("/graphql", json={"query": "{ me { id "})
     assert parse.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
 

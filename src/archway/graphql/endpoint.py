@@ -7,7 +7,7 @@ authenticated once per request by the same authenticator as REST's route guard.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from archway.graphql.schema import Mutation, Query, Subscription
@@ -55,8 +56,23 @@ class ArchwaySchema(Schema):
     """Strawberry's schema, whose every result has its errors mapped (``map_errors``): here
     rather than in an extension, which a document the parser cache refuses never reaches."""
 
-    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        result = await super().execute(*args, **kwargs)
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """A query's or a mutation's result. A subscription is streamed (websockets, SSE) or
+        refused: run as one plain answer, its resolver's stream would fail as a bug, so it is
+        not allowed here (Strawberry's view answers a 400 that says so)."""
+        allowed = set(allowed_operation_types or (OperationType.QUERY, OperationType.MUTATION))
+        result = await super().execute(
+            query, variable_values, context_value, root_value, operation_name,
+            allowed - {OperationType.SUBSCRIPTION}, operation_extensions)
         result.errors = map_errors(result.errors)
         return result
 
