@@ -16,6 +16,21 @@ def pin(core: int) -> list[str]:
     return []
 
 
+def layout(servers: int) -> tuple[list[int], int | None, str]:
+    """Cores for ``servers`` app processes and for wrk: one core each when the machine has
+    enough (servers on the first cores, wrk on the next); otherwise the servers take a core
+    each in turn and wrk is not pinned, sharing them. Returns (server cores, wrk core or None,
+    a line saying which)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= servers + 1:
+        return cores[:servers], cores[servers], (
+            f"servers on cores {cores[:servers]}, wrk on core {cores[servers]}")
+    chosen = [cores[i % len(cores)] for i in range(servers)]
+    return chosen, None, (
+        f"{len(cores)} cores for {servers} servers and wrk: servers on cores {chosen}, "
+        "wrk not pinned (it shares the servers' cores)")
+
+
 def _ticks(cores: tuple[int, ...]) -> dict[int, tuple[int, int]]:
     """(busy, total) clock ticks since boot of each core, from /proc/stat (Linux)."""
     ticks = {}

@@ -111,15 +111,16 @@ def parse_report(report: str) -> Measurement:
     )
 
 
-def run_wrk(
+def wrk_command(
     pin: list[str],
     url: str,
     connections: int,
     duration_s: int,
     headers: dict[str, str],
     script: Path | None,
-) -> Measurement:
-    """One wrk run; ``pin`` is the CPU-pinning prefix (``taskset -c 1`` or nothing)."""
+) -> list[str]:
+    """One wrk run's command line; ``pin`` is the CPU-pinning prefix (``taskset -c 1`` or
+    nothing)."""
     command = [
         *pin,
         "wrk",
@@ -136,7 +137,36 @@ def run_wrk(
         command += ["-s", str(script), url, "--", uuid.uuid4().hex[:12]]
     else:
         command.append(url)
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=True, timeout=duration_s + 60
+    return command
+
+
+def run_wrks(commands: list[list[str]], duration_s: int) -> Measurement:
+    """Several wrk runs at the same time (one per server of a multi-process case), as one
+    measurement: the requests per second add up, p50 and p99 are the worse of the runs', the
+    errors and non-2xx answers add up."""
+    if len(commands) == 1:
+        done = subprocess.run(
+            commands[0], capture_output=True, text=True, check=True, timeout=duration_s + 60
+        )
+        return parse_report(done.stdout)
+    running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for command in commands]
+    reports = []
+    try:
+        for process in running:
+            out, err = process.communicate(timeout=duration_s + 60)
+            if process.returncode != 0:
+                raise subprocess.CalledProcessError(process.returncode, process.args, out, err)
+            reports.append(parse_report(out))
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return Measurement(
+        req_per_s=sum(r.req_per_s for r in reports),
+        p50_ms=max(r.p50_ms for r in reports),
+        p99_ms=max(r.p99_ms for r in reports),
+        errors=sum(r.errors for r in reports),
+        non_2xx=sum(r.non_2xx for r in reports),
     )
-    return parse_report(done.stdout)

@@ -63,6 +63,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url, environment="test", access_log=False,
         argon2_time_cost=1, argon2_memory_kib=64, issuer="http://testserver",
         read_cache_ttl_seconds=0,  # one app serves every test: no reads cached across them
+        # One app serves every test from one address: their calls add up past any quota. The
+        # rate limit tests (tests/http/test_rate_limits.py) build apps of their own with it on.
+        rate_limits=False,
     )
 
 

@@ -25,7 +25,7 @@ from archway.catalog.domain import (
     Stock,
     cursor_key,
 )
-from archway.identity.domain import User
+from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.errors import Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
@@ -58,6 +58,9 @@ class FakeOutboxRow:
 @dataclass
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
+    clients: dict[str, OAuthClient] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -119,6 +122,98 @@ class FakeUsers:
             return Page(items, next_after=(items[-1].id,) if more and items else None)
         offset = page.offset or 0
         return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeClients:
+    def __init__(self, state: FakeState) -> None:
+        self._clients = state.clients
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        return self._clients.get(client_id)
+
+    def add(self, client: OAuthClient) -> None:
+        if client.client_id in self._clients:
+            raise Conflict(f"A client with id {client.client_id} already exists.")
+        self._clients[client.client_id] = client
+
+    def revoke(self, client: OAuthClient) -> bool:
+        stored = self._clients.get(client.client_id)
+        if stored is None or not stored.is_active:
+            return False
+        self._clients[client.client_id] = client
+        return True
+
+    def list(self) -> list[OAuthClient]:
+        return sorted(self._clients.values(), key=lambda c: c.client_id)
+
+    def page(self, page: PageRequest) -> Page[OAuthClient]:
+        ordered = self.list()
+        if page.wants_cursor:
+            after = page.after[0] if page.after else ""
+            rest = [c for c in ordered if c.client_id > after]
+            items = rest[: page.limit]
+            more = len(rest) > page.limit
+            return Page(items, next_after=(items[-1].client_id,) if more and items else None)
+        offset = page.offset or 0
+        return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeRefreshTokens:
+    def __init__(self, state: FakeState) -> None:
+        self._tokens = state.refresh_tokens
+
+    def by_digest(self, digest: str) -> RefreshToken | None:
+        return next((t for t in self._tokens.values() if t.digest == digest), None)
+
+    def add(self, token: RefreshToken) -> None:
+        if self.by_digest(token.digest) is not None:
+            raise FakeIntegrityError("identity_refresh_tokens.digest")
+        self._tokens[token.id] = token
+
+    def claim(self, token_id: str, at: datetime) -> bool:
+        token = self._tokens.get(token_id)
+        if token is None or token.used_at is not None or token.revoked_at is not None:
+            return False
+        self._tokens[token_id] = replace(token, used_at=at)
+        return True
+
+    def revoke_family(self, family_id: str, at: datetime) -> int:
+        return self._revoke(lambda t: t.family_id == family_id, at)
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        return self._revoke(lambda t: t.user_id == user_id, at)
+
+    def _revoke(self, which: Callable[[RefreshToken], bool], at: datetime) -> int:
+        chosen = [t for t in self._tokens.values() if which(t) and t.revoked_at is None]
+        for token in chosen:
+            self._tokens[token.id] = replace(token, revoked_at=at)
+        return len(chosen)
+
+
+class FakeAuthorizationCodes:
+    def __init__(self, state: FakeState) -> None:
+        self._codes = state.codes
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None:
+        return self._codes.get(digest)
+
+    def add(self, code: AuthorizationCode) -> None:
+        if code.digest in self._codes:
+            raise FakeIntegrityError("identity_authorization_codes.digest")
+        self._codes[code.digest] = code
+
+    def claim(self, digest: str, at: datetime) -> bool:
+        code = self._codes.get(digest)
+        if code is None or code.used_at is not None or code.expires_at <= at:
+            return False
+        self._codes[digest] = replace(code, used_at=at)
+        return True
+
+    def remove_expired(self, before: datetime) -> int:
+        gone = [digest for digest, code in self._codes.items() if code.expires_at < before]
+        for digest in gone:
+            del self._codes[digest]
+        return len(gone)
 
 
 class FakeOrders:

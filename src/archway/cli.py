@@ -10,7 +10,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from archway.config import ConfigurationError, Settings, load_settings
 from archway.kernel.errors import ArchwayError
@@ -29,6 +29,8 @@ app.add_typer(serve_app, name="serve")
 events_app = typer.Typer(help="Integration-event commands.", no_args_is_help=True)
 dead_letters_app = typer.Typer(
     help="Events a consumer parked after failing on them (see docs/cqrs.md).", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth 2.0 client commands.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
 events_app.add_typer(dead_letters_app, name="dead-letters")
@@ -47,8 +49,10 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], settings: Settings)
     try:
         return asyncio.run(work(settings))
     except ArchwayError as exc:
-        if isinstance(exc.__cause__, (DBAPIError, OSError)):  # the database refused or is gone
-            _database_error(settings, exc.__cause__)
+        cause = exc.__cause__
+        # the database refused or is gone; a constraint it enforced is the refusal itself
+        if isinstance(cause, (DBAPIError, OSError)) and not isinstance(cause, IntegrityError):
+            _database_error(settings, cause)
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
     except (DBAPIError, OSError) as exc:  # unreachable, refused, unknown database or role, …
@@ -77,11 +81,73 @@ def db_migrate() -> None:
 
 @app.command()
 def seed() -> None:
-    """Create the demo accounts and products (idempotent); prints one line per account."""
-    from archway.topologies.operations import seed_demo
+    """Create the demo accounts, products and OAuth clients (idempotent); prints one line per
+    account and client."""
+    from archway.topologies.operations import seed_demo, seed_demo_clients
 
-    for line in _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), _settings()):
+    settings = _settings()
+    for line in _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings):
         typer.echo(line)
+    for line in _run(seed_demo_clients, settings):
+        typer.echo(line)
+
+
+@clients_app.command("create")
+def clients_create(
+    client_id: Annotated[str, typer.Argument(
+        metavar="CLIENT_ID", help="3-64 of a-z, 0-9 and '-', starting with a letter.")],
+    name: Annotated[str, typer.Option("--name", help="Shown to people.")],
+    grant: Annotated[list[str], typer.Option(
+        "--grant", help="A grant it may use (repeat): client_credentials, "
+        "authorization_code, refresh_token.")],
+    scope: Annotated[str, typer.Option(
+        "--scope", help='Space-separated scopes it may ask for, e.g. "reports:read".')] = "",
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--redirect-uri", help="An exact redirect URI (repeat); authorization_code needs one.")
+    ] = None,
+    public: Annotated[bool, typer.Option(
+        "--public", help="No secret (a browser page or native app; PKCE).")] = False,
+) -> None:
+    """Register an OAuth client; a confidential one's secret is printed this once (only its
+    SHA-256 digest is stored)."""
+    from archway.identity.service import ClientSpec
+    from archway.topologies.operations import create_client
+
+    spec = ClientSpec(
+        client_id, name, public=public, grant_types=frozenset(grant),
+        scopes=frozenset(scope.split()), redirect_uris=tuple(redirect_uri or ()))
+    client, secret = _run(lambda s: create_client(s, spec), _settings())
+    typer.echo(f"client_id: {client.client_id}")
+    if secret is not None:
+        typer.echo(f"client_secret: {secret}")
+        typer.echo("The secret is shown only now: store it safely.", err=True)
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Print every client: id, public or confidential, grants, scopes, and whether revoked."""
+    from archway.topologies.operations import list_clients
+
+    clients = _run(list_clients, _settings())
+    if not clients:
+        typer.echo("no clients")
+    for client in clients:
+        kind = "public" if client.is_public else "confidential"
+        state = f"revoked {client.revoked_at.isoformat()}" if client.revoked_at else "active"
+        typer.echo(f"{client.client_id}  {kind}  grants {','.join(sorted(client.grant_types))}"
+                   f"  scopes {' '.join(sorted(client.scopes)) or '-'}  {state}")
+
+
+@clients_app.command("revoke")
+def clients_revoke(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+) -> None:
+    """Revoke a client: it can no longer authenticate, and the tokens it got for itself stop
+    working."""
+    from archway.topologies.operations import revoke_client
+
+    client = _run(lambda s: revoke_client(s, client_id), _settings())
+    typer.echo(f"revoked: {client.client_id}")
 
 
 @app.command()
@@ -186,7 +252,7 @@ def dev(
     """Migrate, seed and serve the monolith on SQLite; prints every URL and the demo logins
     once the server answers."""
     from archway.topologies.monolith import PUBLIC_LINKS
-    from archway.topologies.operations import migrate_database, seed_demo
+    from archway.topologies.operations import migrate_database, seed_demo, seed_demo_clients
     from archway.topologies.runner import ensure_can_listen, serve
     from archway.topologies.shared import CONTEXTS
 
@@ -199,12 +265,14 @@ def dev(
     _refuse(lambda: ensure_can_listen(host, port))  # before any work: nothing half-started
     _run(lambda s: migrate_database(s, CONTEXTS), settings)
     accounts = _run(lambda s: seed_demo(s, DEMO_ACCOUNTS), settings)
+    clients = _run(seed_demo_clients, settings)
     base = f"http://{host}:{port}"
 
     shown_url = make_url(settings.database_url).render_as_string(hide_password=True)
     banner = [f"Archway monolith on {base} (database {shown_url})"]
     banner += [f"  {link.title:<11} {base}{link.href}" for link in PUBLIC_LINKS]
     banner += ["Demo accounts:", *("  " + line for line in accounts)]
+    banner += ["OAuth clients:", *("  " + line for line in clients)]
     banner.append(f"Token for curl: {customer_token_command(sys.argv[0])}")
     _refuse(lambda: serve(settings, host, port, announce="\n".join(banner)))
 

@@ -7,10 +7,14 @@ bad value, so a misconfigured process stops at start-up with a clear reason.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+"""A browser's Origin (RFC 6454): scheme, host (a name or a bracketed IPv6) and port only."""
 
 
 class ConfigurationError(Exception):
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     audience: str = "archway"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     key_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    refresh_token_ttl_seconds: int = Field(
+        default=2_592_000, ge=300, le=31_536_000,
+        description="How long an OAuth refresh token may be used (30 days). Every use rotates "
+        "it, and the new one has this lifetime again.")
 
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_kib: int = Field(default=19_456, ge=8, le=1_048_576)
@@ -64,6 +72,17 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60,
         description="How often each outbox relay looks for events nobody nudged it about "
         "(commits in this process nudge it at once).")
+    outbox_lease_seconds: float = Field(
+        default=15.0, ge=1, le=600,
+        description="How long a process's hold on an outbox (the right to relay it) lasts "
+        "without renewal: when a process that relays an outbox dies, another process serving "
+        "the same database takes the outbox over within this time (renewed at half of it).")
+    outbox_notify: bool = Field(
+        default=True,
+        description="PostgreSQL: a process whose commits another process relays tells it at "
+        "once (LISTEN/NOTIFY on one connection of its own) instead of leaving the event for "
+        "that process's next poll. Turn off where LISTEN is not available (PgBouncer in "
+        "transaction mode); ignored on SQLite.")
     outbox_batch_size: int = Field(
         default=500, ge=1, le=10_000,
         description="Most events a relay publishes at once; each consumer applies them in one "
@@ -93,9 +112,63 @@ class Settings(BaseSettings):
         description="How long a query that carries a command's Consistency-Token waits for the "
         "read models to apply it before answering with what they have (Consistency: stale).")
 
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for what every process of a deployment shares (the rate limits), as "
+        "redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps its own, in "
+        "memory.")
+    redis_timeout_seconds: float = Field(
+        default=0.5, gt=0, le=10,
+        description="How long a request waits for Redis (connecting, a free connection, an "
+        "answer) before the rate limiter treats it as down (see ARCHWAY_RATE_LIMIT_FAIL_OPEN).")
+
+    rate_limits: bool = Field(
+        default=True,
+        description="Limit every API request's rate by consumer and route class, with the "
+        "RateLimit-Policy and RateLimit headers on every answer and 429 past the quota "
+        "(docs/api.md#rate-limits). `off` turns it off entirely.")
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86_400,
+        description="The moving window every quota counts over (the headers' w).")
+    rate_limit_anonymous_reads: int = Field(
+        default=300, ge=1, description="Requests per window for a caller without a valid token, "
+        "keyed by its address: GET, HEAD, OPTIONS.")
+    rate_limit_anonymous_writes: int = Field(
+        default=60, ge=1, description="… anonymous: any other method.")
+    rate_limit_anonymous_auth: int = Field(
+        default=30, ge=1, description="… anonymous: registering (POST /api/v*/users), login and "
+        "token requests.")
+    rate_limit_default_reads: int = Field(
+        default=600, ge=1, description="Requests per window for a valid token's subject (plan "
+        "default): reads.")
+    rate_limit_default_writes: int = Field(default=120, ge=1, description="… default: writes.")
+    rate_limit_default_auth: int = Field(default=30, ge=1, description="… default: auth.")
+    rate_limit_partner_reads: int = Field(
+        default=6000, ge=1, description="Requests per window for a partner's token (plan "
+        "partner, see ARCHWAY_RATE_LIMIT_PARTNERS): reads.")
+    rate_limit_partner_writes: int = Field(default=1200, ge=1, description="… partner: writes.")
+    rate_limit_partner_auth: int = Field(default=60, ge=1, description="… partner: auth.")
+    rate_limit_partners: list[str] = Field(
+        default_factory=list,
+        description="Client ids or token subjects on the partner plan, as a JSON list "
+        '(["acme-client"]); every other valid token is on the default plan.')
+    rate_limit_fail_open: bool = Field(
+        default=True,
+        description="When Redis cannot be reached: true lets requests through unlimited (no "
+        "rate-limit headers; /readyz says degraded), false answers them 503 with Retry-After "
+        "(and /readyz is unavailable). Open by default: a shop that refuses every customer "
+        "because its limiter's store is down has turned a partial failure into an outage.")
+
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")
-    cors_allow_origins: list[str] = Field(default_factory=list)
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description='The exact origins browsers may call the API from, as JSON '
+        '(["https://shop.example"]); empty: no CORS. No "*": see docs/security.md.')
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security on every answer: for a deployment served "
+        "over HTTPS by a proxy that terminates TLS (answers to https requests always carry it).")
 
     show_demo_accounts: bool = Field(
         default=False,
@@ -114,6 +187,24 @@ class Settings(BaseSettings):
                 "postgresql+asyncpg://USER@HOST/DB"
             )
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:  # ARCHWAY_REDIS_URL= (set, but empty) means none
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a Redis URL: redis://HOST:PORT/DB, rediss://… or unix://…")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path, no '*'")
+        return origins
 
     @model_validator(mode="after")
     def _no_demo_accounts_in_production(self) -> Settings:

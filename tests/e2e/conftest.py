@@ -19,6 +19,13 @@ from sqlalchemy.engine import make_url
 
 ARCHWAY = str(Path(sys.executable).parent / "archway")
 
+UNREACHED_RATE_LIMITS = {
+    f"ARCHWAY_RATE_LIMIT_{plan}_{cls}": "1000000"
+    for plan in ("ANONYMOUS", "DEFAULT", "PARTNER") for cls in ("READS", "WRITES", "AUTH")}
+"""For servers whose tests are not about rate limits: every request goes through the limits
+(on, as deployed), none is refused for its rate (tests/http/test_rate_limits.py and
+test_rate_limits_process.py judge the limits)."""
+
 
 @dataclass(frozen=True)
 class RunningServer:
@@ -40,8 +47,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
-    """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``.
+def serving_monolith(
+    env: dict[str, str], port: int, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``archway serve monolith`` on ``port`` until the block ends, once it answers ``/readyz``;
+    the block gets the process, the leader of its own process group (granian's supervisor and
+    its worker), which the block may kill.
 
     Its log goes to ``log_path``: a pipe nobody reads fills up and stalls the server."""
     with log_path.open("wb") as log:
@@ -60,13 +71,21 @@ def serving_monolith(env: dict[str, str], port: int, log_path: Path) -> Iterator
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not become ready: " + log_path.read_text())
                 time.sleep(0.2)
-            yield
+            yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send ``sig`` to the server's whole process group, then SIGKILL it if it lingers."""
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        return  # the group is gone already
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +98,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
+        **UNREACHED_RATE_LIMITS,
     }
     server = RunningServer(f"http://127.0.0.1:{port}", env)
     server.cli("db", "migrate")

@@ -70,6 +70,16 @@ def requested_urls(driver: WebDriver) -> list[str]:
     return [url for request, url in urls.items() if request not in stopped]
 
 
+def assert_no_policy_violation(driver: WebDriver) -> None:
+    """Nothing the page needed was stopped by its Content-Security-Policy: each stop is a
+    console message (an inline script without its hash, an eval, a blob worker). Images from
+    other hosts are stopped on purpose (ReDoc's vendor logo): the page works without them."""
+    stopped = [e["message"] for e in driver.get_log("browser")
+               if "Content Security Policy" in e["message"]
+               and "directive: \"img-src " not in e["message"]]
+    assert not stopped, stopped
+
+
 def assert_only_loopback(urls: list[str], server: RunningServer) -> None:
     ours = urlsplit(server.base_url).netloc
     elsewhere = [u for u in urls if urlsplit(u).scheme not in ("data", "blob")
@@ -101,6 +111,7 @@ def test_swagger_ui_renders_every_version_offline(
     wait_for(browser, '.opblock-summary-path[data-path="/api/v1/products"]')
     assert wait_for(browser, ".btn.authorize")  # the Authorize button of the security scheme
     assert_only_loopback(requested_urls(browser), server)
+    assert_no_policy_violation(browser)
 
 
 def test_the_oauth2_redirect_page_loads_offline(browser: WebDriver, server: RunningServer) -> None:
@@ -108,6 +119,7 @@ def test_the_oauth2_redirect_page_loads_offline(browser: WebDriver, server: Runn
     browser.get(server.base_url + "/docs/oauth2-redirect")
     assert "swaggerUIRedirectOauth2" in browser.page_source
     assert_only_loopback(requested_urls(browser), server)
+    assert_no_policy_violation(browser)
 
 
 def test_redoc_renders_offline(browser: WebDriver, server: RunningServer) -> None:
@@ -117,6 +129,20 @@ def test_redoc_renders_offline(browser: WebDriver, server: RunningServer) -> Non
     assert title.text.startswith("Archway")
     assert wait_for(browser, "[data-section-id^='operation/']", at_least=10)
     assert_only_loopback(requested_urls(browser), server)
+    assert_no_policy_violation(browser)
+
+
+def test_the_landing_page_renders_under_its_policy(
+    browser: WebDriver, server: RunningServer
+) -> None:
+    browser.get_log("browser")  # drain what earlier pages logged
+    browser.get(server.base_url + "/")
+    (heading,) = wait_for(browser, "h1")
+    assert heading.text.startswith("Archway")
+    margin = browser.execute_script(
+        "return getComputedStyle(document.body).maxWidth")  # its inline style applied
+    assert margin != "none"
+    assert_no_policy_violation(browser)
 
 
 def test_graphiql_runs_a_query_offline(browser: WebDriver, server: RunningServer) -> None:
@@ -130,3 +156,4 @@ def test_graphiql_runs_a_query_offline(browser: WebDriver, server: RunningServer
     WebDriverWait(browser, RENDER_SECONDS).until(
         lambda d: '"sku"' in d.find_element(By.CSS_SELECTOR, ".graphiql-response").text)
     assert_only_loopback(requested_urls(browser), server)
+    assert_no_policy_violation(browser)

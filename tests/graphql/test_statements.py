@@ -14,7 +14,12 @@ from archway.catalog.store import CatalogRepository
 from archway.graphql.endpoint import build_schema
 from archway.identity.keys import TokenIssuer
 from archway.identity.service import IdentityService
-from archway.identity.store import UserRepository
+from archway.identity.store import (
+    AuthorizationCodeRepository,
+    ClientRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
 from archway.kernel.graphql.context import GraphQLContext
@@ -36,7 +41,9 @@ def counted_services(graph: Monolith, counting: CountingDb) -> dict[str, object]
         graph.keys, issuer="http://testserver", audience="archway", default_ttl=60)
     return {
         "catalog": CatalogService(db, products=CatalogRepository, cache_ttl_seconds=0),
-        "identity": IdentityService(db, graph.hasher, graph.keys, issuer, users=UserRepository),
+        "identity": IdentityService(
+            db, graph.hasher, graph.keys, issuer, users=UserRepository, clients=ClientRepository,
+            refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository),
         "order_queries": OrderQueries(db),
     }
 

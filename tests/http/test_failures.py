@@ -81,6 +81,9 @@ async def test_a_crashing_route_is_a_500_problem_and_an_error_log_with_the_trace
     body = response.json()
     assert body["request_id"] == "crash-1" and body["status"] == 500
     assert SECRET not in response.text and "Traceback" not in response.text
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+    assert response.headers["content-security-policy"] == (
+        "default-src 'none'; frame-ancestors 'none'")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].name == "archway.http"
     assert errors[0].exc_info is not None and SECRET in str(errors[0].exc_info[1])
@@ -126,6 +129,8 @@ async def test_a_failure_while_the_policies_build_the_answer_is_a_500_problem(
     assert response.headers["x-request-id"] == "fail-1"
     assert response.json()["request_id"] == "fail-1"
     assert "link" not in response.headers
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]  # once
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
     (line,) = access_lines(caplog)
     assert line["http.response.status_code"] == 500
     assert [r.name for r in caplog.records if r.levelno >= logging.ERROR] == ["archway.http"]

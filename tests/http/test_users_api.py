@@ -22,13 +22,25 @@ async def test_register_creates_a_customer(client: httpx.AsyncClient) -> None:
     assert "password" not in body and "password_hash" not in body
 
 
-async def test_register_refuses_a_duplicate_email(client: httpx.AsyncClient) -> None:
+async def test_register_answers_a_taken_email_as_a_new_one(
+    client: httpx.AsyncClient, auth_headers: AuthHeaders
+) -> None:
+    """No user enumeration (docs/security.md): same status, headers and body shape, and the
+    account that has the email is left as it was."""
     payload = {"email": "dup@example.com", "password": "long enough", "name": "Dup"}
-    assert (await client.post("/api/v1/users", json=payload)).status_code == 201
-    payload["email"] = "DUP@example.com"
-    response = await client.post("/api/v1/users", json=payload)
-    assert response.status_code == 409
-    assert response.headers["content-type"] == "application/problem+json"
+    first = await client.post("/api/v1/users", json=payload)
+    again = await client.post("/api/v1/users", json={
+        **payload, "email": "DUP@example.com", "password": "other password"})
+    fresh = await client.post("/api/v1/users", json={**payload, "email": "new@example.com"})
+    for answer in (again, fresh):
+        assert answer.status_code == first.status_code == 201
+        assert answer.headers.keys() == first.headers.keys()
+        assert answer.json().keys() == first.json().keys()
+        assert answer.headers["location"] == f"/api/v1/users/{answer.json()['id']}"
+    assert again.json()["id"] != first.json()["id"]
+    admin = await auth_headers("admin@archway.test", "users:read")
+    assert (await client.get(again.headers["location"], headers=admin)).status_code == 404
+    assert (await client.get(first.headers["location"], headers=admin)).json()["name"] == "Dup"
 
 
 async def test_register_validates_each_field(client: httpx.AsyncClient) -> None:

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
 from sqlalchemy.engine import Connection
 
 from archway.kernel.db import Database
 from archway.kernel.events.bus import DeliveryFailed, InProcessBus, PartiallyHandled
 from archway.kernel.events.cloudevent import Event, make_event
-from archway.kernel.events.inbox import Consumer
+from archway.kernel.events.inbox import Consumer, record_new
 from archway.kernel.events.tables import inbox_table
 
 TYPE = "archway.consumertest.counted.v1"
@@ -115,3 +115,40 @@ async def test_the_bus_reports_the_prefix_every_consumer_handled(
         await bus.publish(events(6))
     assert failed.value.delivered == 3
     assert await effects(database, tables) == [0, 1, 2]
+
+
+async def test_recording_new_events_is_one_statement_on_postgresql_whatever_the_batch(
+    database: Database, tables: Tables
+) -> None:
+    """On PostgreSQL the inbox itself says which events are new (``INSERT … ON CONFLICT DO
+    NOTHING RETURNING``, the ids as one array): one statement, the same for every batch
+    length, whose plan cannot depend on statistics. SQLite checks with an ``IN`` list, then
+    inserts. Either way, only the events not seen before are recorded and returned, in order."""
+    statements: list[list[str]] = []
+
+    def new_ids(conn: Connection, batch: list[Event]) -> list[str]:
+        ran: list[str] = []
+
+        def capture(_conn: object, _cursor: object, sql: str, *_rest: object) -> None:
+            ran.append(sql)
+
+        event.listen(conn, "before_cursor_execute", capture)
+        try:
+            return [e.get_id() for e in record_new(conn, tables.inbox, "c", batch)]
+        finally:
+            event.remove(conn, "before_cursor_execute", capture)
+            statements.append(ran)
+
+    batch = events(7)
+    assert await database.write(lambda conn: new_ids(conn, batch[:3])) == [
+        e.get_id() for e in batch[:3]]
+    assert await database.write(lambda conn: new_ids(conn, [*batch, batch[4]])) == [
+        e.get_id() for e in batch[3:]]
+    assert await database.write(lambda conn: new_ids(conn, batch)) == []
+    recorded = await database.read(lambda conn: sorted(conn.execute(
+        select(tables.inbox.c.event_id)).scalars()))
+    assert recorded == sorted(e.get_id() for e in batch)
+    if not database.is_sqlite:  # (SQLite's statements go to the driver's cursor unseen)
+        assert [len(ran) for ran in statements] == [1, 1, 1]
+        assert len({ran[0] for ran in statements}) == 1
+        assert "ON CONFLICT DO NOTHING" in statements[0][0]

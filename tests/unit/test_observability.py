@@ -312,7 +312,8 @@ def test_in_progress_gauge_tracks_open_requests() -> None:
 def test_render_is_valid_exposition_text_with_all_metrics() -> None:
     metrics = HttpMetrics()
     metrics.observe("/healthz", "GET", 200, 0.001)
-    Counter("archway_rate_limited", "Refused requests.", registry=metrics.registry).inc()
+    metrics.rate_limit_rejected("anonymous", "reads", "over_limit")
+    Counter("archway_outbox_relayed", "Another part's.", registry=metrics.registry).inc()
 
     body, content_type = metrics.render()
 
@@ -326,7 +327,9 @@ def test_render_is_valid_exposition_text_with_all_metrics() -> None:
         "archway_http_requests": "counter",
         "archway_http_request_duration_seconds": "histogram",
         "archway_http_requests_in_progress": "gauge",
-        "archway_rate_limited": "counter",
+        "archway_rate_limit_rejections": "counter",
+        "archway_rate_limit_store_failures": "counter",
+        "archway_outbox_relayed": "counter",
     }
 
 

@@ -35,7 +35,7 @@ from archway.kernel.graphql.context import GraphQLContext, authenticated
 from archway.kernel.graphql.errors import map_errors
 from archway.kernel.graphql.limits import cost_limit
 from archway.kernel.graphql.types import SCALARS
-from archway.kernel.http.docs_pages import DOCS_PAGE_HEADERS, graphiql_html
+from archway.kernel.http.docs_pages import graphiql_html, page_headers
 from archway.kernel.http.guard import BearerAuthenticator
 
 PATH = "/graphql"
@@ -121,9 +121,10 @@ class ArchwayGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     (Strawberry's loads them from a CDN): ``GET /graphql`` from a browser works offline."""
 
     page = graphiql_html("Archway GraphiQL", PATH)
+    headers = page_headers(page)  # its own inline script by hash, its assets, calls to itself
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(self.page, headers=DOCS_PAGE_HEADERS)
+        return HTMLResponse(self.page, headers=self.headers)
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: a browser cannot send headers with a websocket, so a token

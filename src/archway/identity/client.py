@@ -17,6 +17,10 @@ class IdentityClient(Protocol):
         """Whether ``user_id`` names a user now (a token outlives its user)."""
         ...
 
+    async def subject_exists(self, subject: str) -> bool:
+        """Whether a token's subject is still someone: a user, or a client not revoked."""
+        ...
+
 
 class InProcessIdentityClient:
     """The monolith's implementation: a direct call into the identity service, no network."""
@@ -26,3 +30,6 @@ class InProcessIdentityClient:
 
     async def user_exists(self, user_id: str) -> bool:
         return await self._service.user_exists(user_id)
+
+    async def subject_exists(self, subject: str) -> bool:
+        return await self._service.subject_exists(subject)

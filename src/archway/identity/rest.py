@@ -10,9 +10,20 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from archway.identity.domain import User
-from archway.identity.rest_models import Registration, UserOut, UserPageV1, UserPageV2, UserPatch
-from archway.identity.service import IdentityService, UserChanges
+from archway.identity.domain import OAuthClient, User
+from archway.identity.rest_models import (
+    ClientCreated,
+    ClientOut,
+    ClientPageV1,
+    ClientPageV2,
+    ClientRegistration,
+    Registration,
+    UserOut,
+    UserPageV1,
+    UserPageV2,
+    UserPatch,
+)
+from archway.identity.service import ClientSpec, IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.http.fast_lane import FastRoute, plain_query
 from archway.kernel.http.guard import Owner, admitted, current_principal, requires
@@ -33,7 +44,17 @@ def user_body(user: User) -> dict[str, Any]:
     }
 
 
+def client_body(client: OAuthClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id, "name": client.name, "public": client.is_public,
+        "grant_types": sorted(client.grant_types), "scopes": sorted(client.scopes),
+        "redirect_uris": list(client.redirect_uris), "created_at": timestamp(client.created_at),
+        "revoked_at": timestamp(client.revoked_at) if client.revoked_at else None,
+    }
+
+
 UserId = Annotated[str, Path(max_length=64, description="The user's id (UUIDv7).")]
+ClientId = Annotated[str, Path(max_length=64, description="The client's id.")]
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
@@ -96,6 +117,46 @@ def build_router(
         """The user itself (`profile`) or an admin (`users:write`); afterwards 404 for all."""
         await service.delete_user(caller, user_id)
         return Response(status_code=204)
+
+    @router.post(
+        "/oauth-clients", status_code=201, response_model=ClientCreated, tags=["oauth-clients"],
+        summary="Register an OAuth client (admins)", **requires("users:write", admin=True))
+    async def create_client(body: ClientRegistration, caller: Caller) -> Response:
+        """A confidential client's `client_secret` is in this answer only: it is stored as
+        its SHA-256 digest."""
+        client, secret = await service.create_client(caller, ClientSpec(
+            body.client_id, body.name, public=body.public,
+            grant_types=frozenset(body.grant_types), scopes=frozenset(body.scopes),
+            redirect_uris=tuple(body.redirect_uris)))
+        return JsonResponse(
+            {**client_body(client), "client_secret": secret}, 201,
+            headers={"Location": f"{version.prefix}/oauth-clients/{client.client_id}"})
+
+    @router.get(
+        "/oauth-clients", tags=["oauth-clients"],
+        response_model=ClientPageV1 if version is ApiVersion.V1 else ClientPageV2,
+        summary="List OAuth clients (admins)", **requires("users:read", admin=True))
+    async def list_clients(
+        request: Request, caller: Caller, page: Annotated[PageRequest, Depends(page_params)]
+    ) -> Response:
+        """Every client, revoked ones included, by id; never a secret."""
+        result = await service.list_clients_as(caller, page)
+        return page_response(
+            version, request, result, page, [client_body(c) for c in result.items])
+
+    @router.get(
+        "/oauth-clients/{client_id}", response_model=ClientOut, tags=["oauth-clients"],
+        summary="An OAuth client (admins)", **requires("users:read", admin=True))
+    async def get_client(client_id: ClientId, caller: Caller) -> Response:
+        return JsonResponse(client_body(await service.get_client(caller, client_id)))
+
+    @router.post(
+        "/oauth-clients/{client_id}/revoke", response_model=ClientOut, tags=["oauth-clients"],
+        summary="Revoke an OAuth client (admins)", **requires("users:write", admin=True))
+    async def revoke_client(client_id: ClientId, caller: Caller) -> Response:
+        """It can no longer authenticate, and the tokens it got for itself stop working.
+        Revoking twice changes nothing."""
+        return JsonResponse(client_body(await service.revoke_client_as(caller, client_id)))
 
     if fast_routes is not None:
         fast_routes.append(FastRoute(f"{version.prefix}/users/me", fast_me))

@@ -11,7 +11,21 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from archway.identity.domain import EMAIL_MAX, EMAIL_PATTERN, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
+from archway.identity.domain import (
+    CLIENT_ID_MAX,
+    CLIENT_ID_MIN,
+    CLIENT_ID_PATTERN,
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    GRANT_TYPES,
+    NAME_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    REDIRECT_URI_MAX,
+    REDIRECT_URI_PATTERN,
+    REDIRECTS_MAX,
+)
+from archway.kernel.auth.principal import SCOPES
 from archway.kernel.text import NO_CONTROL_PATTERN, NOT_BLANK_PATTERN
 
 # The bodies only bound what is read (1024 characters); the domain checks each value and
@@ -56,4 +70,70 @@ class UserPageV1(BaseModel):
 
 class UserPageV2(BaseModel):
     data: list[UserOut]
+    next_cursor: str | None
+
+
+# OAuth clients (admins) ----------------------------------------------------------------------
+
+# What the domain refuses beyond each field's form, stated in the schema too: a public client
+# has no secret for client_credentials, and the code grant needs a redirect URI.
+_CLIENT_RULES: JsonDict = {"allOf": [
+    {"if": {"properties": {"public": {"const": True}}, "required": ["public"]},
+     "then": {"properties": {"grant_types": {"not": {"contains": {
+         "const": "client_credentials"}}}}}},
+    {"if": {"properties": {"grant_types": {"contains": {"const": "authorization_code"}}},
+            "required": ["grant_types"]},
+     "then": {"required": ["redirect_uris"], "properties": {"redirect_uris": {"minItems": 1}}}},
+]}
+# (each replaces the list's "items" schema whole: so each says "type" again)
+_GRANT_SCHEMA: JsonDict = {"items": {"type": "string", "enum": [*sorted(GRANT_TYPES)]}}
+_SCOPE_SCHEMA: JsonDict = {"items": {"type": "string", "enum": [*SCOPES]}}
+_REDIRECT_SCHEMA: JsonDict = {"items": {
+    "type": "string", "pattern": REDIRECT_URI_PATTERN, "maxLength": REDIRECT_URI_MAX}}
+
+
+class ClientRegistration(BaseModel):
+    """A new OAuth client. Its secret (none for a public client) is in the answer only."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_CLIENT_RULES)
+    client_id: str = Field(
+        min_length=CLIENT_ID_MIN, max_length=CLIENT_ID_MAX, examples=["nightly-report"],
+        json_schema_extra={"pattern": CLIENT_ID_PATTERN})
+    name: str = Field(max_length=1024, examples=["Nightly report"],
+                      json_schema_extra=_NAME_SCHEMA)
+    public: bool = Field(False, description="No secret: a browser page or a native app (PKCE).")
+    grant_types: list[str] = Field(min_length=1, max_length=10, examples=[
+        ["client_credentials"]], json_schema_extra=_GRANT_SCHEMA)
+    scopes: list[str] = Field(default_factory=list, max_length=20, examples=[["reports:read"]],
+                              json_schema_extra=_SCOPE_SCHEMA)
+    redirect_uris: list[str] = Field(
+        default_factory=list, max_length=REDIRECTS_MAX, json_schema_extra=_REDIRECT_SCHEMA)
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    public: bool
+    grant_types: list[str]
+    scopes: list[str]
+    redirect_uris: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ClientCreated(ClientOut):
+    client_secret: str | None = Field(
+        description="Shown this once (only its SHA-256 digest is stored); null for a public "
+        "client.")
+
+
+class ClientPageV1(BaseModel):
+    items: list[ClientOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClientPageV2(BaseModel):
+    data: list[ClientOut]
     next_cursor: str | None

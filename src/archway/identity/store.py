@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from archway.identity.domain import User
+from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import Conflict
 from archway.kernel.pagination import Page, PageRequest
@@ -48,6 +49,49 @@ signing_keys = Table(
     Column("private_pem", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("retire_after", BigInteger, nullable=True),
+)
+
+oauth_clients = Table(
+    "identity_oauth_clients",
+    identity_metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("secret_digest", String(64), nullable=True),  # SHA-256, hex; none: a public client
+    Column("redirect_uris", Text, nullable=False),  # space-separated (a URI has no space)
+    Column("grant_types", String(200), nullable=False),
+    Column("scopes", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+refresh_tokens = Table(
+    "identity_refresh_tokens",
+    identity_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),  # SHA-256 of the token, hex
+    Column("family_id", String(36), nullable=False, index=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("scopes", String(500), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+authorization_codes = Table(
+    "identity_authorization_codes",
+    identity_metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the code, hex
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("redirect_uri", Text, nullable=True),
+    Column("scopes", String(500), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(10), nullable=False),
+    Column("family_id", String(36), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
 
@@ -115,3 +159,160 @@ class UserRepository:
         total = self._conn.execute(select(func.count()).select_from(users)).scalar_one()
         rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
         return Page([_user(row) for row in rows], total=total)
+
+
+def _client(row: Row[Any]) -> OAuthClient:
+    return OAuthClient(
+        client_id=row.client_id, name=row.name, secret_digest=row.secret_digest,
+        redirect_uris=tuple(row.redirect_uris.split()),
+        grant_types=frozenset(row.grant_types.split()), scopes=frozenset(row.scopes.split()),
+        created_at=as_utc(row.created_at),
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )
+
+
+_CLIENT_BY_ID = select(oauth_clients).where(oauth_clients.c.client_id == bindparam("client_id"))
+
+
+class ClientRepository:
+    """OAuth clients in one unit of work; a secret is only ever stored as its digest."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, client_id: str) -> OAuthClient | None:
+        row = self._conn.execute(_CLIENT_BY_ID, {"client_id": client_id}).first()
+        return _client(row) if row else None
+
+    def add(self, client: OAuthClient) -> None:
+        try:
+            self._conn.execute(insert(oauth_clients).values(
+                client_id=client.client_id, name=client.name,
+                secret_digest=client.secret_digest,
+                redirect_uris=" ".join(client.redirect_uris),
+                grant_types=" ".join(sorted(client.grant_types)),
+                scopes=" ".join(sorted(client.scopes)),
+                created_at=client.created_at, revoked_at=client.revoked_at))
+        except IntegrityError as exc:
+            raise Conflict(f"A client with id {client.client_id} already exists.") from exc
+
+    def revoke(self, client: OAuthClient) -> bool:
+        """Marks ``client`` revoked unless it already was; whether this call revoked it."""
+        return bool(self._conn.execute(
+            update(oauth_clients)
+            .where(oauth_clients.c.client_id == client.client_id,
+                   oauth_clients.c.revoked_at.is_(None))
+            .values(revoked_at=client.revoked_at)).rowcount)
+
+    def list(self) -> list[OAuthClient]:
+        rows = self._conn.execute(select(oauth_clients).order_by(oauth_clients.c.client_id))
+        return [_client(row) for row in rows]
+
+    def page(self, page: PageRequest) -> Page[OAuthClient]:
+        """A page by id: offset (v1) or after a client id (v2)."""
+        query = select(oauth_clients).order_by(oauth_clients.c.client_id)
+        if page.wants_cursor:
+            if page.after is not None:
+                query = query.where(oauth_clients.c.client_id > page.after[0])
+            rows = self._conn.execute(query.limit(page.limit + 1)).all()
+            items = [_client(row) for row in rows[: page.limit]]
+            more = len(rows) > page.limit
+            return Page(items, next_after=(items[-1].client_id,) if more and items else None)
+        total = self._conn.execute(select(func.count()).select_from(oauth_clients)).scalar_one()
+        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
+        return Page([_client(row) for row in rows], total=total)
+
+
+def _refresh_token(row: Row[Any]) -> RefreshToken:
+    return RefreshToken(
+        id=row.id, digest=row.digest, family_id=row.family_id, client_id=row.client_id,
+        user_id=row.user_id, scopes=frozenset(row.scopes.split()),
+        issued_at=as_utc(row.issued_at), expires_at=as_utc(row.expires_at),
+        used_at=as_utc(row.used_at) if row.used_at is not None else None,
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )
+
+
+_REFRESH_BY_DIGEST = select(refresh_tokens).where(refresh_tokens.c.digest == bindparam("digest"))
+
+
+class RefreshTokenRepository:
+    """Refresh tokens in one unit of work, by their digest; families revoked as one."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def by_digest(self, digest: str) -> RefreshToken | None:
+        row = self._conn.execute(_REFRESH_BY_DIGEST, {"digest": digest}).first()
+        return _refresh_token(row) if row else None
+
+    def add(self, token: RefreshToken) -> None:
+        self._conn.execute(insert(refresh_tokens).values(
+            id=token.id, digest=token.digest, family_id=token.family_id,
+            client_id=token.client_id, user_id=token.user_id,
+            scopes=" ".join(sorted(token.scopes)), issued_at=token.issued_at,
+            expires_at=token.expires_at, used_at=token.used_at, revoked_at=token.revoked_at))
+
+    def claim(self, token_id: str, at: datetime) -> bool:
+        """Marks the token used unless it already was or is revoked: whether this call did
+        (of two concurrent uses, exactly one claims it)."""
+        return bool(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == token_id, refresh_tokens.c.used_at.is_(None),
+                   refresh_tokens.c.revoked_at.is_(None))
+            .values(used_at=at)).rowcount)
+
+    def revoke_family(self, family_id: str, at: datetime) -> int:
+        return int(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)).rowcount)
+
+    def revoke_user(self, user_id: str, at: datetime) -> int:
+        return int(self._conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)).rowcount)
+
+
+def _code(row: Row[Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=row.digest, client_id=row.client_id, user_id=row.user_id,
+        redirect_uri=row.redirect_uri, scopes=frozenset(row.scopes.split()),
+        code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
+        family_id=row.family_id, expires_at=as_utc(row.expires_at),
+        used_at=as_utc(row.used_at) if row.used_at is not None else None)
+
+
+class AuthorizationCodeRepository:
+    """Authorization codes in one unit of work, by their digest; used ones are kept (marked)
+    until they expire, so that a second use is recognised as one."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None:
+        row = self._conn.execute(
+            select(authorization_codes).where(authorization_codes.c.digest == digest)).first()
+        return _code(row) if row else None
+
+    def add(self, code: AuthorizationCode) -> None:
+        self._conn.execute(insert(authorization_codes).values(
+            digest=code.digest, client_id=code.client_id, user_id=code.user_id,
+            redirect_uri=code.redirect_uri, scopes=" ".join(sorted(code.scopes)),
+            code_challenge=code.code_challenge,
+            code_challenge_method=code.code_challenge_method, family_id=code.family_id,
+            expires_at=code.expires_at, used_at=code.used_at))
+
+    def claim(self, digest: str, at: datetime) -> bool:
+        """Marks the code used unless it already was or has expired: whether this call did."""
+        return bool(self._conn.execute(
+            update(authorization_codes)
+            .where(authorization_codes.c.digest == digest,
+                   authorization_codes.c.used_at.is_(None),
+                   authorization_codes.c.expires_at > at)
+            .values(used_at=at)).rowcount)
+
+    def remove_expired(self, before: datetime) -> int:
+        return int(self._conn.execute(delete(authorization_codes).where(
+            authorization_codes.c.expires_at < before)).rowcount)

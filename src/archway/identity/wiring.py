@@ -15,10 +15,17 @@ from fastapi.routing import APIRoute
 from archway.config import Settings
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.oauth import AuthorizationServer
+from archway.identity.oauth_rest import build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
-from archway.identity.store import UserRepository
+from archway.identity.store import (
+    AuthorizationCodeRepository,
+    ClientRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.http.fast_lane import FastRoute
@@ -32,11 +39,17 @@ class IdentityModule:
     verifier: TokenVerifier
     service: IdentityService[Any]
     client: InProcessIdentityClient
+    oauth: AuthorizationServer
 
     def routers(
         self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
     ) -> list[APIRouter]:
         return [build_router(version, self.service, route_class, fast_routes=fast_routes)]
+
+    def oauth_routers(self) -> list[APIRouter]:
+        """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
+        the versioned API, authenticated by client credentials rather than bearer tokens."""
+        return [build_oauth_router(self.oauth)]
 
     def close(self) -> None:
         self.hasher.close()
@@ -54,9 +67,12 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         default_ttl=settings.access_token_ttl_seconds,
     )
     service = IdentityService(
-        db, hasher, keys, issuer, users=UserRepository,
+        db, hasher, keys, issuer, users=UserRepository, clients=ClientRepository,
+        refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository,
+        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         cache_ttl_seconds=settings.read_cache_ttl_seconds)
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     return IdentityModule(
-        keys=keys, hasher=hasher,
-        verifier=TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience),
-        service=service, client=InProcessIdentityClient(service))
+        keys=keys, hasher=hasher, verifier=verifier,
+        service=service, client=InProcessIdentityClient(service),
+        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer))

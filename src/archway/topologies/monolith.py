@@ -54,8 +54,8 @@ from archway.orders.service import OrdersService
 from archway.orders.updates import OrderUpdates
 from archway.orders.wiring import OrdersModule
 from archway.orders.wiring import wire as wire_orders
-from archway.topologies.demo import DEMO_ACCOUNTS, customer_token_command
-from archway.topologies.shared import CONTEXTS, database, event_plumbing
+from archway.topologies.demo import DEMO_ACCOUNTS, DOCS_CLIENT_ID, customer_token_command
+from archway.topologies.shared import CONTEXTS, database, event_plumbing, rate_limiter
 
 # Every public URL of the monolith, for the landing page (GET /) and `archway dev`'s banner.
 PUBLIC_LINKS = (
@@ -133,7 +133,8 @@ def build(
     orders = wire_orders(
         settings, db, events, catalog=catalog.client,
         admission=lambda: relays.keeping_up(settings.command_backpressure_seconds))
-    relays = Relays([orders.relay, catalog.relay], metrics=event_metrics)
+    relays = Relays(
+        [orders.relay, catalog.relay], metrics=event_metrics, wakeups=events.wakeups)
     reads = orders.read_side
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
@@ -152,7 +153,10 @@ def build(
 
 
 def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
+    """The monolith's app. Its rate limiter is its own (``app.state.rate_limiter``; the
+    lifespan closes it), so that apps built on one graph with other settings count apart."""
     graph = graph or build(settings)
+    limiter = rate_limiter(settings, graph.metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -169,18 +173,23 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if limiter is not None:
+                await limiter.close()
             await graph.close()
 
     app = FastAPI(
         title="Archway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan,
     )
     app.state.graph = graph
+    app.state.rate_limiter = limiter
     authenticator = BearerAuthenticator(
-        graph.verifier, user_exists=InProcessIdentityClient(graph.identity).user_exists)
+        graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists)
     route_class = guarded_route_class(authenticator)
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
+    _, identity, _ = graph.modules
+    routers += identity.oauth_routers()
     routers.append(build_graphql_router(
         {"identity": graph.identity, "catalog": graph.catalog, "orders": graph.orders,
          "order_queries": graph.order_queries, "report_queries": graph.report_queries,
@@ -190,14 +199,16 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
             deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
-            cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane),
+            cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane,
+            hsts=settings.hsts),
         routers=routers, metrics=graph.metrics,
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
+        rate_limiter=limiter,
         pages=PublicPages(
             title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
-            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id="archway-docs",
+            issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,
             demo_accounts=[DemoAccount(role, email, password)
                            for role, email, password, _ in DEMO_ACCOUNTS]
             if settings.show_demo_accounts else []))

@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry
 from archway.catalog import wiring as catalog_wiring
 from archway.config import Settings
 from archway.identity import wiring as identity_wiring
+from archway.identity.domain import OAuthClient
 from archway.identity.keys import KeyRing
+from archway.identity.service import ClientSpec
 from archway.kernel.db import Database
 from archway.kernel.events.dead_letters import DeadLetter, DeadLetterOffice, RetryOutcome
 from archway.kernel.events.metrics import EventMetrics
@@ -60,6 +62,56 @@ async def seed_demo(
             lines.append(f"{role:<8} {email} / {password}")
         await seed_catalog(catalog_wiring.service(settings, db))
     return lines
+
+
+async def seed_demo_clients(settings: Settings) -> list[str]:
+    """The public docs client (Swagger UI's Authorize: authorization code + PKCE) and the
+    confidential demo client (client credentials); existing ones are left as they are. One
+    line each: ``client``, then its id (and the demo client's secret)."""
+    from archway.kernel.auth.principal import SCOPES
+    from archway.kernel.errors import Conflict
+    from archway.topologies.demo import (
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SCOPES,
+        DEMO_CLIENT_SECRET,
+        DOCS_CLIENT_ID,
+        DOCS_REDIRECT_PATH,
+    )
+
+    docs = ClientSpec(
+        DOCS_CLIENT_ID, "Archway API docs (Swagger UI)", public=True,
+        grant_types=frozenset({"authorization_code", "refresh_token"}),
+        scopes=frozenset(SCOPES), redirect_uris=(settings.issuer + DOCS_REDIRECT_PATH,))
+    demo = ClientSpec(
+        DEMO_CLIENT_ID, "Archway demo service", public=False,
+        grant_types=frozenset({"client_credentials"}),
+        scopes=frozenset(DEMO_CLIENT_SCOPES.split()), secret=DEMO_CLIENT_SECRET)
+    async with _identity(settings) as identity:
+        for spec in (docs, demo):
+            with suppress(Conflict):  # already there: seeding twice changes nothing
+                await identity.service.register_client(spec)
+    return [
+        f"{'client':<8} {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}"
+        f"  (confidential: client_credentials, {DEMO_CLIENT_SCOPES})",
+        f"{'client':<8} {DOCS_CLIENT_ID}  (public, PKCE: Swagger UI's Authorize)",
+    ]
+
+
+async def create_client(
+    settings: Settings, spec: ClientSpec
+) -> tuple[OAuthClient, str | None]:
+    async with _identity(settings) as identity:
+        return await identity.service.register_client(spec)
+
+
+async def list_clients(settings: Settings) -> list[OAuthClient]:
+    async with _identity(settings) as identity:
+        return await identity.service.list_clients()
+
+
+async def revoke_client(settings: Settings, client_id: str) -> OAuthClient:
+    async with _identity(settings) as identity:
+        return await identity.service.revoke_client(client_id)
 
 
 async def dev_token(settings: Settings, email: str, scopes: list[str], ttl: int | None) -> str:

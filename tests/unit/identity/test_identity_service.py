@@ -5,19 +5,29 @@ The same tests pass on both, which keeps the fakes honest; most run in microseco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import pytest
 
 from archway.identity.client import InProcessIdentityClient
+from archway.identity.passwords import PasswordHasher
 from archway.identity.service import IdentityService, UserChanges
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
 from archway.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from archway.kernel.pagination import PageRequest
 from archway.topologies.monolith import Monolith
-from tests.fakes import FakeUnitsOfWork, FakeUsers
+from tests.fakes import (
+    FakeAuthorizationCodes,
+    FakeClients,
+    FakeRefreshTokens,
+    FakeUnitsOfWork,
+    FakeUsers,
+)
+
+T = TypeVar("T")
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -26,7 +36,8 @@ async def service(
 ) -> AsyncIterator[IdentityService[Any]]:
     if request.param == "fake":
         yield IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
-                              graph.identity._issuer, users=FakeUsers)
+                              graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes)
     else:
         yield graph.identity  # the real store; `database` empties its tables afterwards
 
@@ -42,12 +53,80 @@ async def test_register_then_read_yourself(service: IdentityService[Any]) -> Non
     assert (await service.me(me(user.id, "profile"))).id == user.id
 
 
-async def test_register_refuses_duplicates_case_insensitively(
+async def test_a_taken_email_is_answered_like_a_new_one_and_changes_nothing(
     service: IdentityService[Any],
 ) -> None:
+    ada = await service.register("ada@example.com", "long enough", "Ada")
+    again = await service.register("ADA@example.com", "another password", "Ada again")
+    assert again.email == "ada@example.com" and again.name == "Ada again"
+    assert again.roles == {"customer"} and again.id != ada.id
+    admin = me("someone", "users:read", admin=True)
+    with pytest.raises(NotFound):  # nothing was stored under the answer's id
+        await service.get_user(admin, again.id)
+    assert [u.id for u in (await service.list_users(admin, PageRequest(limit=10))).items] == [
+        ada.id]
+    assert await service.check_password("ada@example.com", "long enough") == ada
+    assert await service.check_password("ada@example.com", "another password") is None
+
+
+async def test_concurrent_registrations_of_one_email_store_one_user(
+    service: IdentityService[Any],
+) -> None:
+    answers = await asyncio.gather(*(
+        service.register("race@example.com", f"password {n}", f"Racer {n}") for n in range(4)))
+    admin = me("someone", "users:read", admin=True)
+    stored = (await service.list_users(admin, PageRequest(limit=10))).items
+    assert len(stored) == 1 and stored[0].id in {answer.id for answer in answers}
+
+
+class CountingHasher(PasswordHasher):
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_kib=64, workers=1, queue_timeout=5)
+        self.hashed = 0
+        self.verified = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashed += 1
+        return await super().hash(password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verified += 1
+        return await super().verify(password_hash, password)
+
+
+class CountingUnits(FakeUnitsOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = self.writes = 0
+
+    async def read(self, work: Callable[[Any], T]) -> T:
+        self.reads += 1
+        return await super().read(work)
+
+    async def write(self, work: Callable[[Any], T]) -> T:
+        self.writes += 1
+        return await super().write(work)
+
+
+@pytest.mark.parametrize("use", ["register", "check_password"])
+async def test_a_known_and_an_unknown_email_cost_the_same(graph: Monolith, use: str) -> None:
+    """Timing tells nothing either: both paths hash (or verify) one password with the same
+    argon2 parameters and run the same units of work."""
+    hasher, units = CountingHasher(), CountingUnits()
+    service = IdentityService(units, hasher, graph.keys, graph.identity._issuer, users=FakeUsers,
+                              clients=FakeClients, refresh_tokens=FakeRefreshTokens,
+                              codes=FakeAuthorizationCodes)
     await service.register("ada@example.com", "long enough", "Ada")
-    with pytest.raises(Conflict):
-        await service.register("ADA@example.com", "long enough", "Ada again")
+    work = []
+    for email in ("ada@example.com", "nobody@example.com"):
+        hasher.hashed = hasher.verified = units.reads = units.writes = 0
+        if use == "register":
+            await service.register(email, "some password", "Someone")
+        else:
+            await service.check_password(email, "some password")
+        work.append((hasher.hashed + hasher.verified, units.reads, units.writes))
+    assert work[0] == work[1] and work[0][0] == 1
+    hasher.close()
 
 
 async def test_register_validates_before_hashing(service: IdentityService[Any]) -> None:
@@ -115,7 +194,8 @@ async def test_listing_pages_by_offset_and_by_cursor(service: IdentityService[An
 
 async def test_cached_reads_never_outlive_a_write_in_this_process(graph: Monolith) -> None:
     service = IdentityService(FakeUnitsOfWork(), graph.hasher, graph.keys,
-                              graph.identity._issuer, users=FakeUsers,
+                              graph.identity._issuer, users=FakeUsers, clients=FakeClients,
+                              refresh_tokens=FakeRefreshTokens, codes=FakeAuthorizationCodes,
                               cache_ttl_seconds=60)
     ada = await service.register("ada@example.com", "long enough", "Ada")
     caller = me(ada.id, "profile")

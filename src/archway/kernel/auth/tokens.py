@@ -107,9 +107,12 @@ class TokenVerifier:
         audiences = audience if isinstance(audience, list) else [audience]
         if self._audience not in audiences:
             raise _invalid("The token is meant for another audience.")
-        exp, nbf = claims["exp"], claims.get("nbf", claims["iat"])
-        if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
-            raise _invalid("The token's times are malformed.")
+        for name in ("sub", "jti", "client_id"):
+            if not isinstance(claims[name], str) or not claims[name]:
+                raise _invalid(f"The token's '{name}' claim is malformed.")
+        exp = _numeric_date(claims, "exp")
+        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else _numeric_date(claims, "iat")
+        _numeric_date(claims, "iat")
         if exp + self._leeway <= now:
             raise Unauthenticated("The access token has expired.", error="invalid_token")
         if nbf - self._leeway > now:
@@ -119,13 +122,28 @@ class TokenVerifier:
         if not isinstance(scope, str) or not isinstance(roles, list):
             raise _invalid("The token's scope or roles are malformed.")
         return Principal(
-            subject=str(claims["sub"]),
+            subject=claims["sub"],
             scopes=frozenset(scope.split()),
             roles=frozenset(str(role) for role in roles),
-            client_id=str(claims["client_id"]),
-            token_id=str(claims["jti"]),
-            expires_at=int(exp),
+            client_id=claims["client_id"],
+            token_id=claims["jti"],
+            expires_at=exp,
         )
+
+
+MAX_NUMERIC_DATE = 253_402_300_799
+"""9999-12-31T23:59:59Z: the last second any date Archway handles can name."""
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int:
+    """A JWT NumericDate (RFC 7519 section 2) as Archway issues it: a whole number of seconds
+    from 0 to :data:`MAX_NUMERIC_DATE`. JSON's other numbers (``1e400`` is infinity, ``NaN``
+    compares false with everything, so an ``exp`` of either would never expire), booleans
+    (``True`` is an ``int`` to Python), strings and fractions are refused as malformed."""
+    value = claims[name]
+    if type(value) is not int or not 0 <= value <= MAX_NUMERIC_DATE:
+        raise _invalid(f"The token's '{name}' claim is not a NumericDate.")
+    return value
 
 
 def _invalid(detail: str) -> Unauthenticated:

@@ -4,7 +4,8 @@ Delivery is at least once, so a consumer may see an event twice (a relay retried
 died after publishing but before marking). A :class:`Consumer` applies its effect only to
 events its inbox has not recorded, and records them in the same ``db.write``: either both
 happen or neither. Inbox rows are inserted before the effects, so on PostgreSQL a concurrent
-duplicate waits on the primary key and then fails instead of running an effect a second time.
+duplicate waits on the primary key and then skips the event (or fails, on SQLite's path)
+instead of running an effect a second time.
 
 A batch is applied in **one** transaction: one commit for a hundred events instead of a
 hundred. A consumer may also apply the batch's events together (``apply_batch``): a statement
@@ -20,16 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Table, TextClause, bindparam, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.events.bus import PartiallyHandled
 from archway.kernel.events.cloudevent import Event, handling
-from archway.kernel.statements import DriverWrite
+from archway.kernel.statements import DriverRead, DriverWrite
 
 Apply = Callable[[Connection, Event], object]
 ApplyBatch = Callable[[Connection, Sequence[Event]], object]
@@ -45,29 +45,47 @@ def seen(conn: Connection, inbox: Table, consumer: str, event_id: str) -> bool:
 
 
 @cache
-def _statements(inbox: Table) -> tuple[Select[Any], DriverWrite]:
-    """Which of some events a consumer has seen, and recording more; built once per inbox."""
+def _statements(inbox: Table) -> tuple[DriverRead, DriverWrite, TextClause]:
+    """Which of some events a consumer has seen, and recording more (SQLite); recording the
+    new ones and naming them in one statement (PostgreSQL). Built once per inbox."""
     seen_query = select(inbox.c.event_id).where(
         inbox.c.consumer == bindparam("consumer"),
         inbox.c.event_id.in_(bindparam("ids", expanding=True)))
-    return seen_query, DriverWrite(insert(inbox))
+    record_fresh = text(
+        f"INSERT INTO {inbox.name} (consumer, event_id, event_type, processed_at) "
+        "SELECT :consumer, e.id, e.type, :processed_at "
+        "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:types AS VARCHAR[])) AS e(id, type) "
+        "ON CONFLICT DO NOTHING RETURNING event_id")
+    return DriverRead(seen_query), DriverWrite(insert(inbox)), record_fresh
 
 
 def record_new(
     conn: Connection, inbox: Table, consumer: str, events: Sequence[Event]
 ) -> list[Event]:
     """Insert inbox rows for the events ``consumer`` has not recorded yet; return those events,
-    in order (an event twice in ``events`` counts once)."""
-    seen_query, record = _statements(inbox)
-    ids = [event.get_id() for event in events]
-    known = set(conn.execute(seen_query, {"consumer": consumer, "ids": ids}).scalars())
-    fresh: list[Event] = []
+    in order (an event twice in ``events`` counts once).
+
+    On PostgreSQL it is one statement, ``INSERT … ON CONFLICT DO NOTHING RETURNING``: the
+    primary key decides what is new, whatever the planner knows. A ``SELECT … IN (<the batch's
+    ids>)`` first, as SQLite still does, is planned from the table's statistics, and without
+    them (a fresh or never analyzed inbox) as a sequential scan that compares every row with
+    every id: 100–230 ms per batch of 500 at 10,000 rows, against 3–9 ms once analyzed (see
+    ``docs/cqrs.md``). A concurrent delivery of the same event waits on the key, then finds it
+    taken and skips the event."""
+    seen, record, record_fresh = _statements(inbox)
+    unique: dict[str, Event] = {}
     for event in events:
-        if event.get_id() not in known:
-            known.add(event.get_id())
-            fresh.append(event)
+        unique.setdefault(event.get_id(), event)
+    now = datetime.now(UTC)
+    if conn.dialect.name == "postgresql":
+        inserted = set(conn.execute(record_fresh, {
+            "consumer": consumer, "processed_at": now, "ids": list(unique),
+            "types": [event.get_type() for event in unique.values()]}).scalars())
+        return [event for event_id, event in unique.items() if event_id in inserted]
+    ids = list(unique)
+    known = {row.event_id for row in seen.all(conn, {"consumer": consumer, "ids": ids})}
+    fresh = [event for event_id, event in unique.items() if event_id not in known]
     if fresh:
-        now = datetime.now(UTC)
         record.execute(conn, [
             {"consumer": consumer, "event_id": event.get_id(), "event_type": event.get_type(),
              "processed_at": now} for event in fresh])

@@ -18,6 +18,7 @@ from archway.kernel.events.dead_letters import DeadLetterOffice, DeadLetterStore
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.events.wakeups import OutboxWakeups
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class RelayOptions:
     poll_interval: float
     batch_size: int
     max_lag: int | None
+    lease_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,25 @@ class EventPlumbing:
     metrics: EventMetrics
     dead_letters: DeadLetterOffice
     relay_options: RelayOptions
+    wakeups: OutboxWakeups | None = None  # PostgreSQL: replicas wake each other's relays
 
     def relay(self, outbox: Table, parked: DeadLetterStore) -> OutboxRelay:
-        """The relay of one context's outbox; its lease lets replicas share the outbox. A row
-        it cannot read as an event the office's ``max_attempts`` times is parked in
+        """The relay of one context's outbox; its lease lets replicas share the outbox, and
+        the wake-ups (if any) let a replica's commits wake the relay of the one holding it. A
+        row it cannot read as an event the office's ``max_attempts`` times is parked in
         ``parked`` (its context's dead letters), so that it blocks no event after it."""
-        options = self.relay_options
-        return OutboxRelay(
+        options, wakeups = self.relay_options, self.wakeups
+        relay = OutboxRelay(
             self.db, outbox, self.bus, poll_interval=options.poll_interval,
-            batch_size=options.batch_size, lease=OutboxLease(self.db, outbox.name),
+            batch_size=options.batch_size,
+            lease=OutboxLease(self.db, outbox.name, ttl=options.lease_seconds),
             metrics=self.metrics, max_lag=options.max_lag,
-            unreadable=self.dead_letters.guard_outbox(outbox, parked))
+            unreadable=self.dead_letters.guard_outbox(outbox, parked),
+            announce=wakeups.announcer(outbox.name) if wakeups is not None else None,
+            report=wakeups.reporter(outbox.name) if wakeups is not None else None)
+        if wakeups is not None:
+            wakeups.watch(relay)
+        return relay
 
     def subscription(
         self, consumer: str, event_types: Iterable[str], handler: Handler,

@@ -10,7 +10,9 @@ At least once: a crash between publishing and marking publishes the batch again.
 idempotent (see :mod:`archway.kernel.events.inbox`). In order: a batch stops at the first event
 that fails, and that event is retried (with backoff) before any later one is published. With an
 :class:`~archway.kernel.events.lease.OutboxLease`, of several processes relaying one outbox only
-the lease holder publishes, so routine duplicates and interleaving are avoided.
+the lease holder publishes, so routine duplicates and interleaving are avoided; a standby relay
+that is nudged calls its ``announce`` instead (on PostgreSQL a ``NOTIFY`` that wakes the holder's
+process, see :mod:`archway.kernel.events.wakeups`), so a commit in any process is relayed at once.
 
 Its :meth:`OutboxRelay.state` is what ``/readyz`` reports: a loop that died, or a relay that has
 failed without a single success for longer than ``failing_after`` seconds, is not ready.
@@ -35,6 +37,7 @@ from archway.kernel.events.cloudevent import Event, from_json
 from archway.kernel.events.dead_letters import UnreadableEvents, describe
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
+from archway.kernel.events.wakeups import OutboxWakeups
 
 _log = logging.getLogger("archway.events.relay")
 _Row = Row[*tuple[Any, ...]]  # an outbox row, whichever columns it has
@@ -63,6 +66,8 @@ class OutboxRelay:
         failing_after: float = 30.0,
         max_lag: int | None = None,
         unreadable: UnreadableEvents | None = None,
+        announce: Callable[[], None] | None = None,
+        report: Callable[[int], None] | None = None,
     ) -> None:
         self.name = outbox.name
         self.context = outbox.name.removesuffix("_outbox")
@@ -88,6 +93,11 @@ class OutboxRelay:
         self._metrics = metrics
         self._failing_after = failing_after
         self._unreadable = unreadable
+        self._announce = announce
+        self._report = report
+        self._reported_behind = False  # the last report said behind: the next says when not
+        self._heard_at: float | None = None  # a standby: when the holder last reported
+        self._pacing: set[asyncio.Task[None]] = set()
         if metrics is not None:
             metrics.watch_outbox(db, outbox)
 
@@ -97,7 +107,27 @@ class OutboxRelay:
         self._lag += 1  # at least one event; the next read counts them exactly
         if self._lag > self._max_lag and self._paces_commands():
             self._keeping_up = False
+        if self._standby and self._announce is not None:
+            self._announce()  # the holder is another process: tell it (see wakeups.py)
         self._wake.set()
+
+    def wake(self) -> None:
+        """Publish soon: another process committed to this outbox and announced it. Unlike
+        :meth:`nudge` it counts no commit of this process (the next read counts the lag)."""
+        self._wake.set()
+
+    def heard(self, lag: int) -> None:
+        """The holder (another process) reports its lag after a batch while it is behind, and
+        once more when it no longer is. A standby paces its own commands by it, as the
+        holder paces its: each report while behind lets a quarter batch in. A report older
+        than two poll intervals no longer counts (the holder may have died)."""
+        if not self._standby:
+            return
+        self._heard_at = time.monotonic()
+        self._lag = lag
+        task = asyncio.get_running_loop().create_task(self._paced())
+        self._pacing.add(task)
+        task.add_done_callback(self._pacing.discard)
 
     @property
     def lag(self) -> int:
@@ -129,14 +159,26 @@ class OutboxRelay:
         return False
 
     def _paces_commands(self) -> bool:
-        return self._task is not None and not self._standby and not self._failures
+        if self._task is None or self._failures:
+            return False
+        return not self._standby or self._heard_recently()
 
-    async def _paced(self) -> None:
-        """After each attempt: behind or not, by the lag; a batch published while behind
-        lets a quarter batch of commands in."""
+    def _heard_recently(self) -> bool:
+        heard_at = self._heard_at
+        return heard_at is not None and time.monotonic() - heard_at < 2 * self._poll_interval
+
+    async def _paced(self, *, admits: bool = True) -> None:
+        """After each attempt: behind or not, by the lag; a batch published while behind (or,
+        on a standby, each lag the holder reports) lets a quarter batch of commands in."""
         behind = self.lag > self._max_lag and self._paces_commands()
         self._keeping_up = not behind
-        self._admissions = max(1, self._batch_size // 4) if behind else 0
+        if not behind:
+            self._admissions = 0
+        elif admits:
+            self._admissions = max(1, self._batch_size // 4)
+        if self._report is not None and not self._standby and (behind or self._reported_behind):
+            self._report(self.lag)  # to the standbys, which pace their commands by it
+            self._reported_behind = behind
         async with self._progress:
             self._progress.notify_all()
 
@@ -157,7 +199,8 @@ class OutboxRelay:
                 self._standby = True
                 self._failures = 0
                 self._failing_since = None
-                self._lag = 0  # the holder paces its own commands
+                if not self._heard_recently():
+                    self._lag = 0  # nothing known of the holder's lag: nobody waits
                 return 0
             self._standby = False
             commits_before = self._commits
@@ -273,7 +316,7 @@ class OutboxRelay:
                 _log.exception("relay %s could not read or mark its outbox", self.name)
                 self._failed_once()
                 published = 0
-            await self._paced()
+            await self._paced(admits=not self._standby)  # a standby admits on reports only
             if published >= self._batch_size:
                 continue
             await self._sleep(self._delay())
@@ -359,18 +402,24 @@ class Relays:
     """The process's relays, started and stopped together by the app's lifespan."""
 
     def __init__(
-        self, relays: Sequence[OutboxRelay], *, metrics: EventMetrics | None = None
+        self, relays: Sequence[OutboxRelay], *, metrics: EventMetrics | None = None,
+        wakeups: OutboxWakeups | None = None,
     ) -> None:
         self.all = tuple(relays)
         self._metrics = metrics
+        self._wakeups = wakeups
 
     def start(self) -> None:
+        if self._wakeups is not None:
+            self._wakeups.start()
         for relay in self.all:
             relay.start()
 
     async def stop(self) -> None:
         for relay in self.all:
             await relay.stop()
+        if self._wakeups is not None:
+            await self._wakeups.stop()
 
     async def keeping_up(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded wait is its API
         """Wait (at most ``timeout`` seconds) until the consumers of every relay lag behind

@@ -8,6 +8,8 @@ no other host, so they work with no internet access.
 
 import html
 import json
+import re
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
@@ -22,6 +24,7 @@ from archway.kernel.http.docs_assets import (
     asset_url,
     build_docs_assets_router,
 )
+from archway.kernel.http.security_headers import page_policy, source_hash
 
 SWAGGER_UI_CSS = asset_url(SWAGGER_UI, "swagger-ui.css")
 SWAGGER_UI_BUNDLE = asset_url(SWAGGER_UI, "swagger-ui-bundle.js")
@@ -150,31 +153,57 @@ GRAPHIQL_DEFAULT_QUERY = """# Archway's GraphQL API. A bearer token goes in the 
 """
 
 
-# Images and fonts from this origin only: ReDoc's sidebar otherwise fetches its vendor's logo
-# from a CDN (the page needs no internet, and tells no third party who reads the docs).
-DOCS_PAGE_HEADERS = {"content-security-policy": "img-src 'self' data: blob:; font-src 'self' data:"}
+def page_headers(page: str, *, connect: tuple[str, ...] = (), extra: str = "") -> dict[str, str]:
+    """The Content-Security-Policy of one docs page: its own inline scripts by hash and
+    Archway's vendored assets only. Images and fonts come from this origin (ReDoc's sidebar
+    would otherwise fetch its vendor's logo from a CDN: the page needs no internet, and tells
+    no third party who reads the docs). Both UIs inject their own styles, so inline styles
+    are allowed; inline scripts are not, but for the page's own. ``connect`` names the
+    origins besides this one the page may call (Swagger UI's token request)."""
+    scripts = tuple(source_hash(body) for body in _INLINE_SCRIPT.findall(page))
+    return {"content-security-policy": page_policy(
+        scripts=scripts, inline_styles=True, connect=connect, extra=extra)}
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_REDOC_WORKERS = "worker-src 'self' blob:"  # ReDoc's search runs in a worker made from a blob
 
 
 def build_docs_router(
-    title: str, specs: list[tuple[str, str]], *, redoc_spec: str, client_id: str | None
+    title: str,
+    specs: list[tuple[str, str]],
+    *,
+    redoc_spec: str,
+    client_id: str | None,
+    issuer: str | None = None,
 ) -> APIRouter:
     """``/docs`` (Swagger UI over ``specs``), its OAuth redirect page, ``/redoc`` and their
-    assets. The pages are rendered once; none is an API operation."""
+    assets. The pages are rendered once; none is an API operation. Swagger UI may call the
+    token issuer's origin, which need not be the one a reader opened the page at."""
     swagger = swagger_ui_html(title, specs, "/docs/oauth2-redirect", client_id)
     redirect = swagger_oauth2_redirect_html()
     redoc = redoc_html(title, redoc_spec)
+    origin = _origin(issuer) if issuer else None
+    swagger_headers = page_headers(swagger, connect=(origin,) if origin else ())
+    redirect_headers = page_headers(redirect)
+    redoc_headers = page_headers(redoc, extra=_REDOC_WORKERS)
     router = build_docs_assets_router()
 
     @router.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return HTMLResponse(swagger, headers=DOCS_PAGE_HEADERS)
+        return HTMLResponse(swagger, headers=swagger_headers)
 
     @router.get("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
-        return HTMLResponse(redirect, headers=DOCS_PAGE_HEADERS)
+        return HTMLResponse(redirect, headers=redirect_headers)
 
     @router.get("/redoc", include_in_schema=False)
     async def redoc_page() -> HTMLResponse:
-        return HTMLResponse(redoc, headers=DOCS_PAGE_HEADERS)
+        return HTMLResponse(redoc, headers=redoc_headers)
 
     return router

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -50,6 +51,12 @@ _RECLAIM = DriverWrite(update(idempotency_keys).where(*_WHERE).values(
 _COMPLETE = DriverWrite(update(idempotency_keys).where(*_WHERE).values(
     state=bindparam("b_state"), status_code=bindparam("b_status"),
     response_headers=bindparam("b_headers"), response_body=bindparam("b_body")))
+
+
+def same_digest(stored: str, sent: str) -> bool:
+    """Digests are compared in constant time (``hmac.compare_digest``), so how long a check
+    takes says nothing about how much of a stored digest a guess matched."""
+    return hmac.compare_digest(stored.encode(), sent.encode())
 
 
 class ClaimOutcome(Enum):
@@ -157,7 +164,7 @@ class IdempotencyStore:
         if row.expires_at <= now:
             _RECLAIM.execute(conn, {**request.where, **fresh})
             return ClaimOutcome.CLAIMED, None
-        if row.request_hash != request.request_hash:
+        if not same_digest(row.request_hash, request.request_hash):
             return ClaimOutcome.MISMATCH, None
         if row.state == "in_flight":
             # A claim is only ever stored with its request's first effect: whatever became of
@@ -227,7 +234,7 @@ class AnswerWriter:
         if queued is None:
             return None
         request_hash, kept = queued
-        if request_hash != request.request_hash:
+        if not same_digest(request_hash, request.request_hash):
             return ClaimOutcome.MISMATCH, None
         if isinstance(kept, TookEffect):
             return ClaimOutcome.APPLIED, kept

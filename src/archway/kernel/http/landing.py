@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
 from archway.kernel.http.responses import JsonResponse
+from archway.kernel.http.security_headers import page_policy, source_hash
 
 DOCS_RELS = ("swagger-ui", "redoc")  # the links the page puts first, as "the docs"
 
@@ -68,15 +69,22 @@ def build_landing_router(
         body["token_command"] = token_hint
     page = _render_html(title, links, demo_accounts, token_hint)
     headers = {"vary": "Accept", "cache-control": "no-cache"}
+    # The page runs no script; its one inline style is allowed by its hash.
+    html_headers = {**headers, "content-security-policy": page_policy(styles=(
+        source_hash(_STYLE),))}
     router = APIRouter(include_in_schema=False)
 
     @router.get("/")
     async def landing(request: Request) -> Response:
         if prefers_html(request.headers.get("accept")):
-            return HTMLResponse(page, headers=headers)
+            return HTMLResponse(page, headers=html_headers)
         return JsonResponse(body, headers=headers)
 
     return router
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
+td,th{text-align:left;padding:.2rem .8rem .2rem 0}"""
 
 
 def _render_html(
@@ -104,8 +112,7 @@ def _render_html(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}
-td,th{{text-align:left;padding:.2rem .8rem .2rem 0}}</style>
+<style>{_STYLE}</style>
 </head>
 <body>
 <h1>{e(title)}</h1>

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archway.kernel.errors import ArchwayError
 from archway.kernel.http.methods import head_as_get
 from archway.kernel.http.problems import REQUEST_ID_KEY, error_response, problem_response
+from archway.kernel.http.security_headers import ALWAYS, API_CSP, HSTS
 from archway.kernel.http.uri import path_reference, uri_reference
 from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
 from archway.kernel.ids import new_id
@@ -36,16 +37,6 @@ from archway.kernel.observability.metrics import HttpMetrics
 VERSION_KEY = "archway.api_version"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _logger = logging.getLogger("archway.http")
-
-_SECURITY_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-)
-_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-
 
 @dataclass(frozen=True, slots=True)
 class DeprecationPolicy:
@@ -63,11 +54,15 @@ class HttpPolicies:
         metrics: HttpMetrics,
         deprecation: DeprecationPolicy,
         access_log: bool = True,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.deprecation = deprecation
         self.access_log = access_log
+        # Built once: HSTS on every answer when the process is told it is behind HTTPS.
+        self._security = (*ALWAYS, HSTS) if hsts else ALWAYS
+        self._https_security = (*ALWAYS, HSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,6 +144,10 @@ class HttpPolicies:
         minimal: bool = False,
     ) -> Send:
         deprecation = self.deprecation
+        security = self._https_security if scope.get("scheme") == "https" else self._security
+        # An answer to a credentialed request is the caller's own: no cache keeps it unless
+        # its route said otherwise (the products' public caching).
+        private = version is not None or any(k == b"authorization" for k, _ in scope["headers"])
 
         async def decorated(message: Message) -> None:
             if message["type"] != "http.response.start":
@@ -158,13 +157,12 @@ class HttpPolicies:
             out = MutableHeaders(raw=raw)
             out["x-request-id"] = request_id
             out["api-version"] = str(int(version or ApiVersion.V1))
-            raw.extend(_SECURITY_HEADERS)
-            content_type = out.get("content-type", "")
-            if "html" not in content_type:
-                raw.append(_API_CSP)
+            raw.extend(security)
+            if "content-security-policy" not in out:  # a page states its own (see the module)
+                raw.append(API_CSP)
+            if private and "cache-control" not in out:
+                out["cache-control"] = "no-store"
             if version is not None:
-                if "cache-control" not in out:
-                    out["cache-control"] = "no-store"
                 if unversioned and not minimal:
                     out.append("vary", "API-Version")
                 if version is ApiVersion.V1 and not minimal:

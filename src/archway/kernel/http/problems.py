@@ -164,6 +164,9 @@ def validation_field_error(loc: tuple[Any, ...], detail: str) -> FieldError:
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    if _unsupported_body(request, exc):
+        return problem_response(
+            request.scope, 415, detail="Send the request body as application/json.")
     errors = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -198,10 +201,27 @@ def _trailing_slash_target(request: Request) -> str | None:
     return uri_reference(stripped, request.scope.get("query_string", b""))
 
 
+def _unsupported_body(request: Request, exc: RequestValidationError) -> bool:
+    """A body FastAPI did not read because its media type is not JSON (``text/plain``, a
+    form, XML): that is the request's form, not its values (RFC 9110 section 15.5.16). A
+    request with no body at all is left to the 422 that names the missing field."""
+    headers = request.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return False
+    if headers.get("content-length") == "0":
+        return False
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith(
+            "+json")):
+        return False
+    return any(tuple(error.get("loc", ()))[:1] == ("body",) for error in exc.errors())
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """The one mapping from errors to answers, on ``app``; also the trailing-slash redirect,
     which answers with a relative ``Location`` instead of Starlette's."""
     app.router.redirect_slashes = False
+
     async def on_archway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ArchwayError)
         return error_response(request.scope, exc)

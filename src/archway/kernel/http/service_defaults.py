@@ -2,9 +2,9 @@
 
 Like eShop's ``AddServiceDefaults``: the monolith calls :func:`apply_service_defaults`, and so
 will any other HTTP process (a context on its own, the gateway's admin, a Lambda), so that they
-all answer problems, health, readiness, metrics, idempotency, body limits, CORS, versioning,
-HEAD/405 and the security headers identically. What differs between processes is only what is
-passed in: their routers, their readiness checks, their stores.
+all answer problems, health, readiness, metrics, rate limits, idempotency, body limits, CORS,
+versioning, HEAD/405 and the security headers identically. What differs between processes is
+only what is passed in: their routers, their readiness checks, their stores.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import Scope
 
-from archway.kernel.auth.tokens import TokenVerifier, bearer_token
-from archway.kernel.errors import ArchwayError
+from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.http.body_limit import BodyLimit
+from archway.kernel.http.caller import CallerIdentifier
+from archway.kernel.http.cors import AllowListCors
 from archway.kernel.http.docs_pages import build_docs_router
 from archway.kernel.http.fast_lane import FastLane, FastRoute
 from archway.kernel.http.idempotency import Idempotency
@@ -29,9 +29,11 @@ from archway.kernel.http.openapi import versioned_openapi
 from archway.kernel.http.ops import ReadinessCheck, ReadinessDetail, add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
 from archway.kernel.http.problems import install_problem_handlers
+from archway.kernel.http.rate_limits import RateLimits
 from archway.kernel.http.responses import JsonResponse
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.observability.metrics import HttpMetrics
+from archway.kernel.ratelimit.limiter import RateLimiter
 
 CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CORS_ALLOW_HEADERS = (
@@ -39,7 +41,8 @@ CORS_ALLOW_HEADERS = (
     "API-Version", "X-Request-ID", "traceparent", "Consistency-Token")
 CORS_EXPOSE_HEADERS = (
     "Location", "ETag", "Link", "API-Version", "X-Request-ID", "Deprecation", "Sunset",
-    "Idempotent-Replayed", "Consistency-Token", "Consistency")
+    "Idempotent-Replayed", "Consistency-Token", "Consistency", "RateLimit-Policy", "RateLimit",
+    "Retry-After")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class HttpOptions:
     deprecation: DeprecationPolicy
     cors_allow_origins: Sequence[str] = ()
     fast_lane: bool = True
+    hsts: bool = False  # HSTS on every answer, not only on https requests (a TLS proxy in front)
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,21 @@ def apply_service_defaults(
     verifier: TokenVerifier,
     fast_routes: Sequence[FastRoute] = (),
     pages: PublicPages | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> None:
     """Put the problem handlers, the ops routes, ``routers``, the public pages and the
     middleware on ``app``. The order is the contract: routes first (ops, then the API, then the
     pages), then the middleware from the innermost (FastLane, in front of FastAPI's routing and
     inside every policy) to the outermost (HttpPolicies: request ids, versions, metrics, the
-    last-resort 500, HEAD/405)."""
+    last-resort 500, HEAD/405). RateLimits (when a ``rate_limiter`` is given) sits outside every
+    middleware that does work for a request and inside CORS and HttpPolicies, so each request
+    is counted first and every answer, a refusal included, is decorated by both."""
+    identify = CallerIdentifier(verifier)
+    readiness, readiness_details = dict(readiness), dict(readiness_details or {})
+    if rate_limiter is not None:
+        readiness_details["rate_limits"] = rate_limiter.readiness
+        if rate_limiter.shared and not rate_limiter.fail_open:  # down: it refuses every call
+            readiness["rate_limits"] = rate_limiter.reachable
     install_problem_handlers(app)
     add_routes(app, build_ops_router(metrics, readiness, details=readiness_details))
     for router in routers:
@@ -95,32 +108,26 @@ def apply_service_defaults(
     if options.fast_lane:
         app.add_middleware(FastLane, routes=fast_routes, declared=app.routes)
     app.add_middleware(
-        Idempotency, store=idempotency, owner_of=idempotency_owner(verifier), routes=app.routes)
+        Idempotency, store=idempotency, owner_of=idempotency_owner(identify), routes=app.routes)
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    if rate_limiter is not None:
+        app.add_middleware(RateLimits, limiter=rate_limiter, identify=identify)
     if options.cors_allow_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(options.cors_allow_origins),
+            AllowListCors, allow_origins=list(options.cors_allow_origins),
             allow_methods=list(CORS_ALLOW_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
             expose_headers=list(CORS_EXPOSE_HEADERS))
     app.add_middleware(
         HttpPolicies, metrics=metrics, access_log=options.access_log,
-        deprecation=options.deprecation)
+        deprecation=options.deprecation, hsts=options.hsts)
 
 
-def idempotency_owner(verifier: TokenVerifier) -> Callable[[Scope], Awaitable[str]]:
-    """Idempotency keys belong to the token's subject, else to the client's address."""
+def idempotency_owner(identify: CallerIdentifier) -> Callable[[Scope], Awaitable[str]]:
+    """Idempotency keys belong to the caller (:mod:`.caller`): the token's subject, else the
+    client's address; the rate limits key by the same caller."""
 
     async def owner_of(scope: Scope) -> str:
-        authorization = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
-        try:
-            token = bearer_token(authorization)
-            if token is not None:
-                return "sub:" + (await verifier.verify(token)).subject
-        except ArchwayError:
-            pass  # an invalid token owns nothing: the key falls back to the client's address
-        client = scope.get("client")
-        return "ip:" + (client[0] if client else "unknown")
+        return (await identify(scope)).key
 
     return owner_of
 
@@ -147,7 +154,7 @@ def _install_public_pages(app: FastAPI, pages: PublicPages) -> None:
 
     add_routes(app, build_docs_router(
         f"{pages.title} API", [("v2", "/openapi/v2.json"), ("v1", "/openapi/v1.json")],
-        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id))
+        redoc_spec="/openapi/v2.json", client_id=pages.docs_client_id, issuer=pages.issuer))
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> Response:

@@ -2,8 +2,9 @@
 
 Each :class:`HttpMetrics` owns its :class:`~prometheus_client.CollectorRegistry` instead of the
 process-wide default, so tests (and a process hosting several apps) can build as many as they
-like without "duplicated timeseries" errors. Other parts (rate limiter, outbox) register their
-own metrics on :attr:`HttpMetrics.registry` so one scrape shows them all.
+like without "duplicated timeseries" errors. Other parts (the outbox) register their own metrics
+on :attr:`HttpMetrics.registry` so one scrape shows them all; the rate limiter's refusals are
+counted here, as the HTTP edge's (an app built twice on one graph must not register them twice).
 """
 
 from __future__ import annotations
@@ -94,6 +95,19 @@ class HttpMetrics:
             "HTTP requests being served now.",
             registry=self.registry,
         )
+        self._rate_limit_rejections = Counter(
+            "archway_rate_limit_rejections_total",
+            "Requests refused by the rate limiter, by plan, route class and reason "
+            "(over_limit: 429; store_unavailable: 503 while failing closed).",
+            ("plan", "route_class", "reason"),
+            registry=self.registry,
+        )
+        self._rate_limit_store_failures = Counter(
+            "archway_rate_limit_store_failures_total",
+            "Requests the rate limiter could not check because its store failed (each was then "
+            "let through or refused, as the limiter fails open or closed).",
+            registry=self.registry,
+        )
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
         # ``.labels()`` takes a lock and builds a key on every call; the children it returns
@@ -138,6 +152,14 @@ class HttpMetrics:
             counter = self._requests.labels(route, method, str(status), protocol)
             self._request_children[request_key] = counter
         counter.inc()
+
+    def rate_limit_rejected(self, plan: str, route_class: str, reason: str) -> None:
+        """Count one request the rate limiter refused (few label values: three plans, three
+        classes, two reasons)."""
+        self._rate_limit_rejections.labels(plan, route_class, reason).inc()
+
+    def rate_limit_store_failed(self) -> None:
+        self._rate_limit_store_failures.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type.

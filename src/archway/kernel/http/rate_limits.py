@@ -1,0 +1,74 @@
+"""Rate limits on every request, as one raw ASGI middleware (see :mod:`archway.kernel.ratelimit`).
+
+It sits inside the HTTP policies (so a refusal has its request id, version and security headers,
+and is counted and logged like any answer) and CORS (so a browser can read a 429), and outside
+everything that does work for a request: body limits, idempotency, the fast lane and FastAPI.
+A request is counted before any of them runs, and every answer it gets carries
+``RateLimit-Policy`` and ``RateLimit``. Past the limit it is answered 429 problem+json with
+``Retry-After``, through the one problem mapping (:class:`~archway.kernel.errors.RateLimited`).
+
+The operations routes (``/healthz``, ``/readyz``, ``/metrics``) are not limited: a probe or a
+scrape refused for its rate would take a healthy process out of service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from archway.kernel.errors import ArchwayError, RateLimited
+from archway.kernel.http.caller import CallerIdentifier
+from archway.kernel.http.problems import error_response
+from archway.kernel.ratelimit.limiter import RateLimiter
+from archway.kernel.ratelimit.policy import route_class
+
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RateLimits:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        identify: CallerIdentifier,
+        unlimited: Collection[str] = UNLIMITED_PATHS,
+    ) -> None:
+        self.app = app
+        self._limiter = limiter
+        self._identify = identify
+        self._unlimited = frozenset(unlimited)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._unlimited:
+            await self.app(scope, receive, send)
+            return
+        caller = await self._identify(scope)
+        limiter = self._limiter
+        plan = limiter.plans.plan_of(
+            caller.subject if caller.kind == "token" else None, caller.client_id)
+        try:
+            decision = await limiter.hit(plan, route_class(scope["method"], scope["path"]),
+                                         caller.key)
+        except ArchwayError as exc:  # failing closed: the store could not decide
+            await error_response(scope, exc)(scope, receive, send)
+            return
+        if decision is None:  # failing open: no count, so no headers to tell one
+            await self.app(scope, receive, send)
+            return
+        headers = decision.headers
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(headers)
+            await send(message)
+
+        if not decision.allowed:
+            refusal = RateLimited(
+                f"Over the {decision.policy.name} quota of {decision.policy.quota.amount} "
+                f"requests per {decision.policy.quota.window_seconds} s; retry in "
+                f"{decision.retry_after} s.", retry_after=decision.retry_after)
+            await error_response(scope, refusal)(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
