@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import httpx
@@ -50,6 +51,13 @@ def order_body(lines: int) -> str:
         f'{{"product_id": "{{{name}}}", "quantity": 1}}' for name in PRODUCT_VARIABLES[:lines])
     return f'{{"lines": [{items}]}}'
 
+def graphql_get(query: str) -> str:
+    """A GraphQL query as a GET (so wrk needs no script), ``{product_id}`` kept for the case."""
+    return "/graphql?query=" + quote(query, safe="").replace("%7Bproduct_id%7D", "{product_id}")
+
+
+GRAPHQL_PRODUCT = '{ product(id: "{product_id}") { id name price { amount currency } } }'
+
 CASES = [
     Case("hello", "hello", "GET", "/hello"),
     Case("product_by_id", "app", "GET", "/api/v1/products/{product_id}"),
@@ -59,6 +67,11 @@ CASES = [
          {**AUTH, "Content-Type": "application/json"},
          keyed_request_script("POST", *(order_body(n) for n in (1, 2, 3)))),
     Case("orders_list", "app", "GET", "/api/v1/orders?limit=20", AUTH),
+    # GraphQL's product query, and bare Strawberry (with its caches) answering the same shape
+    # from memory: the peers' baseline (bench/README.md).
+    Case("graphql_product", "app", "GET", graphql_get(GRAPHQL_PRODUCT)),
+    Case("graphql_bare", "hello", "GET", graphql_get(  # its server knows no seed: any id
+        GRAPHQL_PRODUCT.replace("{product_id}", "01a2441e-0000-7000-8000-000000000000"))),
 ]
 SATURATED_STOCK = 1_000_000_000  # orders under load never run out of stock
 CATCH_UP_TIMEOUT_S = 60

@@ -38,8 +38,9 @@ def dev(
 def test_dev_listens_on_archway_http_port_and_says_so(dev: DevProcess) -> None:
     banner = dev.banner()
     assert banner[0].startswith(f"Archway monolith on {dev.base_url} ")
-    for path in ("/api/v1/products", "/api/v2/products", "/docs", "/redoc", "/openapi/v1.json",
-                 "/openapi/v2.json", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"):
+    for path in ("/api/v1/products", "/api/v2/products", "/docs", "/redoc", "/graphql",
+                 "/openapi/v1.json", "/openapi/v2.json", "/.well-known/jwks.json", "/healthz",
+                 "/readyz", "/metrics"):
         assert any(line.endswith(dev.base_url + path) for line in banner), path
     assert httpx.get(dev.base_url + "/readyz", timeout=10).status_code == 200
 

@@ -8,8 +8,9 @@ import pytest
 from archway.config import ConfigurationError, load_settings
 from archway.kernel.http.landing import prefers_html
 
-EVERY_URL = ("/api/v1/products", "/api/v2/products", "/docs", "/redoc", "/openapi/v1.json",
-             "/openapi/v2.json", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics")
+EVERY_URL = ("/api/v1/products", "/api/v2/products", "/docs", "/redoc", "/graphql",
+             "/openapi/v1.json", "/openapi/v2.json", "/.well-known/jwks.json", "/healthz",
+             "/readyz", "/metrics")
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 

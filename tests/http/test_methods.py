@@ -34,7 +34,7 @@ def methods_of(app: Any, path: str) -> set[str]:
     served: set[str] = set()
     for route in app.routes:
         if getattr(route, "path_regex", None) is not None and route.path_regex.match(path):
-            served |= set(route.methods or ())
+            served |= set(getattr(route, "methods", None) or ())  # a websocket route has none
     return served
 
 

@@ -8,7 +8,8 @@ command's answer, or send its ``Consistency-Token`` back (see :mod:`archway.orde
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import as_utc, rfc3339
 from archway.kernel.db import UnitsOfWork
 from archway.kernel.errors import NotFound
-from archway.kernel.events.cloudevent import data_of
+from archway.kernel.events.cloudevent import Event, data_of
 from archway.kernel.ids import is_valid_id
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest, cursor_id
@@ -94,15 +95,17 @@ class OrderQueries:
 
     async def watch_order(
         self, principal: Principal, order_id: str, *,
-        recheck_seconds: float = WATCH_RECHECK_SECONDS,
+        recheck_seconds: float = WATCH_RECHECK_SECONDS, appear_seconds: float = 0.0,
     ) -> AsyncIterator[OrderView]:
         """The order now, then the order after each change of its status, in order, until it
         is final (rejected or cancelled): then the iteration ends. Whoever may read the order
         (:meth:`get_order`) may watch it. Changes come from the order view as it applies them,
         every one even when they follow each other closely; without one for
-        ``recheck_seconds`` the view is read again."""
+        ``recheck_seconds`` the view is read again (changes applied by another process). An
+        order the read model does not show yet (placed a moment ago) is waited for up to
+        ``appear_seconds`` before it is NotFound."""
         with self._changes.watch(order_id) as arrivals:  # before the first read: none missed
-            view = await self.get_order(principal, order_id)
+            view = await self._appeared(principal, order_id, arrivals, appear_seconds)
             yield view
             while view.status not in FINAL_STATUSES:
                 try:
@@ -121,6 +124,21 @@ class OrderQueries:
                     rejection_reason=data.get("reason", view.rejection_reason))
                 yield view
 
+    async def _appeared(
+        self, principal: Principal, order_id: str, arrivals: asyncio.Queue[Event],
+        appear_seconds: float,
+    ) -> OrderView:
+        deadline = asyncio.get_running_loop().time() + appear_seconds
+        while True:
+            try:
+                return await self.get_order(principal, order_id)
+            except NotFound:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise
+                with contextlib.suppress(TimeoutError):  # its first change, or look again
+                    await asyncio.wait_for(arrivals.get(), min(left, 0.1))
+
     async def list_orders(self, principal: Principal, page: PageRequest) -> Page[OrderView]:
         """Customers with `orders:read` see their own orders, admins everyone's; newest first."""
         principal.require_scope(READ_SCOPE)
@@ -130,6 +148,20 @@ class OrderQueries:
             return await self._db.read(lambda conn: _cursor_page(conn, owner, page.limit, after))
         return await self._db.read(
             lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))
+
+    async def orders_of(
+        self, principal: Principal, customer_ids: Collection[str], page: PageRequest
+    ) -> dict[str, Page[OrderView]]:
+        """:meth:`list_orders` for each of many customers at once, in one query (what
+        GraphQL's ``user.orders`` batches): a customer with `orders:read` sees only their own,
+        an admin anyone's; a customer the caller may not see has an empty page."""
+        principal.require_scope(READ_SCOPE)
+        after = cursor_id(page.after[0]) if page.after is not None else None
+        visible = sorted({customer for customer in customer_ids if is_valid_id(customer)
+                          and (principal.is_admin or customer == principal.subject)})
+        found = await self._db.read(
+            lambda conn: _pages_of(conn, visible, page.limit, after)) if visible else {}
+        return {customer: found.get(customer, Page([])) for customer in customer_ids}
 
 
 # The statements are built once: a page is one query (plus the total alone past the last page),
@@ -193,6 +225,26 @@ def _cursor_page(
     items = [_view(row) for row in rows[:limit]]
     more = len(rows) > limit
     return Page(items, next_after=(items[-1].id,) if more else None)
+
+
+def _pages_of(
+    conn: Connection, customers: list[str], limit: int, after: str | None
+) -> dict[str, Page[OrderView]]:
+    ranked = select(*_COLUMNS, func.row_number().over(
+        partition_by=order_view.c.customer_id, order_by=_NEWEST_FIRST).label("rank")).where(
+        order_view.c.customer_id.in_(bindparam("customers", expanding=True)))
+    if after is not None:
+        ranked = ranked.where(order_view.c.order_id < bindparam("after"))
+    inner = ranked.subquery()
+    query = select(*inner.c).where(inner.c.rank <= limit + 1).order_by(
+        inner.c[1], inner.c.rank)
+    rows = conn.execute(query, {"customers": customers, "after": after}).all()
+    grouped: dict[str, list[OrderView]] = {}
+    for row in rows:
+        grouped.setdefault(row[1], []).append(_view(row))
+    return {customer: Page(views[:limit], next_after=(views[limit - 1].id,)
+                           if len(views) > limit else None)
+            for customer, views in grouped.items()}
 
 
 def _view(row: Row[*tuple[Any, ...]]) -> OrderView:

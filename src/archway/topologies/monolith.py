@@ -20,6 +20,7 @@ from archway.catalog.service import CatalogService
 from archway.catalog.wiring import CatalogModule
 from archway.catalog.wiring import wire as wire_catalog
 from archway.config import ConfigurationError, Settings
+from archway.graphql.endpoint import build_router as build_graphql_router
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing
 from archway.identity.passwords import PasswordHasher
@@ -60,6 +61,7 @@ from archway.topologies.shared import CONTEXTS, database, event_plumbing, rate_l
 PUBLIC_LINKS = (
     Link("rest-v1", "REST v1", "/api/v1/products"), Link("rest-v2", "REST v2", "/api/v2/products"),
     Link("swagger-ui", "Swagger UI", "/docs"), Link("redoc", "ReDoc", "/redoc"),
+    Link("graphiql", "GraphiQL", "/graphql"),
     Link("openapi-v1", "OpenAPI v1", "/openapi/v1.json"),
     Link("openapi-v2", "OpenAPI v2", "/openapi/v2.json"),
     Link("jwks", "JWKS", "/.well-known/jwks.json"), Link("healthz", "Health", "/healthz"),
@@ -212,14 +214,18 @@ def create_app(
     )
     app.state.graph = graph
     app.state.rate_limiter = limiter
-    route_class = guarded_route_class(
-        BearerAuthenticator(
-            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists))
+    authenticator = BearerAuthenticator(
+        graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists)
+    route_class = guarded_route_class(authenticator)
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
     _, identity, _ = graph.modules
     routers += identity.oauth_routers()
+    routers.append(build_graphql_router(
+        {"identity": graph.identity, "catalog": graph.catalog, "orders": graph.orders,
+         "order_queries": graph.order_queries, "report_queries": graph.report_queries},
+        authenticator))
     apply_service_defaults(
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,

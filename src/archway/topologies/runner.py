@@ -103,7 +103,8 @@ def _serve_granian(settings: Settings, host: str, port: int) -> None:
 
     Granian(
         "archway.topologies.runner:monolith_app", factory=True, address=host, port=port,
-        interface=Interfaces.ASGI, workers=1, loop=Loops.uvloop, websockets=False,
+        # Websockets carry GraphQL's subscriptions (graphql-transport-ws at /graphql).
+        interface=Interfaces.ASGI, workers=1, loop=Loops.uvloop, websockets=True,
         backlog=2048, log_dictconfig=_JSON_LOGS, log_access=False,
     ).serve()
 

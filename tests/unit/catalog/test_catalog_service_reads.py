@@ -166,3 +166,14 @@ async def test_get_prices_answers_existing_products_on_sale_or_not(shop: Shop) -
     assert set(prices) == {on_sale.id, withdrawn.id}
     assert prices[on_sale.id].price == Money(250, "EUR") and not prices[withdrawn.id].active
     assert await shop.service.get_prices([]) == {}
+
+
+async def test_products_by_id_show_each_caller_what_get_product_shows(shop: Shop) -> None:
+    on_sale = await shop.product("SKU-1")
+    off_sale = await shop.product("SKU-2", active=False)
+    ids = [on_sale.id, off_sale.id, UNKNOWN, "not-an-id"]
+    assert await shop.service.visible_products(ids) == {on_sale.id: on_sale}
+    assert await shop.service.visible_products(ids, ADMIN_WITHOUT_SCOPE) == {on_sale.id: on_sale}
+    assert await shop.service.visible_products(ids, ADMIN) == {
+        on_sale.id: on_sale, off_sale.id: off_sale}
+    assert await shop.service.visible_products([]) == {}

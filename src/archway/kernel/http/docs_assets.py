@@ -23,6 +23,10 @@ ASSETS = Path(__file__).parent / "assets"
 ASSETS_URL = "/docs/assets"
 SWAGGER_UI = "swagger-ui-dist-5.35.0"
 REDOC = "redoc-2.5.4"
+GRAPHIQL = "graphiql-3.8.3"
+REACT = "react-18.3.1"
+REACT_DOM = "react-dom-18.3.1"
+_PACKAGES = (SWAGGER_UI, REDOC, GRAPHIQL, REACT, REACT_DOM)
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 _MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
@@ -41,7 +45,7 @@ class _Asset:
 
 @cache
 def _asset(package: str, name: str) -> _Asset | None:
-    if package not in (SWAGGER_UI, REDOC) or "/" in name or name.startswith("."):
+    if package not in _PACKAGES or "/" in name or name.startswith("."):
         return None
     path = ASSETS / package / name
     if not path.is_file():

@@ -15,7 +15,15 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
 from starlette.responses import HTMLResponse
 
-from archway.kernel.http.docs_assets import REDOC, SWAGGER_UI, asset_url, build_docs_assets_router
+from archway.kernel.http.docs_assets import (
+    GRAPHIQL,
+    REACT,
+    REACT_DOM,
+    REDOC,
+    SWAGGER_UI,
+    asset_url,
+    build_docs_assets_router,
+)
 from archway.kernel.http.security_headers import page_policy, source_hash
 
 SWAGGER_UI_CSS = asset_url(SWAGGER_UI, "swagger-ui.css")
@@ -95,6 +103,53 @@ def redoc_html(title: str, spec_url: str) -> str:
 <script src="{REDOC_JS}"></script>
 </body>
 </html>
+"""
+
+
+def graphiql_html(title: str, endpoint: str) -> str:
+    """GraphiQL over ``endpoint`` (its Headers tab takes ``Authorization: Bearer …``), from
+    Archway's own copies of GraphiQL and React."""
+    react = asset_url(REACT, "react.production.min.js")
+    react_dom = asset_url(REACT_DOM, "react-dom.production.min.js")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<link rel="stylesheet" href="{asset_url(GRAPHIQL, "graphiql.min.css")}">
+<style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL…</div>
+<script src="{react}"></script>
+<script src="{react_dom}"></script>
+<script src="{asset_url(GRAPHIQL, "graphiql.min.js")}"></script>
+<script>
+const fetcher = GraphiQL.createFetcher({{
+  url: new URL({_js(endpoint)}, window.location.href).href,
+}});
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, {{
+    fetcher,
+    isHeadersEditorEnabled: true,
+    defaultQuery: {_js(GRAPHIQL_DEFAULT_QUERY)},
+  }}),
+);
+</script>
+</body>
+</html>
+"""
+
+
+GRAPHIQL_DEFAULT_QUERY = """# Archway's GraphQL API. A bearer token goes in the Headers tab:
+# {"Authorization": "Bearer <token>"} (`archway token --user … --scope …`).
+{
+  products(first: 5) {
+    edges { node { id sku name price { amount currency } available } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
 """
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from fastapi import Request
 from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
@@ -47,7 +48,7 @@ class Owner:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, request: Request) -> Principal | None:
+    async def authenticate(self, request: HTTPConnection) -> Principal | None:
         """The caller's principal, ``None`` without credentials; raises on bad credentials."""
         ...
 
@@ -219,8 +220,13 @@ class BearerAuthenticator:
         self._verifier = verifier
         self._user_exists = user_exists
 
-    async def authenticate(self, request: Request) -> Principal | None:
-        token = bearer_token(request.headers.get("authorization"))
+    async def authenticate(self, request: HTTPConnection) -> Principal | None:
+        return await self.authenticate_header(request.headers.get("authorization"))
+
+    async def authenticate_header(self, authorization: str | None) -> Principal | None:
+        """The caller an ``Authorization`` value names (GraphQL's websockets may send it in
+        their first message instead of a header)."""
+        token = bearer_token(authorization)
         if token is None:
             return None
         principal = await self._verifier.verify(token)
