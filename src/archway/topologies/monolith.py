@@ -20,6 +20,7 @@ from archway.catalog.service import CatalogService
 from archway.catalog.wiring import CatalogModule
 from archway.catalog.wiring import wire as wire_catalog
 from archway.config import ConfigurationError, Settings
+from archway.identity.api_keys import ApiKeyService
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing
 from archway.identity.passwords import PasswordHasher
@@ -75,6 +76,7 @@ class Monolith:
     verifier: TokenVerifier
     hasher: PasswordHasher
     identity: IdentityService[Any]
+    api_keys: ApiKeyService[Any]
     catalog: CatalogService[Any]
     bus: EventBus
     relays: Relays
@@ -109,6 +111,7 @@ class Monolith:
         await self.relays.stop()
         await self.bus.stop()
         await self.idempotency.answers.stop()
+        await self.api_keys.settle()  # the last uses recorded behind, before the pool goes
         self.hasher.close()
         await self.db.dispose()
 
@@ -134,7 +137,8 @@ def build(
     reads = orders.read_side
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
-        hasher=identity.hasher, identity=identity.service, catalog=catalog.service,
+        hasher=identity.hasher, identity=identity.service, api_keys=identity.api_keys,
+        catalog=catalog.service,
         bus=events.bus, relays=relays, orders=orders.service, saga=orders.saga,
         order_queries=orders.queries, order_view=reads.order_view,
         reservations=catalog.reservations, report_queries=orders.report_queries,
@@ -180,7 +184,8 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
     app.state.rate_limiter = limiter
     route_class = guarded_route_class(
         BearerAuthenticator(
-            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists))
+            graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists,
+            api_keys=graph.api_keys.verify))
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
@@ -196,7 +201,7 @@ def create_app(settings: Settings, *, graph: Monolith | None = None) -> FastAPI:
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
-        rate_limiter=limiter,
+        rate_limiter=limiter, api_keys=graph.api_keys.verify,
         pages=PublicPages(
             title="Archway", links=PUBLIC_LINKS, token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,
