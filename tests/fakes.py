@@ -25,7 +25,7 @@ from archway.catalog.domain import (
     Stock,
     cursor_key,
 )
-from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
+from archway.identity.domain import ApiKey, AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.errors import Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
@@ -61,6 +61,7 @@ class FakeState:
     clients: dict[str, OAuthClient] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -154,6 +155,49 @@ class FakeClients:
             items = rest[: page.limit]
             more = len(rest) > page.limit
             return Page(items, next_after=(items[-1].client_id,) if more and items else None)
+        offset = page.offset or 0
+        return Page(ordered[offset: offset + page.limit], total=len(ordered))
+
+
+class FakeApiKeys:
+    def __init__(self, state: FakeState) -> None:
+        self._keys = state.api_keys
+
+    def get(self, key_id: str) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    def by_digest(self, digest: str) -> ApiKey | None:
+        return next((k for k in self._keys.values() if k.digest == digest), None)
+
+    def add(self, key: ApiKey) -> None:
+        if key.id in self._keys or self.by_digest(key.digest) is not None:
+            raise FakeIntegrityError(key.id)  # a UUIDv7 or a 256-bit digest twice: a bug
+        self._keys[key.id] = key
+
+    def revoke(self, key: ApiKey) -> bool:
+        stored = self._keys.get(key.id)
+        if stored is None or not stored.is_active:
+            return False
+        self._keys[key.id] = replace(stored, revoked_at=key.revoked_at)
+        return True
+
+    def touch(self, used: dict[str, datetime]) -> int:
+        changed = 0
+        for key_id, at in used.items():
+            stored = self._keys.get(key_id)
+            if stored is not None and (stored.last_used_at is None or stored.last_used_at < at):
+                self._keys[key_id] = replace(stored, last_used_at=at)
+                changed += 1
+        return changed
+
+    def page(self, page: PageRequest) -> Page[ApiKey]:
+        ordered = sorted(self._keys.values(), key=lambda k: k.id)
+        if page.wants_cursor:
+            after = page.after[0] if page.after else ""
+            rest = [k for k in ordered if k.id > after]
+            items = rest[: page.limit]
+            more = len(rest) > page.limit
+            return Page(items, next_after=(items[-1].id,) if more and items else None)
         offset = page.offset or 0
         return Page(ordered[offset: offset + page.limit], total=len(ordered))
 

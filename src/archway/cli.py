@@ -31,6 +31,9 @@ dead_letters_app = typer.Typer(
     help="Events a consumer parked after failing on them (see docs/cqrs.md).", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth 2.0 client commands.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+api_keys_app = typer.Typer(help="API keys for machine consumers (X-API-Key).",
+                           no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
 events_app.add_typer(dead_letters_app, name="dead-letters")
@@ -148,6 +151,50 @@ def clients_revoke(
 
     client = _run(lambda s: revoke_client(s, client_id), _settings())
     typer.echo(f"revoked: {client.client_id}")
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    consumer: Annotated[str, typer.Option("--consumer", help="Who the key is for (a name).")],
+    plan: Annotated[str, typer.Option(
+        "--plan", help="Its rate-limit plan: default or partner.")] = "default",
+    scope: Annotated[str, typer.Option(
+        "--scope", help='Space-separated scopes, of those that act on no user\'s own '
+        'resources: "reports:read".')] = "",
+) -> None:
+    """Create an API key; the key is printed this once (only its SHA-256 digest is stored)."""
+    from archway.topologies.operations import create_api_key
+
+    key, value = _run(
+        lambda s: create_api_key(s, consumer, plan, frozenset(scope.split())), _settings())
+    typer.echo(f"id: {key.id}")
+    typer.echo(f"key: {value}")
+    typer.echo("The key is shown only now: store it safely.", err=True)
+
+
+@api_keys_app.command("list")
+def api_keys_list() -> None:
+    """Print every key (never the key itself): id, consumer, plan, scopes, state, last use."""
+    from archway.topologies.operations import list_api_keys
+
+    keys = _run(list_api_keys, _settings())
+    if not keys:
+        typer.echo("no api keys")
+    for key in keys:
+        state = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        used = key.last_used_at.isoformat() if key.last_used_at else "never"
+        typer.echo(f"{key.id}  {key.consumer!r}  plan {key.plan}  scopes "
+                   f"{' '.join(sorted(key.scopes)) or '-'}  {state}  last used {used}")
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")]) -> None:
+    """Revoke a key: refused at once by new processes, within the read cache's TTL by
+    running ones."""
+    from archway.topologies.operations import revoke_api_key
+
+    key = _run(lambda s: revoke_api_key(s, key_id), _settings())
+    typer.echo(f"revoked: {key.id}")
 
 
 @app.command()

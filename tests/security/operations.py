@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from archway.kernel.auth.principal import SCOPES
-from archway.kernel.http.guard import ACCESS_EXTENSION, SECURITY_SCHEME
+from archway.kernel.http.guard import ACCESS_EXTENSION, API_KEY_SCHEME, SECURITY_SCHEME
 
 ADMIN_SCOPES = frozenset(name for name, what in SCOPES.items() if "(admins)" in what)
 
@@ -26,6 +26,10 @@ class Operation:
     def scopes(self) -> set[str]:
         return {scope for requirement in self.spec.get("security", [])
                 for scope in requirement.get(SECURITY_SCHEME, [])}
+
+    @property
+    def accepts_api_key(self) -> bool:
+        return any(API_KEY_SCHEME in requirement for requirement in self.spec.get("security", []))
 
     @property
     def admin_only(self) -> bool:

@@ -130,9 +130,11 @@ async def test_a_customer_is_403_on_every_admin_operation(
     admin_operations = [op for op in await operations(client) if op.admin_only]
     templates = {(op.method, op.template) for op in admin_operations}
     assert {("GET", "/users"), ("POST", "/products"), ("PUT", "/products/{product_id}/stock"),
-            ("DELETE", "/products/{product_id}")} <= templates
+            ("DELETE", "/products/{product_id}"), ("POST", "/api-keys"), ("GET", "/api-keys"),
+            ("GET", "/api-keys/{key_id}"), ("POST", "/api-keys/{key_id}/revoke")} <= templates
     for op in admin_operations:
-        path = op.path.format(product_id=product, user_id=accounts[BOB], client_id="archway-demo")
+        path = op.path.format(product_id=product, user_id=accounts[BOB], client_id="archway-demo",
+                              key_id=new_id())
         answer = await client.request(
             op.method, path, json={} if op.has_body else None, headers=every_scope)
         assert answer.status_code == 403, (str(op), answer.text)

@@ -60,6 +60,8 @@ class Shop:
             ("POST", "/oauth-clients"): {"client_id": "attack-client", "name": "Attack",
                                          "grant_types": ["client_credentials"],
                                          "scopes": ["reports:read"]},
+            ("POST", "/api-keys"): {"consumer": "Attack", "plan": "default",
+                                    "scopes": ["reports:read"]},
         }
         return bodies[(op.method, op.template)]
 

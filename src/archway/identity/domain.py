@@ -295,3 +295,68 @@ def new_authorization_code(
         redirect_uri=redirect_uri, scopes=scopes, code_challenge=code_challenge,
         code_challenge_method=code_challenge_method, family_id=new_id(),
         expires_at=datetime.now(UTC) + timedelta(seconds=AUTHORIZATION_CODE_TTL_SECONDS))
+
+
+# API keys ------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "ak_"
+"""Every key starts so (``ak_`` and 43 characters of ``secrets.token_urlsafe(32)``): a leaked
+one is recognisable to a secret scanner, and never taken for a JWT."""
+API_KEY_LENGTH = len(API_KEY_PREFIX) + MIN_SECRET_LENGTH
+API_KEY_PLANS = ("default", "partner")
+"""The rate-limit plans a key may be on (``kernel.ratelimit.Plan`` less ``anonymous``)."""
+LAST_USED_EVERY_SECONDS = 60
+"""A key's ``last_used_at`` is written at most this often: it is a day-to-day answer to "is this
+key still used?", not an audit log, and a write per request would cost more than the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A machine consumer's key (``X-API-Key``). The key itself is shown once, when created;
+    only its SHA-256 digest is stored. It acts as ``key:<id>`` with its scopes (machine scopes
+    only: a key is nobody's account) and is rate-limited by its plan."""
+
+    id: str
+    digest: str
+    consumer: str
+    plan: str
+    scopes: frozenset[str]
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def subject(self) -> str:
+        """Who the key acts as: ``key:<id>`` (never a user's id nor a client's)."""
+        return f"key:{self.id}"
+
+    def check(self, value: str) -> bool:
+        """Constant-time comparison of ``value``'s digest with the stored one."""
+        return hmac.compare_digest(secret_digest(value), self.digest)
+
+    def revoked(self) -> ApiKey:
+        return replace(self, revoked_at=datetime.now(UTC))
+
+
+def looks_like_api_key(value: str) -> bool:
+    """Whether ``value`` has a key's shape: anything else is refused without a lookup."""
+    return (len(value) == API_KEY_LENGTH and value.startswith(API_KEY_PREFIX)
+            and all(c.isascii() and (c.isalnum() or c in "-_") for c in value))
+
+
+def new_api_key(consumer: str, plan: str, scopes: frozenset[str]) -> tuple[ApiKey, str]:
+    """A key for ``consumer`` and its value, the one time it is shown."""
+    errors = [FieldError(("consumer",), error.detail) for error in check_name(consumer)]
+    if plan not in API_KEY_PLANS:
+        errors.append(FieldError(("plan",), "must be one of " + ", ".join(API_KEY_PLANS)))
+    if not scopes <= MACHINE_SCOPES:
+        errors.append(FieldError(("scopes",), "a key may only carry scopes that act on no "
+                                 "user's own resources: " + " ".join(sorted(MACHINE_SCOPES))))
+    raise_if_any(errors)
+    value = API_KEY_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    return ApiKey(id=new_id(), digest=secret_digest(value), consumer=consumer.strip(),
+                  plan=plan, scopes=scopes), value

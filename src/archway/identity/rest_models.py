@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from archway.identity.domain import (
+    API_KEY_PLANS,
     CLIENT_ID_MAX,
     CLIENT_ID_MIN,
     CLIENT_ID_PATTERN,
     EMAIL_MAX,
     EMAIL_PATTERN,
     GRANT_TYPES,
+    MACHINE_SCOPES,
     NAME_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
@@ -136,4 +138,48 @@ class ClientPageV1(BaseModel):
 
 class ClientPageV2(BaseModel):
     data: list[ClientOut]
+    next_cursor: str | None
+
+
+class ApiKeyCreation(BaseModel):
+    """A new API key for a machine consumer. The key is in the answer only."""
+
+    model_config = ConfigDict(extra="forbid")
+    consumer: str = Field(max_length=1024, examples=["Acme stock sync"],
+                          description="Who the key is for (a name; shown in lists).",
+                          json_schema_extra=_NAME_SCHEMA)
+    plan: str = Field("default", description="The rate-limit plan the key is on.",
+                      json_schema_extra={"enum": [*API_KEY_PLANS]})
+    scopes: list[str] = Field(
+        default_factory=list, max_length=20, examples=[["reports:read"]],
+        description="Only scopes that act on no user's own resources.",
+        json_schema_extra={"items": {"type": "string", "enum": [*sorted(MACHINE_SCOPES)]}})
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    consumer: str
+    plan: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="Written at most once a minute per key and process: a key used in the "
+        "last minute may show an older time.")
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="Send it as `X-API-Key`. Shown this once: only its SHA-256 "
+                     "digest is stored.")
+
+
+class ApiKeyPageV1(BaseModel):
+    items: list[ApiKeyOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ApiKeyPageV2(BaseModel):
+    data: list[ApiKeyOut]
     next_cursor: str | None

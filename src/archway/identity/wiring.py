@@ -13,6 +13,8 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from archway.config import Settings
+from archway.identity.api_keys import ApiKeyService
+from archway.identity.api_keys_rest import build_api_keys_router
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.grpc import register as grpc_service
 from archway.identity.keys import KeyRing, TokenIssuer
@@ -22,6 +24,7 @@ from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
 from archway.identity.store import (
+    ApiKeyRepository,
     AuthorizationCodeRepository,
     ClientRepository,
     RefreshTokenRepository,
@@ -42,11 +45,13 @@ class IdentityModule:
     service: IdentityService[Any]
     client: InProcessIdentityClient
     oauth: AuthorizationServer
+    api_keys: ApiKeyService[Any]
 
     def routers(
         self, version: ApiVersion, route_class: type[APIRoute], fast_routes: list[FastRoute]
     ) -> list[APIRouter]:
-        return [build_router(version, self.service, route_class, fast_routes=fast_routes)]
+        return [build_router(version, self.service, route_class, fast_routes=fast_routes),
+                build_api_keys_router(version, self.api_keys, route_class)]
 
     def oauth_routers(self) -> list[APIRouter]:
         """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
@@ -80,4 +85,6 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
     return IdentityModule(
         keys=keys, hasher=hasher, verifier=verifier,
         service=service, client=InProcessIdentityClient(service),
-        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer))
+        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer),
+        api_keys=ApiKeyService(db, keys=ApiKeyRepository,
+                               cache_ttl_seconds=settings.read_cache_ttl_seconds))

@@ -81,9 +81,12 @@ def _as_path(path: str | FieldPath) -> FieldPath:
 class Unauthenticated(ArchwayError):
     title = "Unauthenticated"
 
-    def __init__(self, detail: str | None = None, *, error: str | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, error: str | None = None, scheme: str = "Bearer"
+    ) -> None:
         super().__init__(detail or "A valid access token is required.")
         self.error = error  # RFC 6750 error code: invalid_request, invalid_token
+        self.scheme = scheme  # the challenge's scheme: Bearer, or ApiKey for a refused key
 
 
 class Forbidden(ArchwayError):

@@ -252,7 +252,7 @@ def build_reports_router(
     @router.get(
         "/reports/top-products", response_model=TopProductsV1 if v1 else TopProductsV2,
         summary="Best-selling products", description=doc_of(ReportQueries.top_products),
-        responses=_REPORT_REFUSALS, **requires("reports:read"),
+        responses=_REPORT_REFUSALS, **requires("reports:read", api_key=True),
     )
     async def top_products(
         caller: Caller, fresh: Fresh,

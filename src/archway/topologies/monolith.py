@@ -21,6 +21,7 @@ from archway.catalog.wiring import CatalogModule
 from archway.catalog.wiring import wire as wire_catalog
 from archway.config import ConfigurationError, Settings
 from archway.graphql.endpoint import build_router as build_graphql_router
+from archway.identity.api_keys import ApiKeyService
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.keys import KeyRing
 from archway.identity.passwords import PasswordHasher
@@ -84,6 +85,7 @@ class Monolith:
     verifier: TokenVerifier
     hasher: PasswordHasher
     identity: IdentityService[Any]
+    api_keys: ApiKeyService[Any]
     catalog: CatalogService[Any]
     bus: EventBus
     relays: Relays
@@ -118,6 +120,7 @@ class Monolith:
         await self.relays.stop()
         await self.bus.stop()
         await self.idempotency.answers.stop()
+        await self.api_keys.settle()  # the last uses recorded behind, before the pool goes
         self.hasher.close()
         await self.db.dispose()
 
@@ -143,7 +146,8 @@ def build(
     reads = orders.read_side
     return Monolith(
         settings=settings, db=db, metrics=metrics, keys=identity.keys, verifier=identity.verifier,
-        hasher=identity.hasher, identity=identity.service, catalog=catalog.service,
+        hasher=identity.hasher, identity=identity.service, api_keys=identity.api_keys,
+        catalog=catalog.service,
         bus=events.bus, relays=relays, orders=orders.service, saga=orders.saga,
         order_queries=orders.queries, order_view=reads.order_view,
         reservations=catalog.reservations, report_queries=orders.report_queries,
@@ -215,7 +219,8 @@ def create_app(
     app.state.graph = graph
     app.state.rate_limiter = limiter
     authenticator = BearerAuthenticator(
-        graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists)
+        graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists,
+        api_keys=graph.api_keys.verify)
     route_class = guarded_route_class(authenticator)
     fast: list[FastRoute] = []
     routers = [router for version in ApiVersion for module in graph.modules
@@ -236,7 +241,7 @@ def create_app(
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
-        rate_limiter=limiter,
+        rate_limiter=limiter, api_keys=graph.api_keys.verify,
         pages=PublicPages(
             title="Archway", token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,

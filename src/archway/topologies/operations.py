@@ -11,12 +11,13 @@ from prometheus_client import CollectorRegistry
 from archway.catalog import wiring as catalog_wiring
 from archway.config import Settings
 from archway.identity import wiring as identity_wiring
-from archway.identity.domain import OAuthClient
+from archway.identity.domain import ApiKey, OAuthClient
 from archway.identity.keys import KeyRing
 from archway.identity.service import ClientSpec
 from archway.kernel.db import Database
 from archway.kernel.events.dead_letters import DeadLetter, DeadLetterOffice, RetryOutcome
 from archway.kernel.events.metrics import EventMetrics
+from archway.kernel.pagination import PageRequest
 from archway.orders import wiring as orders_wiring
 from archway.topologies.shared import database, event_plumbing
 
@@ -112,6 +113,31 @@ async def list_clients(settings: Settings) -> list[OAuthClient]:
 async def revoke_client(settings: Settings, client_id: str) -> OAuthClient:
     async with _identity(settings) as identity:
         return await identity.service.revoke_client(client_id)
+
+
+async def create_api_key(
+    settings: Settings, consumer: str, plan: str, scopes: frozenset[str]
+) -> tuple[ApiKey, str]:
+    async with _identity(settings) as identity:
+        return await identity.api_keys.create(consumer, plan, scopes)
+
+
+async def list_api_keys(settings: Settings) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first (read a page at a time)."""
+    keys: list[ApiKey] = []
+    async with _identity(settings) as identity:
+        page = PageRequest(limit=100)
+        while True:
+            result = await identity.api_keys.page(page)
+            keys += result.items
+            if result.next_after is None:
+                return keys
+            page = PageRequest(limit=100, after=result.next_after)
+
+
+async def revoke_api_key(settings: Settings, key_id: str) -> ApiKey:
+    async with _identity(settings) as identity:
+        return await identity.api_keys.revoke(key_id)
 
 
 async def dev_token(settings: Settings, email: str, scopes: list[str], ttl: int | None) -> str:

@@ -16,6 +16,8 @@ SCOPES: dict[str, str] = {
     "reports:read": "Read sales reports",
 }
 ROLES = ("customer", "admin")
+KEY_SUBJECT_PREFIX = "key:"
+"""The subject of a principal an API key authenticated: ``key:<id>`` (no user, no client)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def is_api_key(self) -> bool:
+        return self.subject.startswith(KEY_SUBJECT_PREFIX)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

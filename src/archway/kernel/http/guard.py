@@ -11,6 +11,11 @@ of admin-only routes (``requires(..., admin=True)``), and whose resource a path 
 403 whatever its body. Those two rules are stated in the OpenAPI document as the operation's
 ``x-archway-access`` and enforced from there, like ``security``. Services check the same rules
 again (other adapters call them too). A token whose user no longer exists is a 401.
+
+An API key (``X-API-Key``, see :mod:`archway.kernel.auth.api_keys`) is accepted only by the
+routes that declare it (``requires(..., api_key=True)``: the ``ApiKey`` scheme as a second
+security requirement); elsewhere a valid key is a 403. When a request carries both an
+``Authorization`` header and a key, the header wins and the key is not read.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
+from archway.kernel.auth.api_keys import API_KEY_HEADER, ApiKeyVerifier
 from archway.kernel.auth.principal import Principal
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.errors import ArchwayError, Forbidden, Unauthenticated
@@ -34,6 +40,7 @@ from archway.kernel.errors import ArchwayError, Forbidden, Unauthenticated
 PRINCIPAL_KEY = "archway.principal"
 _ADMITTED_KEY = "archway.admitted"  # (route, principal): its guard's decision, taken early
 SECURITY_SCHEME = "OAuth2"
+API_KEY_SCHEME = "ApiKey"
 ACCESS_EXTENSION = "x-archway-access"
 
 
@@ -53,10 +60,19 @@ class Authenticator(Protocol):
         ...
 
 
-def requires(*scopes: str, admin: bool = False, owner: Owner | None = None) -> dict[str, Any]:
+def requires(
+    *scopes: str, admin: bool = False, owner: Owner | None = None, api_key: bool = False
+) -> dict[str, Any]:
     """Route keyword arguments that demand a token carrying every one of ``scopes``, and, when
-    asked, the admin role or to be the ``owner`` (else an admin with its admin scope)."""
-    extra: dict[str, Any] = {"security": [{SECURITY_SCHEME: list(scopes)}]}
+    asked, the admin role or to be the ``owner`` (else an admin with its admin scope). With
+    ``api_key`` an API key carrying the scopes is accepted too (a machine consumer's route:
+    neither ``admin`` nor ``owner`` fits one)."""
+    if api_key and (admin or owner is not None):
+        raise ValueError("an API key is no user: it cannot be an admin or a resource's owner")
+    security: list[dict[str, list[str]]] = [{SECURITY_SCHEME: list(scopes)}]
+    if api_key:
+        security.append({API_KEY_SCHEME: []})
+    extra: dict[str, Any] = {"security": security}
     access: dict[str, Any] = {}
     if admin:
         access["role"] = "admin"
@@ -76,6 +92,7 @@ class _Policy:
     optional: bool
     scopes: tuple[str, ...]
     check: Callable[[Principal, Request], None] | None
+    api_key: bool = False
 
     @classmethod
     def of(cls, openapi_extra: dict[str, Any]) -> _Policy | None:
@@ -87,7 +104,8 @@ class _Policy:
             optional={} in security,
             scopes=tuple(scope for requirement in security
                          for scope in requirement.get(SECURITY_SCHEME, [])),
-            check=_access_check(access) if access else None)
+            check=_access_check(access) if access else None,
+            api_key=any(API_KEY_SCHEME in requirement for requirement in security))
 
 
 def _access_check(access: dict[str, Any]) -> Callable[[Principal, Request], None]:
@@ -136,6 +154,9 @@ def guarded_route_class(authenticator: Authenticator) -> type[APIRoute]:
             if principal is None and not policy.optional:
                 raise Unauthenticated()
             if principal is not None and not policy.optional:
+                if principal.is_api_key and not policy.api_key:
+                    raise Forbidden("This route does not accept API keys: it needs an access "
+                                    "token.")
                 for scope in policy.scopes:
                     principal.require_scope(scope)
                 if policy.check is not None:
@@ -205,7 +226,8 @@ async def optional_principal(request: Request) -> Principal | None:
 
 
 class BearerAuthenticator:
-    """Authenticates ``Authorization: Bearer`` JWT access tokens (RFC 6750, RFC 9068).
+    """Authenticates ``Authorization: Bearer`` JWT access tokens (RFC 6750, RFC 9068), and
+    ``X-API-Key`` keys when given ``api_keys`` (an ``Authorization`` header wins over a key).
 
     ``user_exists`` is asked about every valid token's subject: a token outlives its user, and
     a deleted user must not act any more (identity answers from a short-lived cache, which its
@@ -216,12 +238,22 @@ class BearerAuthenticator:
         verifier: TokenVerifier,
         *,
         user_exists: Callable[[str], Awaitable[bool]] | None = None,
+        api_keys: ApiKeyVerifier | None = None,
     ) -> None:
         self._verifier = verifier
         self._user_exists = user_exists
+        self._api_keys = api_keys
 
     async def authenticate(self, request: HTTPConnection) -> Principal | None:
-        return await self.authenticate_header(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        key = request.headers.get(API_KEY_HEADER)
+        if authorization is None and key is not None and self._api_keys is not None:
+            holder = await self._api_keys(key)
+            if holder is None:
+                raise Unauthenticated("The API key is unknown or revoked.",
+                                      error="invalid_token", scheme=API_KEY_SCHEME)
+            return holder.principal
+        return await self.authenticate_header(authorization)
 
     async def authenticate_header(self, authorization: str | None) -> Principal | None:
         """The caller an ``Authorization`` value names (GraphQL's websockets may send it in

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from archway.kernel.auth.principal import SCOPES
-from archway.kernel.http.guard import SECURITY_SCHEME
+from archway.kernel.http.guard import API_KEY_SCHEME, SECURITY_SCHEME
 from archway.kernel.http.openapi_links import add_links
 from archway.kernel.http.versioning import ApiVersion
 
@@ -74,7 +74,12 @@ def versioned_openapi(app: FastAPI, version: ApiVersion, issuer: str) -> dict[st
                 },
                 "clientCredentials": {"tokenUrl": f"{issuer}/oauth/token", "scopes": SCOPES},
             },
-        }
+        },
+        API_KEY_SCHEME: {
+            "type": "apiKey", "in": "header", "name": "X-API-Key",
+            "description": "A machine consumer's key (`ak_…`), made by an admin: accepted by "
+            "the operations that list this scheme, with the scopes the key was made with.",
+        },
     }
     return document
 

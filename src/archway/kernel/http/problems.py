@@ -116,7 +116,7 @@ def error_response(scope: Scope, exc: ArchwayError) -> Response:
     headers: dict[str, str] = {}
     errors: list[FieldError] | None = None
     if isinstance(exc, Unauthenticated):
-        challenge = 'Bearer realm="archway"'
+        challenge = f'{exc.scheme} realm="archway"'
         if exc.error:
             challenge += f', error="{exc.error}", error_description="{_quote(exc.detail)}"'
         headers["WWW-Authenticate"] = challenge

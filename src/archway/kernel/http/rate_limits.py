@@ -47,7 +47,8 @@ class RateLimits:
         caller = await self._identify(scope)
         limiter = self._limiter
         plan = limiter.plans.plan_of(
-            caller.subject if caller.kind == "token" else None, caller.client_id)
+            caller.subject if caller.kind != "address" else None, caller.client_id,
+            key_plan=caller.plan)
         try:
             decision = await limiter.hit(plan, route_class(scope["method"], scope["path"]),
                                          caller.key)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 from starlette.types import Scope
 
+from archway.kernel.auth.api_keys import ApiKeyVerifier
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.http.body_limit import BodyLimit
 from archway.kernel.http.caller import CallerIdentifier
@@ -84,6 +85,7 @@ def apply_service_defaults(
     fast_routes: Sequence[FastRoute] = (),
     pages: PublicPages | None = None,
     rate_limiter: RateLimiter | None = None,
+    api_keys: ApiKeyVerifier | None = None,
 ) -> None:
     """Put the problem handlers, the ops routes, ``routers``, the public pages and the
     middleware on ``app``. The order is the contract: routes first (ops, then the API, then the
@@ -92,7 +94,7 @@ def apply_service_defaults(
     last-resort 500, HEAD/405). RateLimits (when a ``rate_limiter`` is given) sits outside every
     middleware that does work for a request and inside CORS and HttpPolicies, so each request
     is counted first and every answer, a refusal included, is decorated by both."""
-    identify = CallerIdentifier(verifier)
+    identify = CallerIdentifier(verifier, api_keys)
     readiness, readiness_details = dict(readiness), dict(readiness_details or {})
     if rate_limiter is not None:
         readiness_details["rate_limits"] = rate_limiter.readiness

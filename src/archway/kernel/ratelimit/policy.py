@@ -2,7 +2,8 @@
 
 Three plans: ``anonymous`` (no valid token: keyed by the client's address), ``default`` (a valid
 token: keyed by its subject) and ``partner`` (a token whose client id or subject is listed as a
-partner's). Three route classes: ``reads`` (safe methods), ``writes`` (every other method) and
+partner's). An API key names its own plan (``default`` or ``partner``) and is keyed by its id.
+Three route classes: ``reads`` (safe methods), ``writes`` (every other method) and
 ``auth`` (registering, logging in, getting a token: the costly and abusable calls, much
 stricter). Every plan has a quota for each class; the composition root reads them from its
 settings.
@@ -92,11 +93,16 @@ class Plans:
     def policy(self, plan: Plan, cls: RouteClass) -> Policy:
         return self._policies[(plan, cls)]
 
-    def plan_of(self, subject: str | None, client_id: str | None) -> Plan:
-        """``anonymous`` without a token's subject; ``partner`` when the token's client id or
-        subject is a listed partner's; ``default`` otherwise."""
+    def plan_of(
+        self, subject: str | None, client_id: str | None, *, key_plan: str | None = None
+    ) -> Plan:
+        """``anonymous`` without a token's subject; an API key's own plan (``key_plan``);
+        ``partner`` when the token's client id or subject is a listed partner's; ``default``
+        otherwise."""
         if subject is None:
             return Plan.ANONYMOUS
+        if key_plan is not None:
+            return Plan(key_plan)
         if subject in self._partners or (client_id is not None and client_id in self._partners):
             return Plan.PARTNER
         return Plan.DEFAULT
