@@ -110,6 +110,7 @@ class Monolith:
         await self.bus.stop()
         await self.idempotency.answers.stop()
         self.hasher.close()
+        await self.identity.sign_ins.close()
         await self.db.dispose()
 
 
