@@ -139,6 +139,8 @@ async def test_the_event_logs_record_trim_and_forget(store: str) -> None:
         assert 59 < recorded.oldest_leaves_in <= 60
         assert (await log.recent("k", 60)).events == 3
         assert (await log.recent("other", 60)).events == 0
+        if isinstance(log, MemoryWindows):
+            assert len(log) == 1  # reading a key never seen keeps nothing for it
         await log.forget("k")
         assert (await log.recent("k", 60)).events == 0
     finally:

@@ -109,7 +109,7 @@ class MemoryWindows:
         return Window(admitted, len(times), times[0] + window_seconds - now)
 
     async def record(self, key: str, keep: int, window_seconds: int) -> Recent:
-        times = self._times(key, window_seconds)
+        times = self._times(key, window_seconds, keep=True)
         times.append(self._clock())
         while len(times) > keep:
             times.popleft()
@@ -125,13 +125,16 @@ class MemoryWindows:
     async def forget(self, key: str) -> None:
         self._windows.pop(key, None)
 
-    def _times(self, key: str, window_seconds: int) -> deque[float]:
-        """``key``'s times within the window, oldest first (the older ones dropped)."""
+    def _times(self, key: str, window_seconds: int, *, keep: bool = False) -> deque[float]:
+        """``key``'s times within the window, oldest first (the older ones dropped); a key
+        with none is kept only when ``keep`` (reading every email ever tried keeps nothing)."""
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
         entry = self._windows.get(key)
         if entry is None:
+            if not keep:
+                return deque()
             entry = self._windows[key] = (window_seconds, deque())
         times = entry[1]
         while times and times[0] <= now - window_seconds:
