@@ -114,9 +114,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None,
-        description="Redis for what every process of a deployment shares (the rate limits), as "
-        "redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps its own, in "
-        "memory.")
+        description="Redis for what every process of a deployment shares (the rate limits, failed "
+        "sign-ins), as redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps "
+        "its own, in memory.")
     redis_timeout_seconds: float = Field(
         default=0.5, gt=0, le=10,
         description="How long a request waits for Redis (connecting, a free connection, an "
