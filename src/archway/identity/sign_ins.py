@@ -14,7 +14,9 @@ waiting out a delay never makes it longer; a successful sign-in forgets its acco
 
 The logs are the rate limiter's moving-window stores (:class:`EventLog`): in memory, or on
 Redis and so shared by every process. A store that cannot answer lets sign-ins through
-unthrottled, logged: an outage of Redis must not stop customers from signing in.
+unthrottled, logged: an outage of Redis must not stop customers from signing in. Like the
+limiter, the throttle then leaves the store alone for a second, so an outage costs sign-ins no
+connection attempts (nor the log a line each).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from archway.identity.domain import normalize_email
+from archway.kernel.ratelimit.limiter import RETRY_STORE_AFTER_SECONDS
 from archway.kernel.ratelimit.windows import EventLog, MemoryWindows, StoreUnavailable
 
 _log = logging.getLogger("archway.identity.sign_ins")
@@ -63,9 +68,12 @@ class RetryLater:
 class SignInThrottle:
     """Counts failed sign-ins and says when the next attempt may be made."""
 
-    def __init__(self, log: EventLog, policy: SignInPolicy = SignInPolicy()) -> None:
+    def __init__(self, log: EventLog, policy: SignInPolicy = SignInPolicy(), *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._log = log
         self.policy = policy
+        self._clock = clock
+        self._skip_store_until = float("-inf")
 
     @classmethod
     def in_memory(cls, policy: SignInPolicy = SignInPolicy()) -> SignInThrottle:
@@ -74,6 +82,8 @@ class SignInThrottle:
     async def wait(self, email: str, address: str | None) -> RetryLater | None:
         """Whether an attempt for ``email`` from ``address`` must wait, and how long."""
         policy = self.policy
+        if self._store_resting():
+            return None
         try:
             account = await self._log.recent(_account(email), policy.window_seconds)
             if address is not None:
@@ -81,29 +91,38 @@ class SignInThrottle:
                 if by_address.events >= policy.failures_per_address:
                     return RetryLater(max(1, math.ceil(by_address.oldest_leaves_in)))
         except StoreUnavailable as exc:
-            _log.warning("the sign-in failures store cannot answer, so this sign-in is not "
-                         "throttled: %s", exc)
+            self._store_failed("sign-ins are not throttled", exc)
             return None
         left = policy.delay(account.events) - account.since_newest
         return RetryLater(max(1, math.ceil(left))) if left > 0 else None
 
     async def failed(self, email: str, address: str | None) -> None:
         policy = self.policy
+        if self._store_resting():
+            return
         try:
             await self._log.record(_account(email), policy.account_keep, policy.window_seconds)
             if address is not None:
                 await self._log.record(
                     _address(address), policy.failures_per_address, policy.window_seconds)
         except StoreUnavailable as exc:
-            _log.warning("the sign-in failures store cannot answer: a failed sign-in is not "
-                         "counted: %s", exc)
+            self._store_failed("a failed sign-in is not counted", exc)
 
     async def succeeded(self, email: str) -> None:
+        if self._store_resting():
+            return
         try:
             await self._log.forget(_account(email))
         except StoreUnavailable as exc:
-            _log.warning("the sign-in failures store cannot answer: a signed-in account's "
-                         "failures are not forgotten: %s", exc)
+            self._store_failed("a signed-in account's failures are not forgotten", exc)
+
+    def _store_resting(self) -> bool:
+        return self._clock() < self._skip_store_until
+
+    def _store_failed(self, consequence: str, exc: StoreUnavailable) -> None:
+        self._skip_store_until = self._clock() + RETRY_STORE_AFTER_SECONDS
+        _log.warning("the sign-in failures store cannot answer, so %s (nor for the next "
+                     "%.0f s): %s", consequence, RETRY_STORE_AFTER_SECONDS, exc)
 
     async def close(self) -> None:
         await self._log.close()

@@ -99,31 +99,48 @@ async def test_an_address_failing_across_many_emails_is_refused_until_its_oldest
 
 
 class DownLog:
-    """A store that cannot answer (Redis down), every call."""
+    """A store that cannot answer (Redis down), every call; ``calls`` counts them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _down(self) -> StoreUnavailable:
+        self.calls += 1
+        return StoreUnavailable("ConnectionError: refused")
 
     async def record(self, key: str, keep: int, window_seconds: int) -> Recent:
-        raise StoreUnavailable("ConnectionError: refused")
+        raise self._down()
 
     async def recent(self, key: str, window_seconds: int) -> Recent:
-        raise StoreUnavailable("ConnectionError: refused")
+        raise self._down()
 
     async def forget(self, key: str) -> None:
-        raise StoreUnavailable("ConnectionError: refused")
+        raise self._down()
 
     async def close(self) -> None:
         return None
 
 
-async def test_a_store_that_cannot_answer_lets_sign_ins_through_and_says_so(
-    caplog: pytest.LogCaptureFixture,
+async def test_a_store_that_cannot_answer_lets_sign_ins_through_and_rests_a_second(
+    caplog: pytest.LogCaptureFixture, clock: Clock
 ) -> None:
-    throttle = SignInThrottle(DownLog(), POLICY)
+    down = DownLog()
+    throttle = SignInThrottle(down, POLICY, clock=clock)
     with caplog.at_level("WARNING", logger="archway.identity.sign_ins"):
-        await throttle.failed("ada@example.com", "192.0.2.1")
         assert await throttle.wait("ada@example.com", "192.0.2.1") is None
+        await throttle.failed("ada@example.com", "192.0.2.1")  # within the second: not asked
         await throttle.succeeded("ada@example.com")
-    assert len(caplog.records) == 3
-    assert all("cannot answer" in record.getMessage() for record in caplog.records)
+        assert down.calls == 1 and len(caplog.records) == 1
+        assert "sign-ins are not throttled" in caplog.records[0].getMessage()
+        clock.now += 1
+        await throttle.failed("ada@example.com", "192.0.2.1")
+        clock.now += 1
+        await throttle.succeeded("ada@example.com")
+    assert down.calls == 3
+    assert [r.getMessage().split(" (")[0] for r in caplog.records[1:]] == [
+        "the sign-in failures store cannot answer, so a failed sign-in is not counted",
+        "the sign-in failures store cannot answer, so a signed-in account's failures are not "
+        "forgotten"]
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
