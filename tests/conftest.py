@@ -66,6 +66,9 @@ def settings(database_url: str) -> Settings:
         # One app serves every test from one address: their calls add up past any quota. The
         # rate limit tests (tests/http/test_rate_limits.py) build apps of their own with it on.
         rate_limits=False,
+        # … and wrong passwords add up the same way: the sign-in throttle's tests
+        # (tests/http/test_oauth_sign_in_throttle.py) build graphs of their own with it tight.
+        login_failures_before_delay=1000, login_failures_per_address=1_000_000,
     )
 
 

@@ -118,9 +118,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None,
-        description="Redis for what every process of a deployment shares (the rate limits), as "
-        "redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps its own, in "
-        "memory.")
+        description="Redis for what every process of a deployment shares (the rate limits, failed "
+        "sign-ins), as redis://HOST:PORT/DB (or rediss://, unix://). Unset: each process keeps "
+        "its own, in memory.")
     redis_timeout_seconds: float = Field(
         default=0.5, gt=0, le=10,
         description="How long a request waits for Redis (connecting, a free connection, an "
@@ -162,6 +162,25 @@ class Settings(BaseSettings):
         "rate-limit headers; /readyz says degraded), false answers them 503 with Retry-After "
         "(and /readyz is unavailable). Open by default: a shop that refuses every customer "
         "because its limiter's store is down has turned a partial failure into an outage.")
+
+    login_failures_before_delay: int = Field(
+        default=5, ge=1, le=1000,
+        description="Failed sign-ins at the login page (/oauth/authorize) an email, known or "
+        "not, may have within ARCHWAY_LOGIN_FAILURE_WINDOW_SECONDS before each further attempt "
+        "waits: 1 s after the newest failure, doubling up to ARCHWAY_LOGIN_MAX_DELAY_SECONDS. "
+        "Never a lockout (docs/security.md, API2). Counted on Redis when ARCHWAY_REDIS_URL is "
+        "set (every process shares them; Redis down lets sign-ins through, logged).")
+    login_failure_window_seconds: int = Field(
+        default=900, ge=1, le=86_400,
+        description="The moving window failed sign-ins are counted over, per email and per "
+        "address.")
+    login_max_delay_seconds: int = Field(
+        default=60, ge=1, le=3600,
+        description="The longest an email's next sign-in waits after its newest failure.")
+    login_failures_per_address: int = Field(
+        default=100, ge=1, le=1_000_000,
+        description="Failed sign-ins one client address may have within the window, over "
+        "every email, before its attempts are refused until the oldest leaves the window.")
 
     api_v1_sunset: str = "Wed, 31 Dec 2027 23:59:59 GMT"
     api_v1_deprecated_at: int = Field(default=1_767_225_600, description="Unix time, RFC 9745")

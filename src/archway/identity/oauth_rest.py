@@ -31,12 +31,14 @@ from archway.identity.oauth import (
     HttpRequest,
     HttpResponse,
 )
+from archway.identity.sign_ins import RetryLater
 from archway.kernel.auth.principal import SCOPES
 from archway.kernel.http.responses import JsonResponse
 
 FORM = "application/x-www-form-urlencoded"
 CSRF_COOKIE = "archway_authorize_csrf"
 _PAGE_FIELDS = ("email", "password", "csrf_token", "action")
+WRONG = "Wrong email or password."
 
 
 def build_oauth_router(server: AuthorizationServer) -> APIRouter:
@@ -82,10 +84,17 @@ def build_oauth_router(server: AuthorizationServer) -> APIRouter:
             return _refusal(asked)
         if form.get("action") == "deny":
             return _response(await server.authorize(oauth_request, None))
-        user = await server.service.check_password(
-            form.get("email", ""), form.get("password", ""))
+        user = await server.service.sign_in(
+            form.get("email", ""), form.get("password", ""),
+            address=request.client.host if request.client else None)
+        if isinstance(user, RetryLater):
+            page = _login_page(server, asked, params, error=(
+                f"{WRONG} Too many failed sign-ins: try again in {user.seconds} seconds."),
+                status=429)
+            page.headers["retry-after"] = str(user.seconds)
+            return page
         if user is None:
-            return _login_page(server, asked, params, error="Wrong email or password.")
+            return _login_page(server, asked, params, error=WRONG)
         return _response(await server.authorize(oauth_request, user))
 
     @router.post(INTROSPECTION_PATH, include_in_schema=False)
@@ -173,7 +182,7 @@ def _refusal(answer: HttpResponse) -> Response:
 
 def _login_page(
     server: AuthorizationServer, asked: ConsentRequest, params: Mapping[str, str],
-    *, error: str | None = None,
+    *, error: str | None = None, status: int = 401,
 ) -> Response:
     """Sign in and consent in one form: who asks, for which scopes; the user signs in to
     allow, or denies. CSRF: a fresh random token in a SameSite=Strict, HttpOnly cookie and in
@@ -200,7 +209,7 @@ def _login_page(
         '<button name="action" value="deny" type="submit" formnovalidate>Deny</button></p>'
         "</form>")
     redirect = urlsplit(asked.redirect_uri)
-    response = _page("Sign in to Archway", body, 401 if error else 200,
+    response = _page("Sign in to Archway", body, status if error else 200,
                      form_action=f"'self' {redirect.scheme}://{redirect.netloc}")
     response.set_cookie(
         CSRF_COOKIE, token, max_age=600, path=AUTHORIZATION_PATH, httponly=True,

@@ -27,6 +27,7 @@ from archway.identity.domain import (
 )
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.passwords import PasswordHasher
+from archway.identity.sign_ins import RetryLater, SignInThrottle
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.errors import Conflict, InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
@@ -120,8 +121,10 @@ class IdentityService(Generic[Tx]):
         codes: Callable[[Tx], AuthorizationCodes],
         cache_ttl_seconds: float = 0.0,
         refresh_token_ttl_seconds: int = 2_592_000,
+        sign_ins: SignInThrottle | None = None,
     ) -> None:
         self._db = db
+        self.sign_ins = sign_ins or SignInThrottle.in_memory()
         self._users = users
         self._clients = clients
         self._refresh_tokens = refresh_tokens
@@ -231,6 +234,23 @@ class IdentityService(Generic[Tx]):
             await self._hasher.hash(password)  # same cost either way: no user enumeration
             return None
         return user if await self._hasher.verify(user.password_hash, password) else None
+
+    async def sign_in(
+        self, email: str, password: str, *, address: str | None
+    ) -> User | RetryLater | None:
+        """The login page's check: :meth:`check_password` unless this email (known or not)
+        or this client address failed too often lately (``identity.sign_ins``), in which
+        case no password is hashed and the answer says how long to wait. A failure counts
+        for both; a success forgets the email's failures."""
+        wait = await self.sign_ins.wait(email, address)
+        if wait is not None:
+            return wait
+        user = await self.check_password(email, password)
+        if user is None:
+            await self.sign_ins.failed(email, address)
+        else:
+            await self.sign_ins.succeeded(email)
+        return user
 
     async def issue_dev_token(
         self, email: str, scopes: list[str], ttl_seconds: int | None = None

@@ -23,6 +23,7 @@ from archway.identity.oauth_rest import build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
+from archway.identity.sign_ins import SignInPolicy, SignInThrottle
 from archway.identity.store import (
     ApiKeyRepository,
     AuthorizationCodeRepository,
@@ -35,6 +36,7 @@ from archway.kernel.db import Database
 from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.ratelimit.windows import EventLog, MemoryWindows, RedisWindows
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         workers=settings.password_hash_workers,
         queue_timeout=settings.password_hash_queue_timeout_seconds,
     )
+    sign_ins = SignInThrottle(_failures_log(settings), SignInPolicy(
+        failures_before_delay=settings.login_failures_before_delay,
+        window_seconds=settings.login_failure_window_seconds,
+        max_delay_seconds=settings.login_max_delay_seconds,
+        failures_per_address=settings.login_failures_per_address))
     issuer = TokenIssuer(
         keys, issuer=settings.issuer, audience=settings.audience,
         default_ttl=settings.access_token_ttl_seconds,
@@ -80,7 +87,7 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         db, hasher, keys, issuer, users=UserRepository, clients=ClientRepository,
         refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository,
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
-        cache_ttl_seconds=settings.read_cache_ttl_seconds)
+        cache_ttl_seconds=settings.read_cache_ttl_seconds, sign_ins=sign_ins)
     verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
     return IdentityModule(
         keys=keys, hasher=hasher, verifier=verifier,
@@ -88,3 +95,12 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         oauth=AuthorizationServer(service, verifier, issuer=settings.issuer),
         api_keys=ApiKeyService(db, keys=ApiKeyRepository,
                                cache_ttl_seconds=settings.read_cache_ttl_seconds))
+
+
+def _failures_log(settings: Settings) -> EventLog:
+    """Failed sign-ins on Redis when the deployment has one (every process counts the same
+    failures; nothing connects until the first sign-in), else in this process."""
+    if settings.redis_url is None:
+        return MemoryWindows()
+    return RedisWindows(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds,
+                        pool_size=2, prefix="archway:sign-ins:")

@@ -122,6 +122,7 @@ class Monolith:
         await self.idempotency.answers.stop()
         await self.api_keys.settle()  # the last uses recorded behind, before the pool goes
         self.hasher.close()
+        await self.identity.sign_ins.close()
         await self.db.dispose()
 
 

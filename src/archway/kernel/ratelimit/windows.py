@@ -54,6 +54,32 @@ class WindowStore(Protocol):
     async def close(self) -> None: ...
 
 
+class Recent(NamedTuple):
+    """What a key's log of events holds within its window: how many (``events``), how long ago
+    the newest was (``since_newest``; the window's length when there is none) and when the
+    oldest leaves it (``oldest_leaves_in``; 0 when there is none)."""
+
+    events: int
+    since_newest: float
+    oldest_leaves_in: float
+
+
+class EventLog(Protocol):
+    """The same stores as logs of events that are always recorded (failed sign-ins, counted
+    by ``identity.sign_ins``), unlike a window's hits, which are refused once it is full.
+    Each call raises :class:`StoreUnavailable` when the store cannot answer."""
+
+    async def record(self, key: str, keep: int, window_seconds: int) -> Recent:
+        """Log one event now, keeping only the newest ``keep`` of the window's."""
+        ...
+
+    async def recent(self, key: str, window_seconds: int) -> Recent: ...
+
+    async def forget(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class MemoryWindows:
     """This process's windows: the admitted requests' times per key, oldest first."""
 
@@ -81,6 +107,39 @@ class MemoryWindows:
         if admitted:
             times.append(now)
         return Window(admitted, len(times), times[0] + window_seconds - now)
+
+    async def record(self, key: str, keep: int, window_seconds: int) -> Recent:
+        times = self._times(key, window_seconds, keep=True)
+        times.append(self._clock())
+        while len(times) > keep:
+            times.popleft()
+        return await self.recent(key, window_seconds)
+
+    async def recent(self, key: str, window_seconds: int) -> Recent:
+        times = self._times(key, window_seconds)
+        if not times:
+            return Recent(0, float(window_seconds), 0.0)
+        now = self._clock()
+        return Recent(len(times), now - times[-1], times[0] + window_seconds - now)
+
+    async def forget(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+    def _times(self, key: str, window_seconds: int, *, keep: bool = False) -> deque[float]:
+        """``key``'s times within the window, oldest first (the older ones dropped); a key
+        with none is kept only when ``keep`` (reading every email ever tried keeps nothing)."""
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        entry = self._windows.get(key)
+        if entry is None:
+            if not keep:
+                return deque()
+            entry = self._windows[key] = (window_seconds, deque())
+        times = entry[1]
+        while times and times[0] <= now - window_seconds:
+            times.popleft()
+        return times
 
     def _sweep(self, now: float) -> None:
         self._next_sweep = now + SWEEP_EVERY_SECONDS
@@ -123,6 +182,30 @@ return {admitted, used, string.format('%.6f', frees_in)}
 """
 
 
+# KEYS[1]: a log, newest first. ARGV: window (seconds), keep (0: only read it). Its events
+# older than the window leave it; recording pushes Redis's now and trims it to the newest keep.
+_LOG = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
+if keep > 0 then
+  redis.call('LPUSH', KEYS[1], string.format('%.6f', now))
+  redis.call('LTRIM', KEYS[1], 0, keep - 1)
+  redis.call('EXPIRE', KEYS[1], window)
+end
+while true do
+  local oldest = redis.call('LINDEX', KEYS[1], -1)
+  if not oldest or tonumber(oldest) > now - window then break end
+  redis.call('RPOP', KEYS[1])
+end
+local count = redis.call('LLEN', KEYS[1])
+if count == 0 then return {0, tostring(window), '0'} end
+local newest = tonumber(redis.call('LINDEX', KEYS[1], 0))
+local oldest = tonumber(redis.call('LINDEX', KEYS[1], -1))
+return {count, string.format('%.6f', now - newest), string.format('%.6f', oldest + window - now)}
+"""
+
+
 class RedisWindows:
     """Windows every process on one Redis shares: each hit is one atomic script.
 
@@ -139,6 +222,7 @@ class RedisWindows:
             socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
         self._redis = Redis(connection_pool=self._pool)
         self._sha = hashlib.sha1(_HIT.encode(), usedforsecurity=False).hexdigest()
+        self._log = self._redis.register_script(_LOG)  # loads itself on NOSCRIPT
         self._prefix = prefix
         self._pending: list[tuple[str, int, int, asyncio.Future[Window]]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -199,6 +283,27 @@ class RedisWindows:
             for key, limit, window_seconds, _ in batch:
                 pipe.evalsha(self._sha, 1, key, limit, window_seconds)
             return await pipe.execute(raise_on_error=False)
+
+    async def record(self, key: str, keep: int, window_seconds: int) -> Recent:
+        return await self._log_call(key, window_seconds, max(keep, 1))
+
+    async def recent(self, key: str, window_seconds: int) -> Recent:
+        return await self._log_call(key, window_seconds, 0)
+
+    async def forget(self, key: str) -> None:
+        try:
+            await self._redis.delete(self._prefix + key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _log_call(self, key: str, window_seconds: int, keep: int) -> Recent:
+        """One event log call, not batched: sign-ins are rare next to the limiter's hits."""
+        try:
+            count, since_newest, leaves_in = await self._log(
+                keys=[self._prefix + key], args=[window_seconds, keep])
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return Recent(int(count), float(since_newest), float(leaves_in))
 
     async def reachable(self) -> bool:
         try:
