@@ -202,7 +202,9 @@ def start_app(
     for n, core in enumerate(cores):
         port = free_port(HOST)
         base_url = f"http://{HOST}:{port}"
-        command = [str(BIN / "archway"), "serve", "monolith", "--host", HOST, "--port", str(port)]
+        # Each process serves gRPC too: on a port of its own, so replicas on one host can start.
+        command = [str(BIN / "archway"), "serve", "monolith", "--host", HOST, "--port", str(port),
+                   "--grpc-port", str(free_port(HOST))]
         start_server(stack, command, env, tmp / f"app{n}.log", f"{base_url}/readyz", core)
         base_urls.append(base_url)
     first = base_urls[0]
