@@ -52,13 +52,6 @@ def cursor_key(sort: ProductSort, after: tuple[object, ...]) -> tuple[datetime |
     return cursor_integer(value), cursor_id(last_id)
 
 
-QUERY_MAX = 200
-"""The longest search text (``q``) a product list takes."""
-MAX_PRICE_FILTER = 10**15
-"""A price filter only compares: any bound past the largest price matches the same rows, so the
-filter keeps a wider range than prices (it was 10**15 before prices were bounded)."""
-
-
 @dataclass(frozen=True, slots=True)
 class ProductFilters:
     """Narrowing of a product list; prices are inclusive bounds in minor units."""
@@ -67,23 +60,6 @@ class ProductFilters:
     category: str | None = None
     min_price: int | None = None
     max_price: int | None = None
-
-
-def filter_errors(filters: ProductFilters) -> list[FieldError]:
-    """What is out of bounds in a list's filters, each named as the request parameter it is
-    (every protocol's list takes the same bounds: REST's schema states them too)."""
-    errors = []
-    for name, text, limit in (("q", filters.q, QUERY_MAX),
-                              ("category", filters.category, CATEGORY_MAX)):
-        if text is not None and (len(text) > limit or has_control_character(text)):
-            errors.append(FieldError(
-                (name,), f"must be at most {limit} characters, no control characters",
-                parameter=True))
-    for name, bound in (("min_price", filters.min_price), ("max_price", filters.max_price)):
-        if bound is not None and not 0 <= bound <= MAX_PRICE_FILTER:
-            errors.append(FieldError(
-                (name,), f"must be 0 to {MAX_PRICE_FILTER} minor units", parameter=True))
-    return errors
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from archway.catalog.domain import (
     StockLevel,
 )
 from archway.catalog.listing import cursor_of
-from archway.catalog.rest_models import MAX_ON_HAND
+from archway.catalog.rest_models import MAX_ON_HAND, MAX_PRICE_FILTER
 from archway.catalog.service import CatalogService
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.graphql.context import GraphQLContext
@@ -38,8 +38,10 @@ from archway.kernel.graphql.types import (
     page_request,
 )
 from archway.kernel.pagination import DEFAULT_LIMIT
+from archway.kernel.text import has_control_character
 
 PRODUCT_LOADER = "catalog.products"
+_Q_MAX, _CATEGORY_MAX = 200, 64  # as REST bounds its query parameters
 
 
 @strawberry.enum(description="How products are listed; ties go by creation.")
@@ -145,7 +147,13 @@ async def load_products(
 def _filters(
     q: str | None, category: str | None, min_price: int | None, max_price: int | None
 ) -> ProductFilters:
-    """The list's filters; the service refuses those out of bounds (``filter_errors``)."""
+    for name, text, limit in (("q", q, _Q_MAX), ("category", category, _CATEGORY_MAX)):
+        if text is not None and (len(text) > limit or has_control_character(text)):
+            raise InvalidInput.field(
+                name, f"must be at most {limit} characters, no control characters")
+    for name, bound in (("minPrice", min_price), ("maxPrice", max_price)):
+        if bound is not None and not 0 <= bound <= MAX_PRICE_FILTER:
+            raise InvalidInput.field(name, f"must be 0 to {MAX_PRICE_FILTER} minor units")
     return ProductFilters(q=q, category=category, min_price=min_price, max_price=max_price)
 
 

@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archway.catalog.domain import (
-    Product,
-    ProductDraft,
-    ProductFilters,
-    ProductSort,
-    StockLevel,
-    filter_errors,
-)
-from archway.catalog.rest_models import MAX_ON_HAND
+from archway.catalog.domain import Product, ProductDraft, ProductFilters, ProductSort, StockLevel
+from archway.catalog.rest_models import MAX_ON_HAND, MAX_PRICE_FILTER
 from archway.catalog.service import CatalogService
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.grpc.messages import (
@@ -26,6 +19,7 @@ from archway.kernel.grpc.messages import (
     timestamp,
 )
 from archway.kernel.grpc.server import Registration, caller, optional_caller
+from archway.kernel.text import has_control_character
 from archway.proto.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -36,6 +30,7 @@ _SORTS = {
     catalog_pb2.PRODUCT_SORT_PRICE: ProductSort.PRICE,
     catalog_pb2.PRODUCT_SORT_PRICE_DESC: ProductSort.PRICE_DESC,
 }
+_FILTER_TEXT_MAX = {"q": 200, "category": 64}
 
 
 def product_message(product: Product) -> catalog_pb2.Product:
@@ -54,17 +49,27 @@ def stock_message(level: StockLevel) -> catalog_pb2.Stock:
 
 def list_query(request: catalog_pb2.ListProductsRequest) -> tuple[ProductFilters, ProductSort]:
     """The filters and sort of a list request, bounded as REST's query parameters are."""
-    filters = ProductFilters(
-        q=request.q or None, category=request.category or None,
-        min_price=request.min_price if request.HasField("min_price") else None,
-        max_price=request.max_price if request.HasField("max_price") else None)
-    errors = filter_errors(filters)  # the service checks them too: here, with the sort's
+    errors = []
+    for name, limit in _FILTER_TEXT_MAX.items():
+        text: str = getattr(request, name)
+        if len(text) > limit or has_control_character(text):
+            errors.append(FieldError(
+                (name,), f"must be at most {limit} characters, no control characters"))
+    prices = {}
+    for name in ("min_price", "max_price"):
+        if request.HasField(name):
+            prices[name] = getattr(request, name)
+            if not 0 <= prices[name] <= MAX_PRICE_FILTER:
+                errors.append(FieldError((name,), f"must be 0 to {MAX_PRICE_FILTER} minor units"))
     sort = _SORTS.get(request.sort)
     if sort is None:
         errors.append(FieldError(("sort",), "is not a ProductSort value"))
     if errors:
         raise InvalidInput(errors[0].detail if len(errors) == 1 else None, errors)
     assert sort is not None
+    filters = ProductFilters(
+        q=request.q or None, category=request.category or None,
+        min_price=prices.get("min_price"), max_price=prices.get("max_price"))
     return filters, sort
 
 

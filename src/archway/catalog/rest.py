@@ -14,14 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from archway.catalog.domain import (
-    CATEGORY_MAX,
-    QUERY_MAX,
-    Product,
-    ProductFilters,
-    ProductSort,
-    StockLevel,
-)
+from archway.catalog.domain import Product, ProductFilters, ProductSort, StockLevel
 from archway.catalog.rest_models import StockCount, StockOut, VersionModels, models_for
 from archway.catalog.service import CatalogService
 from archway.kernel.auth.principal import Principal
@@ -129,10 +122,9 @@ def build_router(
         prices: Annotated[tuple[int | None, int | None], Depends(models.price_bounds)],
         page: Annotated[PageRequest, Depends(page_params)],
         q: Annotated[str | None, Query(
-            max_length=QUERY_MAX, pattern=NO_CONTROL_PATTERN,
+            max_length=200, pattern=NO_CONTROL_PATTERN,
             description="Words in the name or description (any case).")] = None,
-        category: Annotated[str | None, Query(
-            max_length=CATEGORY_MAX, pattern=NO_CONTROL_PATTERN)] = None,
+        category: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_PATTERN)] = None,
         sort: Annotated[ProductSort, Query(
             description="`-` sorts descending; ties go by creation.")] = ProductSort.CREATED_AT,
     ) -> Response:

@@ -25,7 +25,6 @@ from archway.catalog.domain import (
     Reserved,
     Stock,
     StockLevel,
-    filter_errors,
     merge_lines,
     new_product,
     release_all,
@@ -107,11 +106,7 @@ class CatalogService(Generic[Tx]):
     async def list_products(
         self, filters: ProductFilters, sort: ProductSort, page: PageRequest
     ) -> Page[Product]:
-        """Anyone: the products on sale (active), filtered, sorted, one page at a time. Filters
-        out of bounds (:func:`~archway.catalog.domain.filter_errors`) are invalid input."""
-        errors = filter_errors(filters)
-        if errors:
-            raise InvalidInput(errors[0].detail if len(errors) == 1 else None, errors)
+        """Anyone: the products on sale (active), filtered, sorted, one page at a time."""
 
         def load(tx: Tx) -> Page[Product]:
             return self._repo(tx).list(filters, sort, page, active_only=True)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 
 from archway.catalog.domain import (
-    CATEGORY_MAX,
-    MAX_PRICE_FILTER,
-    QUERY_MAX,
     ProductChanges,
     ProductFilters,
     ProductSort,
@@ -180,19 +177,3 @@ async def test_products_by_id_show_each_caller_what_get_product_shows(shop: Shop
     assert await shop.service.visible_products(ids, ADMIN) == {
         on_sale.id: on_sale, off_sale.id: off_sale}
     assert await shop.service.visible_products([]) == {}
-
-
-@pytest.mark.parametrize(("filters", "parameter"), [
-    (ProductFilters(q="x" * (QUERY_MAX + 1)), "q"),
-    (ProductFilters(q="tab\there"), "q"),
-    (ProductFilters(category="c" * (CATEGORY_MAX + 1)), "category"),
-    (ProductFilters(min_price=-1), "min_price"),
-    (ProductFilters(max_price=MAX_PRICE_FILTER + 1), "max_price"),
-])
-async def test_a_list_refuses_filters_out_of_bounds_for_every_protocol(
-    shop: Shop, filters: ProductFilters, parameter: str
-) -> None:
-    """The bounds live in the domain, so REST, GraphQL and gRPC refuse the same filters."""
-    with pytest.raises(InvalidInput) as refused:
-        await shop.service.list_products(filters, ProductSort.CREATED_AT, PageRequest(limit=5))
-    assert [(e.path, e.parameter) for e in refused.value.errors] == [((parameter,), True)]
