@@ -13,7 +13,8 @@ from sqlalchemy import Table
 from archway.kernel.db import Database
 from archway.kernel.events.cloudevent import make_event
 from archway.kernel.events.outbox import append
-from archway.kernel.events.relay import OutboxRelay, Relays
+from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.events.relays import Relays
 from archway.kernel.http.ops import build_ops_router
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.orders.store import orders_outbox

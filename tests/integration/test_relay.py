@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from archway.kernel.db import Database
 from archway.kernel.events.lease import OutboxLease
 from archway.kernel.events.metrics import EventMetrics
-from archway.kernel.events.relay import OutboxRelay, Relays, RelayState
+from archway.kernel.events.relay import OutboxRelay, RelayState
+from archway.kernel.events.relays import Relays
 from tests.ordering import eventually
 from tests.relaying import FlakyBus, PublishOnlyBus, private_outbox, write_events
 

@@ -15,7 +15,8 @@ from sqlalchemy import Table, text
 
 from archway.kernel.db import Database
 from archway.kernel.events.lease import OutboxLease
-from archway.kernel.events.relay import OutboxRelay, Relays
+from archway.kernel.events.relay import OutboxRelay
+from archway.kernel.events.relays import Relays
 from archway.kernel.events.wakeups import APPLICATION_NAME, OutboxWakeups
 from tests.ordering import eventually
 from tests.relaying import FlakyBus, private_outbox, write_events

@@ -81,7 +81,7 @@ class OrdersService(Generic[Tx]):
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``admission`` is awaited before a command runs: the process's backpressure
-        (:meth:`archway.kernel.events.relay.Relays.keeping_up`), none by default."""
+        (:meth:`archway.kernel.events.relays.Relays.keeping_up`), none by default."""
         self._db = db
         self._orders = orders
         self._admission = admission

@@ -35,7 +35,7 @@ from archway.kernel.events.dead_letters import (
     DeadLetterOffice,
 )
 from archway.kernel.events.metrics import EventMetrics
-from archway.kernel.events.relay import Relays
+from archway.kernel.events.relays import Relays
 from archway.kernel.grpc.server import Authenticator, GrpcServer
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.fast_lane import FastRoute
