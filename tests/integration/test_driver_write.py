@@ -125,6 +125,10 @@ async def test_reads_on_the_driver_answer_as_core_does(database: Database, thing
         core, fast, again = await database.read(lambda conn, s=statement, p=params, d=driver: (
             [tuple(row) for row in conn.execute(s, p).all()], d.all(conn, p), d.all(conn, p)))
         assert [tuple(row) for row in fast] == core == [tuple(row) for row in again], statement
+        fetched = await database.fetch(driver, params)  # on PostgreSQL: the driver, awaited
+        assert [tuple(row) for row in fetched] == core, statement
+        if core:
+            assert fetched[0]._fields == fast[0]._fields
         if core:
             assert list(fast[0]._fields) == core_keys(statement)
     first = DriverRead(queries[0][0])

@@ -156,6 +156,26 @@ class _Query:
             values.append(value if process is None else process(value))
         return values
 
+    def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
+        """The driver's rows as Core gives them: its result processors applied, as named
+        tuples."""
+        results, row = self.results, self.row
+        if not any(results):
+            return [row(*values) for values in raw]
+        return [row(*(value if process is None else process(value)
+                      for process, value in zip(results, values, strict=True)))
+                for values in raw]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRead:
+    """A :class:`DriverRead` ready for a driver: its SQL, its positional values, and what turns
+    the driver's rows into the statement's rows."""
+
+    sql: str
+    values: list[Any]
+    rows: Callable[[Sequence[Sequence[Any]]], list[Any]]
+
 
 class DriverRead:
     """A ``SELECT`` run on the driver's cursor (see the module)."""
@@ -166,16 +186,18 @@ class DriverRead:
 
     def all(self, conn: Connection, params: Params) -> list[Any]:
         """Every row, as named tuples with the statement's column keys."""
-        query = self._compile(conn, params)
+        query = self._compile(conn.dialect, params)
         with _driver_cursor(conn, query.sql) as cursor:
             cursor.execute(query.sql, query.values(params))
-            raw = cursor.fetchall()
-        results, row = query.results, query.row
-        if not any(results):
-            return [row(*values) for values in raw]
-        return [row(*(value if process is None else process(value)
-                      for process, value in zip(results, values, strict=True)))
-                for values in raw]
+            return query.rows(cursor.fetchall())
+
+    def bound(self, dialect: Dialect, params: Params) -> BoundRead:
+        """The statement as ``dialect``'s driver takes it, with ``params`` bound, for a caller
+        that runs it on a driver connection of its own (:meth:`Database.fetch
+        <archway.kernel.db.Database.fetch>`) and hands the driver's rows to
+        :attr:`BoundRead.rows`, which gives what :meth:`all` returns."""
+        query = self._compile(dialect, params)
+        return BoundRead(query.sql, query.values(params), query.rows)
 
     def first(self, conn: Connection, params: Params) -> Any:
         """The first row, or ``None``."""
@@ -187,17 +209,17 @@ class DriverRead:
         first = self.first(conn, params)
         return first[0] if first is not None else None
 
-    def _compile(self, conn: Connection, params: Params) -> _Query:
+    def _compile(self, dialect: Dialect, params: Params) -> _Query:
         shape = tuple((name, len(value) if isinstance(value, list | tuple) else -1)
                       for name, value in params.items())
-        key = (conn.dialect.name, shape)
+        key = (dialect.name, shape)
         query = self._compiled.get(key)
         if query is None:
-            query = self._compiled[key] = self._build(conn, params)
+            query = self._compiled[key] = self._build(dialect, params)
         return query
 
-    def _build(self, conn: Connection, params: Params) -> _Query:
-        compiled = self._statement.compile(dialect=conn.dialect)
+    def _build(self, dialect: Dialect, params: Params) -> _Query:
+        compiled = self._statement.compile(dialect=dialect)
         expanded = compiled.construct_expanded_state(dict(params))
         names = tuple(expanded.positiontup or ())
         if not names and expanded.parameters:
@@ -206,7 +228,7 @@ class DriverRead:
         for base, parts in (expanded.parameter_expansion or {}).items():
             position.update({part: (base, index) for index, part in enumerate(parts)})
         processors = {}
-        known = {**bind_processors(compiled, conn.dialect), **(expanded.processors or {})}
+        known = {**bind_processors(compiled, dialect), **(expanded.processors or {})}
         for name in names:
             base = position[name][0]
             process = known.get(name) or known.get(base)
@@ -224,7 +246,7 @@ class DriverRead:
             # Core's result processors; coltype (the driver's type code, which Core passes
             # too) is None: no processor of a type Archway selects reads it.
             results=tuple(
-                column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in self._statement.selected_columns),
             row=row,
         )

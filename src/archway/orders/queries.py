@@ -14,18 +14,19 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select, type_coerce
+from sqlalchemy import BigInteger, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import BindParameter
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.clock import as_utc, rfc3339
-from archway.kernel.db import UnitsOfWork
+from archway.kernel.db import Database
 from archway.kernel.errors import NotFound
 from archway.kernel.events.cloudevent import Event, data_of
 from archway.kernel.ids import is_valid_id
 from archway.kernel.money import Money
 from archway.kernel.pagination import Page, PageRequest, cursor_id
+from archway.kernel.statements import DriverRead
 from archway.orders.domain import Order, OrderLine, OrderStatus
 from archway.orders.events import line_data
 from archway.orders.projections import OrderChanges
@@ -77,7 +78,7 @@ def view_of(order: Order) -> OrderView:
 class OrderQueries:
     """``changes``: the order view's changes as this process applies them (for watches)."""
 
-    def __init__(self, db: UnitsOfWork, *, changes: OrderChanges | None = None) -> None:
+    def __init__(self, db: Database, *, changes: OrderChanges | None = None) -> None:
         self._db = db
         self._changes = changes or OrderChanges()
 
@@ -87,8 +88,8 @@ class OrderQueries:
         principal.require_scope(READ_SCOPE)
         row = None
         if is_valid_id(order_id):
-            row = await self._db.read(
-                lambda conn: conn.execute(_ONE, {"order_id": order_id}).first())
+            rows = await self._db.fetch(_ONE, {"order_id": order_id})
+            row = rows[0] if rows else None
         if row is None or not (principal.is_admin or row[1] == principal.subject):
             raise NotFound("No such order.")
         return _view(row)
@@ -145,9 +146,25 @@ class OrderQueries:
         owner = None if principal.is_admin else principal.subject
         if page.wants_cursor:
             after = cursor_id(page.after[0]) if page.after is not None else None
-            return await self._db.read(lambda conn: _cursor_page(conn, owner, page.limit, after))
-        return await self._db.read(
-            lambda conn: _offset_page(conn, owner, page.limit, page.offset or 0))
+            return await self._cursor_page(owner, page.limit, after)
+        return await self._offset_page(owner, page.limit, page.offset or 0)
+
+    async def _offset_page(self, owner: str | None, limit: int, offset: int) -> Page[OrderView]:
+        query, count = _OFFSET_PAGES[owner is not None]
+        rows = await self._db.fetch(query, {"owner": owner, "limit": limit, "offset": offset})
+        if rows:
+            return Page([_view(row) for row in rows], total=rows[0][-1])
+        total = (await self._db.fetch(count, {"owner": owner}))[0][0] if offset else 0
+        return Page([], total=total)
+
+    async def _cursor_page(
+        self, owner: str | None, limit: int, after: str | None
+    ) -> Page[OrderView]:
+        query = _CURSOR_PAGES[owner is not None, after is not None]
+        rows = await self._db.fetch(query, {"owner": owner, "after": after, "limit": limit + 1})
+        items = [_view(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, next_after=(items[-1].id,) if more else None)
 
     async def orders_of(
         self, principal: Principal, customer_ids: Collection[str], page: PageRequest
@@ -165,8 +182,8 @@ class OrderQueries:
 
 
 # The statements are built once: a page is one query (plus the total alone past the last page),
-# its columns read as the driver gives them. Ids are UUIDv7, so ordering by id is ordering by
-# time placed, and a unique cursor key.
+# run on the driver (Database.fetch), its columns read as the driver gives them. Ids are UUIDv7,
+# so ordering by id is ordering by time placed, and a unique cursor key.
 _COLUMNS = (
     order_view.c.order_id, order_view.c.customer_id, order_view.c.status, order_view.c.currency,
     order_view.c.total, order_view.c.lines, order_view.c.rejection_reason,
@@ -180,7 +197,7 @@ _LIMIT: BindParameter[int] = bindparam("limit")
 _OFFSET: BindParameter[int] = bindparam("offset")
 
 
-def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
+def _counted(mine: bool) -> tuple[DriverRead, DriverRead]:
     # The total is kept by the projection (orders_order_counts), not counted per page.
     if mine:
         kept = select(order_counts.c.orders).where(order_counts.c.customer_id == bindparam("owner"))
@@ -190,41 +207,23 @@ def _counted(mine: bool) -> tuple[Select[Any], Select[Any]]:
     page = select(*_COLUMNS, count.scalar_subquery())
     if mine:
         page = page.where(_MINE)
-    return page.order_by(_NEWEST_FIRST).limit(_LIMIT).offset(_OFFSET), count
+    return DriverRead(page.order_by(_NEWEST_FIRST).limit(_LIMIT).offset(_OFFSET)), \
+        DriverRead(count)
 
 
-def _after(mine: bool, after: bool) -> Select[Any]:
+def _after(mine: bool, after: bool) -> DriverRead:
     query = select(*_COLUMNS)
     if mine:
         query = query.where(_MINE)
     if after:
         query = query.where(order_view.c.order_id < bindparam("after"))
-    return query.order_by(_NEWEST_FIRST).limit(_LIMIT)
+    return DriverRead(query.order_by(_NEWEST_FIRST).limit(_LIMIT))
 
 
-_ONE = select(*_COLUMNS).where(order_view.c.order_id == bindparam("order_id"))
+_ONE = DriverRead(select(*_COLUMNS).where(order_view.c.order_id == bindparam("order_id")))
 _OFFSET_PAGES = {mine: _counted(mine) for mine in (False, True)}
 _CURSOR_PAGES = {(mine, after): _after(mine, after) for mine in (False, True)
                  for after in (False, True)}
-
-
-def _offset_page(conn: Connection, owner: str | None, limit: int, offset: int) -> Page[OrderView]:
-    query, count = _OFFSET_PAGES[owner is not None]
-    rows = conn.execute(query, {"owner": owner, "limit": limit, "offset": offset}).all()
-    if rows:
-        return Page([_view(row) for row in rows], total=rows[0][-1])
-    total = conn.execute(count, {"owner": owner}).scalar_one() if offset else 0
-    return Page([], total=total)
-
-
-def _cursor_page(
-    conn: Connection, owner: str | None, limit: int, after: str | None
-) -> Page[OrderView]:
-    query = _CURSOR_PAGES[owner is not None, after is not None]
-    rows = conn.execute(query, {"owner": owner, "after": after, "limit": limit + 1}).all()
-    items = [_view(row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, next_after=(items[-1].id,) if more else None)
 
 
 def _pages_of(

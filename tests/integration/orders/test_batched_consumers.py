@@ -19,6 +19,7 @@ from archway.kernel.events.cloudevent import Event, data_of, from_json, make_eve
 from archway.kernel.events.inbox import Consumer
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money
+from archway.kernel.statements import DriverRead, Params
 from archway.orders.consumers import OrderSaga
 from archway.orders.domain import LineRequest, Order, Quote, place
 from archway.orders.events import drain
@@ -46,6 +47,10 @@ class CountingDb:
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         return await self._db.write(self._counted(work))
+
+    async def fetch(self, read: DriverRead, params: Params) -> list[Any]:
+        self.statements += 1  # one statement, on the driver
+        return await self._db.fetch(read, params)
 
     def _counted(self, work: Callable[[Connection], T]) -> Callable[[Connection], T]:
         def run(conn: Connection) -> T:

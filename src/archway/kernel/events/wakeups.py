@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg
 from sqlalchemy.engine import make_url
 
 _log = logging.getLogger("archway.events.wakeups")
