@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -176,6 +176,7 @@ class App:
 
     base_urls: list[str]
     variables: dict[str, str]
+    grpc_targets: list[str] = field(default_factory=list)  # host:port, as base_urls
 
 
 def start_app(
@@ -198,15 +199,16 @@ def start_app(
         "profile orders:read orders:write",
         env=env,
     ).strip()
-    base_urls = []
+    base_urls, grpc_targets = [], []
     for n, core in enumerate(cores):
-        port = free_port(HOST)
+        port, grpc_port = free_port(HOST), free_port(HOST)
         base_url = f"http://{HOST}:{port}"
         # Each process serves gRPC too: on a port of its own, so replicas on one host can start.
         command = [str(BIN / "archway"), "serve", "monolith", "--host", HOST, "--port", str(port),
-                   "--grpc-port", str(free_port(HOST))]
+                   "--grpc-port", str(grpc_port)]
         start_server(stack, command, env, tmp / f"app{n}.log", f"{base_url}/readyz", core)
         base_urls.append(base_url)
+        grpc_targets.append(f"{HOST}:{grpc_port}")
     first = base_urls[0]
     products = httpx.get(f"{first}/api/v1/products", params={"limit": 3}, timeout=5)
     products.raise_for_status()
@@ -219,7 +221,7 @@ def start_app(
         ).raise_for_status()
     variables = {"token": token, **dict(zip(PRODUCT_VARIABLES, ids, strict=True))}
     place_history(first, variables)
-    return App(base_urls, variables)
+    return App(base_urls, variables, grpc_targets)
 
 
 def place_history(base_url: str, variables: dict[str, str], orders: int = 30) -> None:
