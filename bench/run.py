@@ -30,7 +30,14 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 import httpx
 from machine import busy, free_port, layout, pin
 from sqlalchemy.engine import make_url
-from wrk import Case, Measurement, keyed_request_script, run_wrks, wrk_command
+from wrk import (
+    Case,
+    Measurement,
+    graphql_mutation_script,
+    keyed_request_script,
+    run_wrks,
+    wrk_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -57,6 +64,10 @@ def graphql_get(query: str) -> str:
 
 
 GRAPHQL_PRODUCT = '{ product(id: "{product_id}") { id name price { amount currency } } }'
+GRAPHQL_PLACE = (  # {key}: a new idempotency key per request (graphql_mutation_script)
+    '{"query": "mutation($key: String) { placeOrder(input: {lines: [{productId: '
+    '\\"{product_id}\\", quantity: 1}]}, idempotencyKey: $key) { id status } }", '
+    '"variables": {"key": "{key}"}}')
 
 CASES = [
     Case("hello", "hello", "GET", "/hello"),
@@ -72,6 +83,12 @@ CASES = [
     Case("graphql_product", "app", "GET", graphql_get(GRAPHQL_PRODUCT)),
     Case("graphql_bare", "hello", "GET", graphql_get(  # its server knows no seed: any id
         GRAPHQL_PRODUCT.replace("{product_id}", "01a2441e-0000-7000-8000-000000000000"))),
+    # One line per order, over REST and GraphQL (gRPC's PlaceOrder: bench/grpc_run.py).
+    Case("order_place_1", "app", "POST", "/api/v1/orders",
+         {**AUTH, "Content-Type": "application/json"},
+         keyed_request_script("POST", order_body(1))),
+    Case("graphql_place", "app", "POST", "/graphql", {**AUTH, "Content-Type": "application/json"},
+         graphql_mutation_script(GRAPHQL_PLACE)),
 ]
 SATURATED_STOCK = 1_000_000_000  # orders under load never run out of stock
 CATCH_UP_TIMEOUT_S = 60

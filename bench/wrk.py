@@ -77,6 +77,51 @@ end
 """
 
 
+def graphql_mutation_script(body: str) -> str:
+    """Lua for wrk: POST ``body``, a GraphQL request whose ``{key}`` becomes a new key per
+    request (``<run id>-<thread>-<counter>``, as :func:`keyed_request_script`), and count the
+    answers that carry ``"errors"``: GraphQL refuses with a 200, which wrk counts as a success.
+    The count is printed as ``GraphQL errors: N``, which :func:`parse_report` adds to the
+    non-2xx answers."""
+    level = 0
+    while f"]{'=' * level}]" in body:
+        level += 1
+    quoted = f"[{'=' * level}[{body}]{'=' * level}]"
+    return f"""\
+wrk.method = "POST"
+local template = {quoted}
+
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+
+local prefix
+local counter = 0
+refused = 0
+function init(args)
+  prefix = args[1] .. "-" .. thread_id .. "-"
+end
+
+function request()
+  counter = counter + 1
+  local body = template:gsub("{{key}}", prefix .. counter)
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status == 200 and body:find('"errors"', 1, true) then refused = refused + 1 end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("refused") end
+  io.write(string.format("GraphQL errors: %d\\n", total))
+end
+"""
+
+
 @dataclass(frozen=True)
 class Measurement:
     req_per_s: float
@@ -91,6 +136,7 @@ _REQ_PER_S = re.compile(r"^Requests/sec:\s+([\d.]+)\s*$", re.MULTILINE)
 _PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_GRAPHQL_ERRORS = re.compile(r"^GraphQL errors: (\d+)$", re.MULTILINE)
 
 
 def parse_report(report: str) -> Measurement:
@@ -102,12 +148,14 @@ def parse_report(report: str) -> Measurement:
         raise ValueError(f"unexpected wrk output:\n{report}")
     socket_errors = _SOCKET_ERRORS.search(report)
     non_2xx = _NON_2XX.search(report)
+    refused = _GRAPHQL_ERRORS.search(report)
     return Measurement(
         req_per_s=float(req_per_s.group(1)),
         p50_ms=percentiles["50"],
         p99_ms=percentiles["99"],
         errors=sum(map(int, socket_errors.groups())) if socket_errors else 0,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        non_2xx=(int(non_2xx.group(1)) if non_2xx else 0)
+        + (int(refused.group(1)) if refused else 0),
     )
 
 
