@@ -13,18 +13,14 @@ from sqlalchemy import Float, Integer, String, bindparam, cast, func, literal_co
 from archway.kernel.db import Database
 from archway.kernel.errors import ServiceBusy
 from archway.kernel.statements import DriverRead
+from tests.integration.test_db_pools import postgres_url
+
+__all__ = ["postgres_url"]  # a fixture: PostgreSQL only (SQLite's fetch is a read)
 
 BACKEND_PID = DriverRead(select(func.pg_backend_pid()))
 TRANSACTION_ID = DriverRead(select(literal_column("txid_current()", Integer)))
 SLEEP = DriverRead(select(func.pg_sleep(bindparam("seconds", type_=Float))))
 ECHO = DriverRead(select(bindparam("value", type_=Integer)))
-
-
-@pytest.fixture
-def postgres_url(database_url: str) -> str:
-    if database_url.startswith("sqlite"):
-        pytest.skip("the driver path is PostgreSQL's; SQLite's fetch is a read")
-    return database_url
 
 
 @pytest.fixture

@@ -170,19 +170,13 @@ class Database:
         """Run ``work`` for queries only; it sees committed data."""
         if self._sync_engine is not None:
             return await self._in_thread(self._readers.submit, self._sqlite_read, work)
-        try:
+        with _service_state():
             async with self._engine_of_task().connect() as conn:
                 # No BEGIN and no ROLLBACK around a read: two round trips out of three for a
                 # one-query read. The same snapshots as a READ COMMITTED transaction, where
                 # every statement takes its own anyway.
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await conn.run_sync(work)
-        except PoolTimeout as exc:
-            raise ServiceBusy(_SATURATED) from exc
-        except (OSError, DBAPIError) as exc:
-            if _lost_connection(exc):
-                raise ServiceBusy(_UNAVAILABLE) from exc
-            raise
 
     async def fetch(self, read: DriverRead, params: Params) -> list[Any]:
         """The rows of one ``SELECT`` (what ``read.all`` gives in :meth:`read`). On PostgreSQL
@@ -194,14 +188,8 @@ class Database:
             return await self.read(lambda conn: read.all(conn, params))
         engine = self._engine_of_task()
         bound = read.bound(engine.dialect, params)
-        try:
+        with _service_state():
             pooled = await engine.raw_connection()
-        except PoolTimeout as exc:
-            raise ServiceBusy(_SATURATED) from exc
-        except (OSError, DBAPIError) as exc:
-            if _lost_connection(exc):
-                raise ServiceBusy(_UNAVAILABLE) from exc
-            raise
         try:
             # Outside a transaction, as read() runs: each statement takes its own snapshot.
             raw = await pooled.driver_connection.fetch(bound.sql, *bound.values)  # type: ignore[union-attr]  # asyncpg's, always there while checked out
@@ -234,15 +222,9 @@ class Database:
             urgent = _writes_first.get()
             return await self._in_thread(
                 lambda *call: self._writer.submit(urgent, *call), self._sqlite_write, work)
-        try:
+        with _service_state():
             async with self._engine_of_task().begin() as conn:
                 return await conn.run_sync(work)
-        except PoolTimeout as exc:
-            raise ServiceBusy(_SATURATED) from exc
-        except (OSError, DBAPIError) as exc:
-            if _lost_connection(exc):
-                raise ServiceBusy(_UNAVAILABLE) from exc
-            raise
 
     async def ping(self) -> bool:
         try:
@@ -305,6 +287,19 @@ _UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 """SQLSTATEs that say the server cannot serve now: class 08 (connection exception), class 53
 (insufficient resources: too many connections, out of memory, disk full), and a server shutting
 down or starting up (57P01-57P03)."""
+
+
+@contextmanager
+def _service_state() -> Iterator[None]:
+    """A saturated pool, or a refused or lost connection, as :class:`ServiceBusy`."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise ServiceBusy(_SATURATED) from exc
+    except (OSError, DBAPIError) as exc:
+        if _lost_connection(exc):
+            raise ServiceBusy(_UNAVAILABLE) from exc
+        raise
 
 
 def _lost_connection(exc: OSError | DBAPIError) -> bool:
