@@ -2,7 +2,7 @@
 
 A product owns its stock: the two change together under one ``version``, because the public
 representation shows ``available`` and its ``ETag`` must change whenever that number does.
-Invariants raise :class:`InvalidInput` with the path of the refused field (``("price",)``,
+Invariants raise :class:`InvalidInput` with the path of the refused field (``("price", "amount")``,
 ``("on_hand",)``), which every protocol renders in its own form for the client.
 """
 
@@ -220,10 +220,13 @@ def check_fields(
     if len(category) > CATEGORY_MAX or not _CATEGORY.fullmatch(category):
         errors.append(FieldError(
             ("category",), "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
+    # The amount is what is out of bounds: REST v2, GraphQL and gRPC all name the price's
+    # ``amount`` (REST v1's decimal price is refused by its schema before it gets here).
     if price.amount < 0:
-        errors.append(FieldError(("price",), "must be zero or more"))
+        errors.append(FieldError(("price", "amount"), "must be zero or more"))
     elif not price.storable:
-        errors.append(FieldError(("price",), f"must be at most {bound_text(price.currency)}"))
+        errors.append(FieldError(
+            ("price", "amount"), f"must be at most {bound_text(price.currency)}"))
     return errors
 
 
