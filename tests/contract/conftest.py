@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -72,10 +71,7 @@ def tokens(parity_server: RunningServer) -> Tokens:
         "alice_profile_only": ("alice@archway.test", "profile"),
         "alice_catalog_write": ("alice@archway.test", "profile catalog:write"),
     }
-    with ThreadPoolExecutor(len(asked)) as pool:
-        issued = dict(zip(asked, pool.map(lambda ask: parity_server.token(*ask), asked.values()),
-                          strict=True))
-    return Tokens(**issued)
+    return Tokens(**parity_server.tokens(asked))
 
 
 @pytest.fixture(scope="session")

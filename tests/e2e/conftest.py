@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,23 @@ class RunningServer:
     def token(self, user: str, scopes: str) -> str:
         """An access token for ``user`` (an email) with ``scopes``, from ``archway token``."""
         return self.cli("token", "--user", user, "--scope", scopes).strip()
+
+    def tokens(self, asked: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """For each name, an access token for (email, scopes): what ``archway token`` prints,
+        issued in this process with the server's key from its database (one CLI process per
+        token costs a second or two of CPU each)."""
+        from archway.config import load_settings
+        from archway.topologies.operations import dev_token
+
+        settings = load_settings(database_url=self.env["ARCHWAY_DATABASE_URL"],
+                                 issuer=self.env["ARCHWAY_ISSUER"])
+
+        async def issue() -> dict[str, str]:
+            return {name: await dev_token(settings, email, scopes.split(), None)
+                    for name, (email, scopes) in asked.items()}
+
+        with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever runs in this one
+            return thread.submit(asyncio.run, issue()).result(timeout=60)
 
 
 def free_port() -> int:
