@@ -10,7 +10,7 @@ has it (scenarios read with :func:`~tests.contract.parity.neutral.eventually`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from gql import Client, GraphQLRequest
@@ -194,7 +194,7 @@ class GraphQLApi:
             f"mutation($id: ID!) {{ cancelOrder(id: $id) {{ {ORDER} }} }}", token, id=order_id)
         return order(data["cancelOrder"])
 
-    async def watch_order(self, token: str | None, order_id: str) -> AsyncIterator[Json]:
+    async def watch_order(self, token: str | None, order_id: str) -> AsyncGenerator[Json, None]:
         transport = WebsocketsTransport(
             url=self._ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
             init_payload={"Authorization": f"Bearer {token}"} if token is not None else {},

@@ -9,7 +9,7 @@ name, so one normaliser serves both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -223,7 +223,7 @@ class GrpcApi:
         self._consistency[answer.order.id] = answer.consistency_token
         return order(answer.order)
 
-    async def watch_order(self, token: str | None, order_id: str) -> AsyncIterator[Json]:
+    async def watch_order(self, token: str | None, order_id: str) -> AsyncGenerator[Json, None]:
         stream = self.rpc.stream(ORDERS, "WatchOrder", {
             "id": order_id, "consistency_token": self._consistency.get(order_id, "")},
             metadata(token))

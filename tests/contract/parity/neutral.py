@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -105,7 +105,7 @@ class ShopApi(Protocol):
                           cursor: str | None = None) -> Page: ...
     async def place_order(self, token: str | None, lines: list[tuple[str, int]]) -> Json: ...
     async def cancel_order(self, token: str | None, order_id: str) -> Json: ...
-    def watch_order(self, token: str | None, order_id: str) -> AsyncIterator[Json]: ...
+    def watch_order(self, token: str | None, order_id: str) -> AsyncGenerator[Json, None]: ...
 
 
 async def refusal_of(call: Awaitable[object]) -> Refusal:

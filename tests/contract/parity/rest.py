@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -149,7 +149,7 @@ class RestApi:
     async def cancel_order(self, token: str | None, order_id: str) -> Json:
         return await self._command(f"/orders/{order_id}/cancel", token)
 
-    async def watch_order(self, token: str | None, order_id: str) -> AsyncIterator[Json]:
+    async def watch_order(self, token: str | None, order_id: str) -> AsyncGenerator[Json, None]:
         deadline = time.monotonic() + WATCH_SECONDS
         last: Json | None = None
         while last is None or last["status"] not in FINAL:
