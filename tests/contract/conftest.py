@@ -91,11 +91,11 @@ async def _apis(
 ) -> AsyncIterator[dict[str, ShopApi]]:
     async with (
         httpx.AsyncClient(base_url=server.base_url, timeout=30) as http,
-        GraphQLApi.http_client(server.base_url) as _session,
+        GraphQLApi.http_client(server.base_url) as session,
         grpc.aio.insecure_channel(server.grpc_target) as channel,
     ):
         made: dict[str, ShopApi] = {
-            "rest": RestApi(http), "graphql": GraphQLApi(server.base_url, _session.client),
+            "rest": RestApi(http), "graphql": GraphQLApi(server.base_url, session),
             "grpc": GrpcApi(GeneratedRpc(channel)),
         }
         if reflection:

@@ -11,7 +11,7 @@ REFLECTION = "grpc-reflection"
 """gRPC again, through a client built from the server's reflection alone (no generated code)."""
 
 
-def over(*protocols: str, xfail: str | None = None, skip: dict[str, str] | None = None,
+def over(*protocols: str, xfail: str = "", skip: dict[str, str] | None = None,
          xfail_on: tuple[str, ...] = (), fixture: str = "api") -> pytest.MarkDecorator:
     """Run the test once per protocol (default: REST, GraphQL, gRPC) with its client as the
     fixture ``fixture``;

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
@@ -103,9 +104,9 @@ def page(connection: Json, shape: Any) -> Page:
 class GraphQLApi:
     name = "graphql"
 
-    def __init__(self, base_url: str, client: Client) -> None:
+    def __init__(self, base_url: str, session: AsyncClientSession) -> None:
         self._ws_url = re.sub(r"^http", "ws", base_url) + "/graphql"
-        self._client = client
+        self._session = session
 
     @classmethod
     def http_client(cls, base_url: str) -> Client:
@@ -114,14 +115,13 @@ class GraphQLApi:
 
     async def _run(self, document: str, token: str | None, **variables: Any) -> Json:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        session = self._client.session
-        assert session is not None, "the client is not connected"
         try:
-            data: Json = await session.execute(  # type: ignore[assignment]
+            data = await self._session.execute(
                 GraphQLRequest(document, variable_values=variables),
                 extra_args={"headers": headers})
         except TransportQueryError as error:
             raise Refused(refusal(error)) from error
+        assert isinstance(data, dict), data
         return data
 
     async def get_product(self, product_id: str, token: str | None = None) -> Json:
@@ -205,6 +205,7 @@ class GraphQLApi:
                 variable_values={"id": order_id}))
             try:
                 async for data in subscription:
-                    yield order(data["orderUpdated"])  # type: ignore[index]
+                    assert isinstance(data, dict), data
+                    yield order(data["orderUpdated"])
             except TransportQueryError as error:
                 raise Refused(refusal(error)) from error

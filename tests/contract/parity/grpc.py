@@ -95,7 +95,7 @@ class GeneratedRpc:
 
 def refusal(error: grpc.aio.AioRpcError) -> Refusal:
     assert error.code() in KINDS_BY_CODE, (error.code(), error.details())
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     fields: set[tuple[str | int, ...]] = set()
     retry_after = None
     for detail in status.details if status is not None else ():
