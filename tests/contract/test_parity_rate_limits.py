@@ -37,4 +37,4 @@ async def test_over_the_quota_a_call_is_refused_with_when_to_retry(
     assert 1 <= answered <= TINY_QUOTA
     assert_refused(refusal, "rate_limited")
     assert refusal.retry_after is not None and 1 <= refusal.retry_after <= 60, refusal
-    assert refusal.detail.startswith("Over the "), refusal
+    assert refusal.detail, refusal  # worded by each protocol's limiter: not compared

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from archway.kernel.money import MAX_AMOUNT
 from tests.contract.conftest import Accounts, Tokens
 from tests.contract.parity import over
 from tests.contract.parity.neutral import (
@@ -133,6 +134,10 @@ ROWS = [
     Row("negative-price",
         lambda api, w: api.create_product(w.tokens.admin, {
             **draft("NEG"), "price": {"amount": -5, "currency": "EUR"}}), "invalid",
+        (("price", "amount"),)),
+    Row("price-past-the-bound",
+        lambda api, w: api.create_product(w.tokens.admin, {
+            **draft("BIG"), "price": {"amount": MAX_AMOUNT + 1, "currency": "EUR"}}), "invalid",
         (("price", "amount"),)),
     Row("stock-below-what-orders-hold",
         lambda api, w: api.set_stock(w.tokens.admin, w.held["id"], 2), "invalid",

@@ -45,10 +45,6 @@ class RunningServer:
         )
         return done.stdout
 
-    def token(self, user: str, scopes: str) -> str:
-        """An access token for ``user`` (an email) with ``scopes``, from ``archway token``."""
-        return self.cli("token", "--user", user, "--scope", scopes).strip()
-
     def tokens(self, asked: dict[str, tuple[str, str]]) -> dict[str, str]:
         """For each name, an access token for (email, scopes): what ``archway token`` prints,
         issued in this process with the server's key from its database (one CLI process per
