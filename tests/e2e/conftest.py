@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,23 @@ class RunningServer:
             check=True,
         )
         return done.stdout
+
+    def tokens(self, asked: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """For each name, an access token for (email, scopes): what ``archway token`` prints,
+        issued in this process with the server's key from its database (one CLI process per
+        token costs a second or two of CPU each)."""
+        from archway.config import load_settings
+        from archway.topologies.operations import dev_token
+
+        settings = load_settings(database_url=self.env["ARCHWAY_DATABASE_URL"],
+                                 issuer=self.env["ARCHWAY_ISSUER"])
+
+        async def issue() -> dict[str, str]:
+            return {name: await dev_token(settings, email, scopes.split(), None)
+                    for name, (email, scopes) in asked.items()}
+
+        with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever runs in this one
+            return thread.submit(asyncio.run, issue()).result(timeout=60)
 
 
 def free_port() -> int:
@@ -94,28 +113,50 @@ def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SI
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@contextmanager
+def monolith_on_fresh_database(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, name: str, **extra_env: str
+) -> Iterator[RunningServer]:
+    """``archway serve monolith`` on a free HTTP and a free gRPC port, on a database of its own
+    beside the suite's (a file on SQLite; on PostgreSQL ``<suite's>_<name>``, dropped
+    afterwards), migrated and seeded; ``extra_env`` adds to or overrides its environment."""
     if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
-    else:  # a database of its own beside the suite's, dropped afterwards
-        url = _create_postgres_database(database_url, "_e2e")
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp(name) / f'{name}.db'}"
+    else:
+        url = _create_postgres_database(database_url, f"_{name}")
     port = free_port()
     env = {
         **os.environ, "ARCHWAY_DATABASE_URL": url, "ARCHWAY_ISSUER": f"http://127.0.0.1:{port}",
         "ARCHWAY_ACCESS_LOG": "false", "ARCHWAY_ARGON2_MEMORY_KIB": "1024",
         **UNREACHED_RATE_LIMITS,
-        "ARCHWAY_GRPC_PORT": str(free_port()),
+        "ARCHWAY_GRPC_PORT": str(free_port()), **extra_env,
     }
     server = RunningServer(f"http://127.0.0.1:{port}", env)
-    server.cli("db", "migrate")
-    server.cli("seed")
     try:
-        with serving_monolith(env, port, tmp_path_factory.mktemp("e2e-log") / "server.log"):
+        server.cli("db", "migrate")
+        server.cli("seed")
+        with serving_monolith(env, port, tmp_path_factory.mktemp(f"{name}-log") / "server.log"):
             yield server
     finally:
         if not database_url.startswith("sqlite"):
             _psql(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@contextmanager
+def replica(server: RunningServer, log_path: Path, **extra_env: str) -> Iterator[RunningServer]:
+    """Another ``archway serve monolith`` on ``server``'s database and issuer (its tokens work
+    here too), on free ports of its own, with ``extra_env`` on top of ``server``'s environment;
+    stopped when the block ends. (The first process keeps relaying; see test_two_processes.)"""
+    port = free_port()
+    env = {**server.env, "ARCHWAY_GRPC_PORT": str(free_port()), **extra_env}
+    with serving_monolith(env, port, log_path):
+        yield RunningServer(f"http://127.0.0.1:{port}", env)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with monolith_on_fresh_database(database_url, tmp_path_factory, "e2e") as running:
+        yield running
 
 
 def _psql(url: str, statement: str) -> None:

@@ -2,7 +2,7 @@
 
 A product owns its stock: the two change together under one ``version``, because the public
 representation shows ``available`` and its ``ETag`` must change whenever that number does.
-Invariants raise :class:`InvalidInput` with the path of the refused field (``("price",)``,
+Invariants raise :class:`InvalidInput` with the path of the refused field (``("price", "amount")``,
 ``("on_hand",)``), which every protocol renders in its own form for the client.
 """
 
@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from archway.kernel.errors import Conflict, FieldError, InvalidInput
+from archway.kernel.errors import Conflict, FieldError, FieldPath, InvalidInput
 from archway.kernel.ids import new_id
 from archway.kernel.money import Money, bound_text
 from archway.kernel.pagination import cursor_id, cursor_integer, cursor_text, cursor_time
@@ -220,11 +220,19 @@ def check_fields(
     if len(category) > CATEGORY_MAX or not _CATEGORY.fullmatch(category):
         errors.append(FieldError(
             ("category",), "must be a lower-case slug such as 'board-games' (1 to 64 characters)"))
-    if price.amount < 0:
-        errors.append(FieldError(("price",), "must be zero or more"))
-    elif not price.storable:
-        errors.append(FieldError(("price",), f"must be at most {bound_text(price.currency)}"))
+    errors.extend(price_errors(price))
     return errors
+
+
+def price_errors(price: Money, path: FieldPath = ("price", "amount")) -> list[FieldError]:
+    """A price out of bounds, named at ``path``: its amount, as REST v2, GraphQL and gRPC
+    write money (``{amount, currency}``); REST v1, whose price is one decimal string, names
+    ``("price",)``."""
+    if price.amount < 0:
+        return [FieldError(path, "must be zero or more")]
+    if not price.storable:
+        return [FieldError(path, f"must be at most {bound_text(price.currency)}")]
+    return []
 
 
 def raise_if_any(errors: list[FieldError]) -> None:

@@ -27,6 +27,8 @@ from archway.catalog.domain import (
     SKU_PATTERN,
     ProductChanges,
     ProductDraft,
+    price_errors,
+    raise_if_any,
 )
 from archway.kernel.errors import FieldPath, InvalidInput
 from archway.kernel.http.json_numbers import JsonInt
@@ -94,12 +96,15 @@ def _currency(code: str, path: FieldPath) -> int:
 
 
 def decimal_money(price: str, currency: str) -> Money:
-    """v1: ``"19.99"`` + ``"EUR"`` → 1999 EUR, exactly; too many decimals is an error."""
+    """v1: ``"19.99"`` + ``"EUR"`` → 1999 EUR, exactly; too many decimals is an error, and so
+    is a price out of the domain's bounds, named at ``/price`` (v1's price is one string)."""
     exponent = _currency(currency, ("currency",))
     try:
-        return Money(parse_decimal_string(price, exponent), currency)
+        money = Money(parse_decimal_string(price, exponent), currency)
     except MoneyError as exc:
         raise InvalidInput.field("price", str(exc)) from exc
+    raise_if_any(price_errors(money, ("price",)))
+    return money
 
 
 class MoneyIn(_Body):
