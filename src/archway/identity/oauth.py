@@ -17,7 +17,7 @@ library's, and the storage stays the service's. See docs/architecture.md (Decisi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -68,12 +68,16 @@ JWKS_PATH = "/.well-known/jwks.json"
 class HttpRequest:
     """What the adapter hands the core: the request's public URI (the issuer's, so that a TLS
     proxy in front does not make it look like plain http), its headers (a case-insensitive
-    mapping) and its decoded form, each parameter once."""
+    mapping) and its decoded form, each parameter once. ``authenticated``, if given, is awaited
+    on the event loop once a token request's client has authenticated, with its id and
+    Authlib's method (``client_secret_basic``, ``client_secret_post``, ``none``), before any
+    token is made; what it raises ends the request (``oauth_limits.py``)."""
 
     method: str
     uri: str
     headers: Mapping[str, str]
     form: Mapping[str, str]
+    authenticated: Callable[[str, str], Coroutine[Any, Any, None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class _FormRequest(OAuth2Request):  # type: ignore[misc]  # Any base
         super().__init__(request.method, request.uri, headers=request.headers)
         self.payload = _FormPayload(request.form)
         self._form = dict(request.form)
+        self.on_authenticated = request.authenticated
 
     @property
     def form(self) -> dict[str, str]:
@@ -258,8 +263,15 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
         answer: HttpResponse = super().handle_error_response(request, error)
         return answer
 
-    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
-        """Authlib's signals (client authenticated, token revoked): nobody listens here."""
+    def send_signal(self, name: str, *args: object, **kwargs: Any) -> None:
+        """Authlib's signals: a token request's client authenticated (told to the request's
+        ``authenticated``); the others (a token revoked) nobody listens to."""
+        if name != "after_authenticate_client":
+            return
+        request: _FormRequest = kwargs["grant"].request
+        if request.on_authenticated is not None:
+            on_loop(request.on_authenticated, kwargs["client"].get_client_id(),
+                    request.auth_method)
 
     def query_client(self, client_id: str) -> Client | None:
         client = on_loop(self.service.active_client, client_id)

@@ -19,7 +19,7 @@ from archway.identity.client import InProcessIdentityClient
 from archway.identity.grpc import register as grpc_service
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.oauth import AuthorizationServer
-from archway.identity.oauth_rest import build_oauth_router
+from archway.identity.oauth_rest import COUNTED_BY_ROUTE, build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
@@ -36,6 +36,7 @@ from archway.kernel.db import Database
 from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.kernel.ratelimit.windows import EventLog, MemoryWindows, RedisWindows
 
 
@@ -55,10 +56,14 @@ class IdentityModule:
         return [build_router(version, self.service, route_class, fast_routes=fast_routes),
                 build_api_keys_router(version, self.api_keys, route_class)]
 
-    def oauth_routers(self) -> list[APIRouter]:
+    def oauth_routers(self, limiter: RateLimiter | None = None) -> list[APIRouter]:
         """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
-        the versioned API, authenticated by client credentials rather than bearer tokens."""
-        return [build_oauth_router(self.oauth)]
+        the versioned API, authenticated by client credentials rather than bearer tokens.
+        With ``limiter``, the token route counts its own requests: the edge must pass
+        :attr:`counted_by_route` through."""
+        return [build_oauth_router(self.oauth, limiter)]
+
+    counted_by_route = COUNTED_BY_ROUTE
 
     def grpc_service(self) -> Registration:
         return grpc_service(self.service)
