@@ -178,16 +178,18 @@ class IdentityService(OAuthStorage[Tx]):
         """The login page's check: :meth:`check_password` unless this email (known or not)
         or this client address failed too often lately (``identity.sign_ins``), in which
         case no password is hashed and the answer says how long to wait. A failure counts
-        for both; a success forgets the email's failures."""
-        wait = await self.sign_ins.wait(email, address)
-        if wait is not None:
-            return wait
-        user = await self.check_password(email, password)
-        if user is None:
-            await self.sign_ins.failed(email, address)
-        else:
-            await self.sign_ins.succeeded(email)
-        return user
+        for both; a success forgets the email's failures. An email's attempts take turns, so
+        that those sent at once cannot all pass the check before any has counted."""
+        async with self.sign_ins.attempt(email):
+            wait = await self.sign_ins.wait(email, address)
+            if wait is not None:
+                return wait
+            user = await self.check_password(email, password)
+            if user is None:
+                await self.sign_ins.failed(email, address)
+            else:
+                await self.sign_ins.succeeded(email)
+            return user
 
     async def issue_dev_token(
         self, email: str, scopes: list[str], ttl_seconds: int | None = None
