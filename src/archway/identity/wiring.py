@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from archway.config import Settings
+from archway.identity.api_key_store import ApiKeyRepository
 from archway.identity.api_keys import ApiKeyService
 from archway.identity.api_keys_rest import build_api_keys_router
 from archway.identity.client import InProcessIdentityClient
@@ -25,7 +26,6 @@ from archway.identity.rest import build_router
 from archway.identity.service import IdentityService
 from archway.identity.sign_ins import SignInPolicy, SignInThrottle
 from archway.identity.store import (
-    ApiKeyRepository,
     AuthorizationCodeRepository,
     ClientRepository,
     RefreshTokenRepository,
