@@ -137,6 +137,15 @@ class FakeClients:
             raise Conflict(f"A client with id {client.client_id} already exists.")
         self._clients[client.client_id] = client
 
+    def save(self, client: OAuthClient) -> bool:
+        stored = self._clients.get(client.client_id)
+        if stored is None or not stored.is_active:
+            return False
+        self._clients[client.client_id] = replace(
+            stored, name=client.name, redirect_uris=client.redirect_uris,
+            secret_digest=client.secret_digest)
+        return True
+
     def revoke(self, client: OAuthClient) -> bool:
         stored = self._clients.get(client.client_id)
         if stored is None or not stored.is_active:

@@ -14,21 +14,24 @@ from archway.identity.domain import (
     AuthorizationCode,
     OAuthClient,
     RefreshToken,
+    check_client_changes,
     is_valid_client_id,
     new_client,
     new_refresh_token,
+    raise_if_any,
     secret_digest,
 )
 from archway.identity.keys import TokenIssuer
 from archway.identity.ports import (
     AuthorizationCodes,
+    ClientChanges,
     Clients,
     ClientSpec,
     IssuedToken,
     RefreshTokens,
 )
 from archway.kernel.auth.principal import Principal
-from archway.kernel.errors import NotFound
+from archway.kernel.errors import Conflict, NotFound
 from archway.kernel.pagination import Page, PageRequest, bad_cursor
 from archway.kernel.ttl_cache import TtlCache
 from archway.kernel.uow import Tx, UnitsOfWork
@@ -127,6 +130,64 @@ class OAuthStorage(Generic[Tx]):
         revoked = await self._db.write(revoke)
         self._cached_clients.drop(client_id)
         return revoked
+
+    async def update_client(self, client_id: str, changes: ClientChanges) -> OAuthClient:
+        """Operators: a client's name and redirect URIs, under the rules of registering one
+        (an authorization code client keeps at least one redirect URI). A revoked client
+        cannot be changed (409)."""
+        raise_if_any(check_client_changes(changes.name, changes.redirect_uris))
+        return await self._change_client(client_id, lambda client: client.changed(
+            name=changes.name, redirect_uris=changes.redirect_uris))
+
+    async def update_client_as(
+        self, principal: Principal, client_id: str, changes: ClientChanges
+    ) -> OAuthClient:
+        """Admins with ``users:write``: :meth:`update_client`."""
+        principal.require_admin("users:write")
+        return await self.update_client(client_id, changes)
+
+    async def rotate_client_secret(self, client_id: str) -> tuple[OAuthClient, str]:
+        """Operators: a confidential client's new secret, shown this once; the old one stops
+        authenticating it at once in this process, within ``cache_ttl_seconds`` in others. The
+        tokens it already got stay valid until they expire. A public client has no secret and
+        a revoked one cannot be changed (409)."""
+        shown: list[str] = []
+
+        def rotate(client: OAuthClient) -> OAuthClient:
+            if client.is_public:
+                raise Conflict(f"{client.client_id} is a public client: it has no secret.")
+            rotated, secret = client.with_new_secret()
+            shown.append(secret)
+            return rotated
+
+        client = await self._change_client(client_id, rotate)
+        return client, shown[0]
+
+    async def rotate_client_secret_as(
+        self, principal: Principal, client_id: str
+    ) -> tuple[OAuthClient, str]:
+        """Admins with ``users:write``: :meth:`rotate_client_secret`."""
+        principal.require_admin("users:write")
+        return await self.rotate_client_secret(client_id)
+
+    async def _change_client(
+        self, client_id: str, change: Callable[[OAuthClient], OAuthClient]
+    ) -> OAuthClient:
+        def apply(tx: Tx) -> OAuthClient:
+            repo = self._clients(tx)
+            client = repo.get(client_id) if is_valid_client_id(client_id) else None
+            if client is None:
+                raise NotFound(f"No client {client_id}.")
+            if not client.is_active:
+                raise Conflict(f"The client {client_id} is revoked.")
+            changed = change(client)
+            if not repo.save(changed):
+                raise Conflict(f"The client {client_id} is revoked.")
+            return changed
+
+        changed = await self._db.write(apply)
+        self._cached_clients.drop(client_id)
+        return changed
 
     async def active_client(self, client_id: str) -> OAuthClient | None:
         """The client with this id unless it is unknown or revoked (for client

@@ -27,6 +27,7 @@ class Clients(Protocol):
 
     def get(self, client_id: str) -> OAuthClient | None: ...
     def add(self, client: OAuthClient) -> None: ...
+    def save(self, client: OAuthClient) -> bool: ...
     def revoke(self, client: OAuthClient) -> bool: ...
     def list(self) -> list[OAuthClient]: ...
     def page(self, page: PageRequest) -> Page[OAuthClient]: ...
@@ -62,6 +63,14 @@ class ClientSpec:
     scopes: frozenset[str]
     redirect_uris: tuple[str, ...] = ()
     secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientChanges:
+    """What changing a client may change; ``None`` leaves it as it is."""
+
+    name: str | None = None
+    redirect_uris: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

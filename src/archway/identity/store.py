@@ -209,6 +209,16 @@ class ClientRepository:
         except IntegrityError as exc:
             raise AlreadyExists(f"A client with id {client.client_id} already exists.") from exc
 
+    def save(self, client: OAuthClient) -> bool:
+        """Writes ``client``'s name, redirect URIs and secret unless it was revoked meanwhile;
+        whether it did."""
+        return bool(self._conn.execute(
+            update(oauth_clients)
+            .where(oauth_clients.c.client_id == client.client_id,
+                   oauth_clients.c.revoked_at.is_(None))
+            .values(name=client.name, redirect_uris=" ".join(client.redirect_uris),
+                    secret_digest=client.secret_digest)).rowcount)
+
     def revoke(self, client: OAuthClient) -> bool:
         """Marks ``client`` revoked unless it already was; whether this call revoked it."""
         return bool(self._conn.execute(
