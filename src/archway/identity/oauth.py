@@ -51,6 +51,7 @@ from archway.identity.oauth_tokens import (
     StoredRefreshToken,
     on_loop,
 )
+from archway.identity.revoked_tokens import Denylist
 from archway.identity.service import IdentityService
 from archway.kernel.auth.principal import SCOPES
 from archway.kernel.auth.tokens import TokenVerifier
@@ -129,10 +130,12 @@ class AuthorizationServer(_AuthlibServer):  # type: ignore[misc]  # Any base
     """Authlib's server with Archway's storage; call :meth:`respond` from async code."""
 
     def __init__(
-        self, service: IdentityService[Any], verifier: TokenVerifier, *, issuer: str
+        self, service: IdentityService[Any], verifier: TokenVerifier, *, issuer: str,
+        denylist: Denylist[Any] | None = None,
     ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self.service = service
+        self.denylist = denylist
         self._verifier = verifier
         self.issuer = issuer
         self.register_token_generator("default", self._generate_token)

@@ -27,6 +27,7 @@ from archway.identity.oauth_tokens import (
     StoredRefreshToken,
     on_loop,
 )
+from archway.identity.revoked_tokens import Denylist
 from archway.identity.service import IdentityService
 
 
@@ -35,6 +36,7 @@ class GrantServer(Protocol):
 
     service: IdentityService[Any]
     issuer: str
+    denylist: Denylist[Any] | None
 
     def any_token(self, value: str, hint: str | None) -> AnyToken | None: ...
     def usable_refresh_token(self, value: str) -> StoredRefreshToken | None: ...
@@ -80,9 +82,9 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]  # An
 class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]  # Any base
     """RFC 7009 as Authlib implements it: a client may revoke the tokens issued to it (another
     client's is ``invalid_grant``), and a token that is unknown, expired or forged is a 200 that
-    changes nothing (§2.2). Access tokens are self-contained JWTs, valid until they expire
-    (``ARCHWAY_ACCESS_TOKEN_TTL_SECONDS``): presenting one is ``unsupported_token_type``
-    (§2.2.1), which tells the client so instead of a 200 that would claim it was revoked."""
+    changes nothing (§2.2). A refresh token revokes its whole family; an access token (a JWT,
+    otherwise valid until it expires) goes on the verifiers' denylist by its ``jti`` until then
+    (``revoked_tokens.py``), and every route refuses it from then on."""
 
     # Public clients revoke their refresh tokens too (RFC 7009 §2.1), by client_id alone.
     CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]  # noqa: RUF012  # read only
@@ -92,15 +94,16 @@ class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]  # Any base
         return server.any_token(token_string, token_type_hint)
 
     def revoke_token(self, token: AnyToken, request: object) -> None:
-        """A refresh token: its whole family (the grant) is revoked."""
+        server: GrantServer = self.server
         if isinstance(token, StoredRefreshToken):
-            server: GrantServer = self.server
             on_loop(server.service.revoke_refresh_family, token.token)
             return
-        error = UnsupportedTokenTypeError()
-        error.description = "Access tokens are not revocable: they are valid until they expire."
-        raise error
-
+        if server.denylist is None:
+            error = UnsupportedTokenTypeError()
+            error.description = "Access tokens are not revocable here: they expire."
+            raise error
+        principal = token.principal
+        on_loop(server.denylist.revoke, principal.token_id, principal.expires_at)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Any base

@@ -94,6 +94,13 @@ authorization_codes = Table(
     Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
+revoked_access_tokens = Table(
+    "identity_revoked_access_tokens",
+    identity_metadata,
+    Column("token_id", String(64), primary_key=True),  # the JWT's jti
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # kept until then
+)
+
 api_keys = Table(
     "identity_api_keys",
     identity_metadata,
@@ -339,3 +346,27 @@ class AuthorizationCodeRepository:
     def remove_expired(self, before: datetime) -> int:
         return int(self._conn.execute(delete(authorization_codes).where(
             authorization_codes.c.expires_at < before)).rowcount)
+
+
+class RevokedTokenRepository:
+    """Access tokens revoked before they expire, by ``jti``, kept until they would have."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, token_id: str, expires_at: datetime) -> None:
+        try:
+            self._conn.execute(insert(revoked_access_tokens).values(
+                token_id=token_id, expires_at=expires_at))
+        except IntegrityError as exc:
+            raise AlreadyExists(f"The token {token_id} is already revoked.") from exc
+
+    def unexpired(self, now: datetime) -> list[tuple[str, datetime]]:
+        rows = self._conn.execute(
+            select(revoked_access_tokens.c.token_id, revoked_access_tokens.c.expires_at)
+            .where(revoked_access_tokens.c.expires_at > now))
+        return [(row.token_id, as_utc(row.expires_at)) for row in rows]
+
+    def remove_expired(self, before: datetime) -> int:
+        return int(self._conn.execute(delete(revoked_access_tokens).where(
+            revoked_access_tokens.c.expires_at < before)).rowcount)

@@ -23,12 +23,14 @@ from archway.identity.oauth import AuthorizationServer
 from archway.identity.oauth_rest import COUNTED_BY_ROUTE, build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
+from archway.identity.revoked_tokens import Denylist
 from archway.identity.service import IdentityService
 from archway.identity.sign_ins import SignInPolicy, SignInThrottle
 from archway.identity.store import (
     AuthorizationCodeRepository,
     ClientRepository,
     RefreshTokenRepository,
+    RevokedTokenRepository,
     UserRepository,
 )
 from archway.kernel.auth.tokens import TokenVerifier
@@ -93,11 +95,15 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository,
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         cache_ttl_seconds=settings.read_cache_ttl_seconds, sign_ins=sign_ins)
-    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+    denylist = Denylist(db, RevokedTokenRepository,
+                        refresh_seconds=settings.read_cache_ttl_seconds)
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience,
+                             denylist=denylist)
     return IdentityModule(
         keys=keys, hasher=hasher, verifier=verifier,
         service=service, client=InProcessIdentityClient(service),
-        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer),
+        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer,
+                                  denylist=denylist),
         api_keys=ApiKeyService(db, keys=ApiKeyRepository,
                                cache_ttl_seconds=settings.read_cache_ttl_seconds))
 
