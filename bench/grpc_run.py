@@ -31,7 +31,8 @@ from pathlib import Path
 import grpc
 import uvloop
 from machine import busy, free_port, layout, pin
-from run import DEFAULT_POSTGRES, HOST, catch_up_seconds, fresh_postgres, start_app, stop_server
+from run import DEFAULT_POSTGRES
+from servers import HOST, catch_up_seconds, fresh_postgres, start_app, stop_server
 
 from archway.proto.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from archway.proto.orders.v1 import orders_pb2, orders_pb2_grpc

@@ -29,10 +29,20 @@ class Case:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     script: str | None = None
+    catch_up: bool = False  # a write the saga works off: timed until it settles, measured last
 
     def __post_init__(self) -> None:
         if self.method != "GET" and self.script is None:
             raise ValueError(f"case {self.name}: {self.method} needs a wrk Lua script")
+
+
+def body_request_script(method: str, body: str) -> str:
+    """Lua for wrk: every request is ``method`` with the same ``body`` (and the ``-H``
+    headers)."""
+    level = 0
+    while f"]{'=' * level}]" in body:
+        level += 1
+    return f'wrk.method = "{method}"\nwrk.body = [{"=" * level}[{body}]{"=" * level}]\n'
 
 
 def keyed_request_script(method: str, *bodies: str) -> str:

@@ -26,7 +26,7 @@ from archway.catalog.domain import (
     cursor_key,
 )
 from archway.identity.domain import ApiKey, AuthorizationCode, OAuthClient, RefreshToken, User
-from archway.kernel.errors import Conflict
+from archway.kernel.errors import AlreadyExists, Conflict
 from archway.kernel.events.cloudevent import Event
 from archway.kernel.pagination import Page, PageRequest
 from archway.orders.domain import Order
@@ -62,6 +62,7 @@ class FakeState:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    revoked_tokens: dict[str, datetime] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     reservations: dict[str, FakeReservation] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -86,6 +87,25 @@ class FakeUnitsOfWork:
             raise
         self.state.committed += 1
         return result
+
+
+class FakeRevokedTokens:
+    def __init__(self, state: FakeState) -> None:
+        self._revoked = state.revoked_tokens
+
+    def add(self, token_id: str, expires_at: datetime) -> None:
+        if token_id in self._revoked:
+            raise AlreadyExists(f"The token {token_id} is already revoked.")
+        self._revoked[token_id] = expires_at
+
+    def unexpired(self, now: datetime) -> list[tuple[str, datetime]]:
+        return [(jti, exp) for jti, exp in self._revoked.items() if exp > now]
+
+    def remove_expired(self, before: datetime) -> int:
+        gone = [jti for jti, exp in self._revoked.items() if exp < before]
+        for jti in gone:
+            del self._revoked[jti]
+        return len(gone)
 
 
 class FakeUsers:
@@ -136,6 +156,15 @@ class FakeClients:
         if client.client_id in self._clients:
             raise Conflict(f"A client with id {client.client_id} already exists.")
         self._clients[client.client_id] = client
+
+    def save(self, client: OAuthClient) -> bool:
+        stored = self._clients.get(client.client_id)
+        if stored is None or not stored.is_active:
+            return False
+        self._clients[client.client_id] = replace(
+            stored, name=client.name, redirect_uris=client.redirect_uris,
+            secret_digest=client.secret_digest)
+        return True
 
     def revoke(self, client: OAuthClient) -> bool:
         stored = self._clients.get(client.client_id)

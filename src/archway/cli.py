@@ -153,6 +153,39 @@ def clients_revoke(
     typer.echo(f"revoked: {client.client_id}")
 
 
+@clients_app.command("update")
+def clients_update(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--redirect-uri", help="An exact redirect URI (repeat): the list replaces the old one.")
+    ] = None,
+) -> None:
+    """Rename a client or replace its redirect URIs."""
+    from archway.identity.ports import ClientChanges
+    from archway.topologies.operations import update_client
+
+    changes = ClientChanges(
+        name=name, redirect_uris=None if redirect_uri is None else tuple(redirect_uri))
+    client = _run(lambda s: update_client(s, client_id, changes), _settings())
+    typer.echo(f"updated: {client.client_id}  name {client.name!r}  redirect URIs "
+               f"{' '.join(client.redirect_uris) or '-'}")
+
+
+@clients_app.command("rotate")
+def clients_rotate(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+) -> None:
+    """Give a confidential client a new secret, printed this once; the old one stops working.
+    Tokens it already got stay valid until they expire."""
+    from archway.topologies.operations import rotate_client_secret
+
+    client, secret = _run(lambda s: rotate_client_secret(s, client_id), _settings())
+    typer.echo(f"client_id: {client.client_id}")
+    typer.echo(f"client_secret: {secret}")
+    typer.echo("The secret is shown only now: store it safely.", err=True)
+
+
 @api_keys_app.command("create")
 def api_keys_create(
     consumer: Annotated[str, typer.Option("--consumer", help="Who the key is for (a name).")],

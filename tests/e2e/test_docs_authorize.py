@@ -1,11 +1,15 @@
 """Swagger UI's Authorize at /docs signs a user in with the seeded public client `archway-docs`:
 authorization code with PKCE (S256), through the login page, in a real browser against a real
-server (the browser and server of test_docs_offline.py)."""
+server (the browser and server of test_docs_offline.py); then "Try it out" on
+``GET /api/v2/users/me`` sends the token Swagger UI got and shows the 200 it was answered."""
 
 from __future__ import annotations
 
+import json
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import RunningServer
@@ -39,3 +43,41 @@ def test_swagger_ui_authorizes_with_the_code_flow_and_pkce(
         b for b in d.find_elements(By.CSS_SELECTOR, ".modal-ux button.auth")
         if b.text == "Logout"])
     assert logout  # Swagger UI holds a token: the code was exchanged with its verifier
+
+    browser.find_element(By.CSS_SELECTOR, ".modal-ux button.btn-done").click()
+    summary = wait_for(
+        browser, '.opblock-get .opblock-summary-path[data-path="/api/v2/users/me"]')[0]
+    summary.click()
+    operation = summary.find_element(By.XPATH, "ancestor::div[contains(@class, 'opblock ')]")
+    sent_requests(browser)
+    wait_for_in(operation, "button.try-out__btn")[0].click()
+    wait_for_in(operation, "button.execute")[0].click()
+    status = WebDriverWait(browser, RENDER_SECONDS).until(lambda d: [
+        cell.text for cell in operation.find_elements(
+            By.CSS_SELECTOR, ".live-responses-table .response .response-col_status")
+        if cell.text.strip()])
+    assert status == ["200"], status
+    body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .microlight").text
+    assert json.loads(body)["email"] == "alice@archway.test"
+    curl = operation.find_element(By.CSS_SELECTOR, ".curl-command").text
+    assert "Authorization: Bearer ey" in curl  # what Swagger UI says it sent …
+    (sent,) = [headers for url, headers in sent_requests(browser)
+               if url == server.base_url + "/api/v2/users/me"]
+    authorization = {k.lower(): v for k, v in sent.items()}["authorization"]
+    assert authorization.startswith("Bearer ey") and authorization.split()[1] in curl  # … is so
+
+
+def sent_requests(driver: WebDriver) -> list[tuple[str, dict[str, str]]]:
+    """The URL and headers of every request the page sent since the last call."""
+    sent = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            request = message["params"]["request"]
+            sent.append((request["url"], request["headers"]))
+    return sent
+
+
+def wait_for_in(element: WebElement, css: str) -> list[WebElement]:
+    return WebDriverWait(element, RENDER_SECONDS).until(
+        lambda e: e.find_elements(By.CSS_SELECTOR, css) or None)

@@ -117,17 +117,41 @@ async def test_introspection_refusals(client: httpx.AsyncClient, secret: str) ->
         400, "invalid_request")
 
 
-async def test_an_access_token_is_not_revocable_and_says_so(
-    reporting: AsyncOAuth2Client, graph: Monolith
+async def test_a_revoked_access_token_is_refused_everywhere_until_it_expires(
+    reporting: AsyncOAuth2Client, client: httpx.AsyncClient, graph: Monolith
 ) -> None:
     access_token = reporting.token["access_token"]
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    assert (await client.get("/api/v2/reports/top-products", headers=bearer)).status_code == 200
     answer = await reporting.revoke_token(REVOKE_URL, token=access_token)
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "error": "unsupported_token_type",
-        "error_description": "Access tokens are not revocable: they are valid until they expire."}
-    assert "www-authenticate" not in answer.headers  # not a failed client authentication
-    assert (await graph.verifier.verify(access_token)).subject == "reporting"  # still valid
+    assert answer.status_code == 200 and answer.json() == {}
+    for path in ("/api/v2/reports/top-products", "/api/v1/reports/top-products"):
+        refused = await client.get(path, headers=bearer)
+        assert refused.status_code == 401, refused.text
+        assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+        assert "revoked" in refused.json()["detail"]
+    introspected = await reporting.introspect_token(INTROSPECT_URL, token=access_token)
+    assert introspected.json() == {"active": False}
+    again = await reporting.revoke_token(REVOKE_URL, token=access_token)
+    assert again.status_code == 200  # already revoked: an unknown token now, changes nothing
+    fresh = await reporting.fetch_token(TOKEN_URL, grant_type="client_credentials")
+    assert (await client.get("/api/v2/reports/top-products", headers={
+        "Authorization": f"Bearer {fresh['access_token']}"})).status_code == 200
+
+
+async def test_another_clients_access_token_is_not_revoked(
+    reporting: AsyncOAuth2Client, client: httpx.AsyncClient, graph: Monolith
+) -> None:
+    _, other_secret = await graph.identity.register_client(ClientSpec(
+        "other-job", "Another job", public=False, grant_types=frozenset({"client_credentials"}),
+        scopes=frozenset({"reports:read"})))
+    assert other_secret is not None
+    theirs = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               headers=basic("other-job", other_secret))
+    token = theirs.json()["access_token"]
+    answer = await reporting.revoke_token(REVOKE_URL, token=token)
+    assert_oauth_error(answer, 400, "invalid_grant")
+    assert (await graph.verifier.verify(token)).subject == "other-job"  # still valid
 
 
 async def test_revoking_an_unknown_token_is_a_200_that_changes_nothing(

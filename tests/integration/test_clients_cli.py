@@ -1,5 +1,5 @@
-"""`archway clients create|list|revoke` and the seeded clients of `archway seed`, on the test
-database (emptied afterwards like every test's)."""
+"""`archway clients create|list|revoke|update|rotate` and the seeded clients of `archway seed`,
+on the test database (emptied afterwards like every test's)."""
 
 from __future__ import annotations
 
@@ -83,3 +83,48 @@ async def test_seed_creates_and_prints_the_docs_and_demo_clients_once(
     assert docs is not None and docs.is_public
     assert docs.redirect_uris == (f"{settings.issuer}/docs/oauth2-redirect",)
     assert docs.grant_types == {"authorization_code", "refresh_token"}
+
+
+async def test_rotate_prints_a_new_secret_once_and_the_old_one_stops_working(
+    settings: Settings, graph: Monolith, database: Database
+) -> None:
+    created = await run_cli(settings, "clients", "create", "nightly-report", "--name",
+                            "Nightly report", "--grant", "client_credentials")
+    old = dict(line.split(": ", 1) for line in created.stdout.splitlines())["client_secret"]
+    rotated = await run_cli(settings, "clients", "rotate", "nightly-report")
+    assert rotated.exit_code == 0, rotated.output
+    lines = dict(line.split(": ", 1) for line in rotated.stdout.splitlines())
+    assert lines["client_id"] == "nightly-report"
+    new = lines["client_secret"]
+    assert len(new) >= 43 and new != old
+    # The CLI wrote it in its own process: read it back from the store, not this one's cache.
+    stored = await graph.identity.list_clients()
+    (client,) = [c for c in stored if c.client_id == "nightly-report"]
+    assert client.secret_digest == hashlib.sha256(new.encode()).hexdigest()
+    assert not client.check_secret(old)
+    public = await run_cli(settings, "clients", "create", "web-shop", "--name", "Web shop",
+                           "--grant", "authorization_code", "--public",
+                           "--redirect-uri", "https://shop.example/cb")
+    assert public.exit_code == 0, public.output
+    refused = await run_cli(settings, "clients", "rotate", "web-shop")
+    assert refused.exit_code != 0 and "public client" in refused.output
+
+
+async def test_update_renames_and_replaces_the_redirect_uris(
+    settings: Settings, graph: Monolith, database: Database
+) -> None:
+    await run_cli(settings, "clients", "create", "web-shop", "--name", "Web shop",
+                  "--grant", "authorization_code", "--public",
+                  "--redirect-uri", "https://shop.example/cb")
+    updated = await run_cli(settings, "clients", "update", "web-shop", "--name", "The shop",
+                            "--redirect-uri", "https://shop.example/a",
+                            "--redirect-uri", "https://shop.example/b")
+    assert updated.exit_code == 0, updated.output
+    assert updated.stdout == ("updated: web-shop  name 'The shop'  redirect URIs "
+                              "https://shop.example/a https://shop.example/b\n")
+    (client,) = [c for c in await graph.identity.list_clients() if c.client_id == "web-shop"]
+    assert client.name == "The shop"
+    assert client.redirect_uris == ("https://shop.example/a", "https://shop.example/b")
+    bad = await run_cli(settings, "clients", "update", "web-shop",
+                        "--redirect-uri", "ftp://shop.example/cb")
+    assert bad.exit_code != 0 and "not an absolute http(s) URI" in bad.output

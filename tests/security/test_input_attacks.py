@@ -33,7 +33,8 @@ class Shop:
 
     def path(self, op: Operation) -> str:
         return op.path.format(product_id=self.product, user_id=self.alice,
-                              customer_id=self.alice, order_id=self.product)
+                              customer_id=self.alice, order_id=self.product,
+                              client_id="archway-demo")
 
     def caller(self, op: Operation) -> dict[str, str]:
         """Who may make ``op``'s request (so the attack reaches the validation): Alice on her
@@ -60,6 +61,7 @@ class Shop:
             ("POST", "/oauth-clients"): {"client_id": "attack-client", "name": "Attack",
                                          "grant_types": ["client_credentials"],
                                          "scopes": ["reports:read"]},
+            ("PATCH", "/oauth-clients/{client_id}"): {"name": "Renamed"},
             ("POST", "/api-keys"): {"consumer": "Attack", "plan": "default",
                                     "scopes": ["reports:read"]},
         }

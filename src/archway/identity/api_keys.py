@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class ApiKeys(Protocol):
-    """The API keys a unit of work sees (``store.ApiKeyRepository``; tests use a fake)."""
+    """The API keys a unit of work sees (``api_key_store.ApiKeyRepository``; tests use a fake)."""
 
     def get(self, key_id: str) -> ApiKey | None: ...
     def by_digest(self, digest: str) -> ApiKey | None: ...

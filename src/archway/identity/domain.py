@@ -164,6 +164,23 @@ class OAuthClient:
     def revoked(self) -> OAuthClient:
         return replace(self, revoked_at=datetime.now(UTC))
 
+    def changed(
+        self, *, name: str | None = None, redirect_uris: tuple[str, ...] | None = None
+    ) -> OAuthClient:
+        """This client renamed or redirecting elsewhere, under the rules of registering one."""
+        errors = check_name(name) if name is not None else []
+        uris = self.redirect_uris if redirect_uris is None else redirect_uris
+        errors += _check_redirect_uris(uris, self.grant_types)
+        raise_if_any(errors)
+        return replace(self, name=self.name if name is None else name.strip(),
+                       redirect_uris=tuple(dict.fromkeys(uris)))
+
+    def with_new_secret(self) -> tuple[OAuthClient, str]:
+        """This (confidential) client with a new secret, shown this once; the old one no
+        longer authenticates it."""
+        secret = new_client_secret()
+        return replace(self, secret_digest=secret_digest(secret)), secret
+
 
 def new_client(
     client_id: str,
@@ -193,12 +210,7 @@ def new_client(
     if not scopes <= frozenset(SCOPES):
         errors.append(FieldError(("scopes",), "unknown scopes: "
                                  + " ".join(sorted(scopes - frozenset(SCOPES)))))
-    if "authorization_code" in grant_types and not redirect_uris:
-        errors.append(FieldError(("redirect_uris",), "the authorization code grant needs at "
-                                 "least one redirect URI"))
-    if len(redirect_uris) > REDIRECTS_MAX:
-        errors.append(FieldError(("redirect_uris",), f"at most {REDIRECTS_MAX}"))
-    errors += [error for uri in redirect_uris for error in _check_redirect_uri(uri)]
+    errors += _check_redirect_uris(redirect_uris, grant_types)
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         errors.append(FieldError(("secret",), f"must be at least {MIN_SECRET_LENGTH} "
                                  "characters (256 bits of randomness)"))
@@ -210,6 +222,24 @@ def new_client(
         redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=grant_types,
         scopes=scopes)
     return client, shown
+
+
+def check_client_changes(
+    name: str | None, redirect_uris: tuple[str, ...] | None
+) -> list[FieldError]:
+    """What is wrong with a change of any client (before looking it up)."""
+    errors = check_name(name) if name is not None else []
+    return errors + _check_redirect_uris(redirect_uris or (), frozenset())
+
+
+def _check_redirect_uris(uris: tuple[str, ...], grant_types: frozenset[str]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if "authorization_code" in grant_types and not uris:
+        errors.append(FieldError(("redirect_uris",), "the authorization code grant needs at "
+                                 "least one redirect URI"))
+    if len(uris) > REDIRECTS_MAX:
+        errors.append(FieldError(("redirect_uris",), f"at most {REDIRECTS_MAX}"))
+    return errors + [error for uri in uris for error in _check_redirect_uri(uri)]
 
 
 def _check_redirect_uri(uri: str) -> list[FieldError]:

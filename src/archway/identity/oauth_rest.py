@@ -31,31 +31,47 @@ from archway.identity.oauth import (
     HttpRequest,
     HttpResponse,
 )
+from archway.identity.oauth_limits import TokenRequestCount, TokenRequestRefused
 from archway.identity.sign_ins import RetryLater
 from archway.kernel.auth.principal import SCOPES
+from archway.kernel.http.caller import CALLER_KEY
+from archway.kernel.http.problems import error_response
 from archway.kernel.http.responses import JsonResponse
+from archway.kernel.ratelimit.limiter import Decision, RateLimiter
 
 FORM = "application/x-www-form-urlencoded"
 CSRF_COOKIE = "archway_authorize_csrf"
 _PAGE_FIELDS = ("email", "password", "csrf_token", "action")
 WRONG = "Wrong email or password."
+COUNTED_BY_ROUTE = (("POST", TOKEN_PATH),)
+"""What the edge's rate limiter passes through uncounted: the token route counts itself."""
 
 
-def build_oauth_router(server: AuthorizationServer) -> APIRouter:
+def build_oauth_router(
+    server: AuthorizationServer, limiter: RateLimiter | None = None
+) -> APIRouter:
     """``POST /oauth/token``, ``/oauth/introspect`` (RFC 7662), ``/oauth/revoke`` (RFC 7009)
     and the RFC 8414 metadata; outside the versioned API (and its
-    OpenAPI documents, whose security schemes name these URLs)."""
+    OpenAPI documents, whose security schemes name these URLs). ``limiter``: the app's, which
+    counts token requests here rather than at the edge (:data:`COUNTED_BY_ROUTE`)."""
     router = APIRouter(tags=["oauth"])
 
     @router.post(TOKEN_PATH, include_in_schema=False)
     async def token(request: Request) -> Response:
-        form = await _form(request)
-        if isinstance(form, Response):
-            return form
-        if not form.get("grant_type"):  # a missing parameter (§5.2), not an unknown grant
-            return _invalid_request("The request is missing the 'grant_type' parameter.")
-        return _response(await server.respond("token", HttpRequest(
-            "POST", server.issuer + TOKEN_PATH, request.headers, form)))
+        """Counted once, by the client that authenticated or else by the caller the edge
+        identified (``oauth_limits.py``)."""
+        count = TokenRequestCount(limiter, request.scope.get(CALLER_KEY))
+        try:
+            answer = await _token(server, request, count)
+        except TokenRequestRefused as refused:
+            return _limited(request, refused.decision)
+        decision = await count.unauthenticated()
+        if decision is None:
+            return answer
+        if not decision.allowed:
+            return _limited(request, decision)
+        answer.raw_headers.extend(decision.headers)
+        return answer
 
     @router.get(AUTHORIZATION_PATH, include_in_schema=False)
     async def authorization_page(request: Request) -> Response:
@@ -110,6 +126,26 @@ def build_oauth_router(server: AuthorizationServer) -> APIRouter:
         return JsonResponse(server.metadata(), headers={"cache-control": "public, max-age=60"})
 
     return router
+
+
+async def _token(
+    server: AuthorizationServer, request: Request, count: TokenRequestCount
+) -> Response:
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    if not form.get("grant_type"):  # a missing parameter (§5.2), not an unknown grant
+        return _invalid_request("The request is missing the 'grant_type' parameter.")
+    return _response(await server.respond("token", HttpRequest(
+        "POST", server.issuer + TOKEN_PATH, request.headers, form,
+        authenticated=count.authenticated)))
+
+
+def _limited(request: Request, decision: Decision) -> Response:
+    """The rate limiter's 429 problem, as the edge answers it, with its headers."""
+    response = error_response(request.scope, decision.refusal())
+    response.raw_headers.extend(decision.headers)
+    return response
 
 
 async def _endpoint(

@@ -11,11 +11,13 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from archway.identity.domain import OAuthClient, User
+from archway.identity.ports import ClientChanges
 from archway.identity.rest_models import (
     ClientCreated,
     ClientOut,
     ClientPageV1,
     ClientPageV2,
+    ClientPatch,
     ClientRegistration,
     Registration,
     UserOut,
@@ -157,6 +159,29 @@ def build_router(
         """It can no longer authenticate, and the tokens it got for itself stop working.
         Revoking twice changes nothing."""
         return JsonResponse(client_body(await service.revoke_client_as(caller, client_id)))
+
+    @router.patch(
+        "/oauth-clients/{client_id}", response_model=ClientOut, tags=["oauth-clients"],
+        summary="Change an OAuth client (admins)", **requires("users:write", admin=True))
+    async def patch_client(client_id: ClientId, body: ClientPatch, caller: Caller) -> Response:
+        """Its name and redirect URIs (the list given replaces the old one; a client of the
+        authorization code grant keeps at least one). A revoked client is a 409."""
+        changes = ClientChanges(
+            name=body.name,
+            redirect_uris=None if body.redirect_uris is None else tuple(body.redirect_uris))
+        return JsonResponse(client_body(await service.update_client_as(caller, client_id,
+                                                                       changes)))
+
+    @router.post(
+        "/oauth-clients/{client_id}/rotate-secret", response_model=ClientCreated,
+        tags=["oauth-clients"], summary="Give an OAuth client a new secret (admins)",
+        **requires("users:write", admin=True))
+    async def rotate_client_secret(client_id: ClientId, caller: Caller) -> Response:
+        """The new `client_secret` is in this answer only; the old one stops working (in other
+        processes within the read cache's TTL). Tokens already issued stay valid until they
+        expire. A public client (no secret) or a revoked one is a 409."""
+        client, secret = await service.rotate_client_secret_as(caller, client_id)
+        return JsonResponse({**client_body(client), "client_secret": secret})
 
     if fast_routes is not None:
         fast_routes.append(FastRoute(f"{version.prefix}/users/me", fast_me))

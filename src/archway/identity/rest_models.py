@@ -112,6 +112,16 @@ class ClientRegistration(BaseModel):
         default_factory=list, max_length=REDIRECTS_MAX, json_schema_extra=_REDIRECT_SCHEMA)
 
 
+class ClientPatch(BaseModel):
+    """What an admin may change of a client: its name and its redirect URIs (exactly the
+    list given). Its id, kind, grants, scopes and secret are not settable here."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=1024, json_schema_extra=_NAME_SCHEMA)
+    redirect_uris: list[str] | None = Field(
+        None, max_length=REDIRECTS_MAX, json_schema_extra=_REDIRECT_SCHEMA)
+
+
 class ClientOut(BaseModel):
     client_id: str
     name: str

@@ -4,108 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from archway.identity.domain import (
-    AuthorizationCode,
-    OAuthClient,
-    RefreshToken,
     User,
     check_email,
     check_name,
     check_password,
     check_registration,
     is_valid_client_id,
-    new_client,
-    new_refresh_token,
     new_user,
     normalize_email,
     raise_if_any,
-    secret_digest,
 )
 from archway.identity.keys import KeyRing, TokenIssuer
+from archway.identity.oauth_storage import OAuthStorage
 from archway.identity.passwords import PasswordHasher
+from archway.identity.ports import (
+    AuthorizationCodes,
+    Clients,
+    ClientSpec,
+    IssuedToken,
+    RefreshTokens,
+    UserChanges,
+    Users,
+)
 from archway.identity.sign_ins import RetryLater, SignInThrottle
 from archway.kernel.auth.principal import SCOPES, Principal
 from archway.kernel.errors import Conflict, InvalidInput, NotFound
 from archway.kernel.ids import is_valid_id
-from archway.kernel.pagination import Page, PageRequest, bad_cursor, cursor_id
+from archway.kernel.pagination import Page, PageRequest, cursor_id
 from archway.kernel.ttl_cache import TtlCache
 from archway.kernel.uow import Tx, UnitsOfWork
+
+__all__ = ["DEV_CLIENT_ID", "ClientSpec", "IdentityService", "IssuedToken", "UserChanges"]
 
 DEV_CLIENT_ID = "archway-cli"
 
 
-class Users(Protocol):
-    """The users a unit of work sees (``store.UserRepository``; tests use a fake)."""
-
-    def get(self, user_id: str) -> User | None: ...
-    def by_email(self, email: str) -> User | None: ...
-    def add(self, user: User) -> None: ...
-    def save(self, user: User) -> None: ...
-    def remove(self, user_id: str) -> bool: ...
-    def list(self, page: PageRequest) -> Page[User]: ...
-
-
-class Clients(Protocol):
-    """The OAuth clients a unit of work sees (``store.ClientRepository``; tests use a fake)."""
-
-    def get(self, client_id: str) -> OAuthClient | None: ...
-    def add(self, client: OAuthClient) -> None: ...
-    def revoke(self, client: OAuthClient) -> bool: ...
-    def list(self) -> list[OAuthClient]: ...
-    def page(self, page: PageRequest) -> Page[OAuthClient]: ...
-
-
-class RefreshTokens(Protocol):
-    """The refresh tokens a unit of work sees (``store.RefreshTokenRepository``; fakes)."""
-
-    def by_digest(self, digest: str) -> RefreshToken | None: ...
-    def add(self, token: RefreshToken) -> None: ...
-    def claim(self, token_id: str, at: datetime) -> bool: ...
-    def revoke_family(self, family_id: str, at: datetime) -> int: ...
-    def revoke_user(self, user_id: str, at: datetime) -> int: ...
-
-
-class AuthorizationCodes(Protocol):
-    """The authorization codes a unit of work sees (``store.AuthorizationCodeRepository``)."""
-
-    def by_digest(self, digest: str) -> AuthorizationCode | None: ...
-    def add(self, code: AuthorizationCode) -> None: ...
-    def claim(self, digest: str, at: datetime) -> bool: ...
-    def remove_expired(self, before: datetime) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSpec:
-    """What registering a client takes; ``secret`` is for the seeded demo client only."""
-
-    client_id: str
-    name: str
-    public: bool
-    grant_types: frozenset[str]
-    scopes: frozenset[str]
-    redirect_uris: tuple[str, ...] = ()
-    secret: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    token: str
-    expires_in: int
-
-
-@dataclass(frozen=True, slots=True)
-class UserChanges:
-    name: str | None = None
-    email: str | None = None
-    password: str | None = None
-
-
-class IdentityService(Generic[Tx]):
-    """``db`` runs the units of work, ``users`` makes the repository of one
+class IdentityService(OAuthStorage[Tx]):
+    """Users, signing in, and (:class:`OAuthStorage`) the OAuth server's clients and grants.
+    ``db`` runs the units of work, ``users`` makes the repository of one
     (``store.UserRepository`` over ``kernel.db.Database``; fakes in tests)."""
 
     def __init__(
@@ -123,19 +63,16 @@ class IdentityService(Generic[Tx]):
         refresh_token_ttl_seconds: int = 2_592_000,
         sign_ins: SignInThrottle | None = None,
     ) -> None:
-        self._db = db
+        super().__init__(
+            db, issuer, clients=clients, refresh_tokens=refresh_tokens, codes=codes,
+            cache_ttl_seconds=cache_ttl_seconds,
+            refresh_token_ttl_seconds=refresh_token_ttl_seconds)
         self.sign_ins = sign_ins or SignInThrottle.in_memory()
         self._users = users
-        self._clients = clients
-        self._refresh_tokens = refresh_tokens
-        self._codes = codes
-        self._refresh_ttl = refresh_token_ttl_seconds
         # `me` is the hottest authenticated read; see docs/architecture.md on the TTL.
         self._cached: TtlCache[str, User | None] = TtlCache(cache_ttl_seconds)
-        self._cached_clients: TtlCache[str, OAuthClient | None] = TtlCache(cache_ttl_seconds)
         self._hasher = hasher
         self.keys = keys
-        self._issuer = issuer
 
     async def register(
         self, email: str, password: str, name: str, roles: frozenset[str] = frozenset({"customer"})
@@ -241,16 +178,18 @@ class IdentityService(Generic[Tx]):
         """The login page's check: :meth:`check_password` unless this email (known or not)
         or this client address failed too often lately (``identity.sign_ins``), in which
         case no password is hashed and the answer says how long to wait. A failure counts
-        for both; a success forgets the email's failures."""
-        wait = await self.sign_ins.wait(email, address)
-        if wait is not None:
-            return wait
-        user = await self.check_password(email, password)
-        if user is None:
-            await self.sign_ins.failed(email, address)
-        else:
-            await self.sign_ins.succeeded(email)
-        return user
+        for both; a success forgets the email's failures. An email's attempts take turns, so
+        that those sent at once cannot all pass the check before any has counted."""
+        async with self.sign_ins.attempt(email):
+            wait = await self.sign_ins.wait(email, address)
+            if wait is not None:
+                return wait
+            user = await self.check_password(email, password)
+            if user is None:
+                await self.sign_ins.failed(email, address)
+            else:
+                await self.sign_ins.succeeded(email)
+            return user
 
     async def issue_dev_token(
         self, email: str, scopes: list[str], ttl_seconds: int | None = None
@@ -276,167 +215,6 @@ class IdentityService(Generic[Tx]):
             return client is not None
         return await self.user_exists(subject)
 
-    # OAuth clients: operators (the CLI, the seed) manage them -------------------------------
-
-    async def register_client(self, spec: ClientSpec) -> tuple[OAuthClient, str | None]:
-        """Operators: a new client and its secret (``None`` for a public client), shown this
-        once: only its SHA-256 digest is stored. Client ids are unique (409)."""
-        client, secret = new_client(
-            spec.client_id, spec.name, public=spec.public, grant_types=spec.grant_types,
-            scopes=spec.scopes, redirect_uris=spec.redirect_uris, secret=spec.secret)
-        await self._db.write(lambda tx: self._clients(tx).add(client))
-        self._cached_clients.drop(client.client_id)
-        return client, secret
-
-    async def create_client(
-        self, principal: Principal, spec: ClientSpec
-    ) -> tuple[OAuthClient, str | None]:
-        """Admins with ``users:write`` (REST): :meth:`register_client`, never with a given
-        secret."""
-        principal.require_admin("users:write")
-        return await self.register_client(replace(spec, secret=None))
-
-    async def get_client(self, principal: Principal, client_id: str) -> OAuthClient:
-        """Admins with ``users:read``: a client, revoked or not."""
-        principal.require_admin("users:read")
-        client = await self._db.read(lambda tx: self._clients(tx).get(client_id)) \
-            if is_valid_client_id(client_id) else None
-        if client is None:
-            raise NotFound(f"No client {client_id}.")
-        return client
-
-    async def list_clients_as(
-        self, principal: Principal, page: PageRequest
-    ) -> Page[OAuthClient]:
-        """Admins with ``users:read``: every client, revoked ones included, by id."""
-        principal.require_admin("users:read")
-        if page.after is not None:
-            after = page.after[0]
-            if not isinstance(after, str) or not is_valid_client_id(after):
-                raise bad_cursor()
-        return await self._db.read(lambda tx: self._clients(tx).page(page))
-
-    async def revoke_client_as(self, principal: Principal, client_id: str) -> OAuthClient:
-        """Admins with ``users:write``: :meth:`revoke_client`."""
-        principal.require_admin("users:write")
-        return await self.revoke_client(client_id)
-
-    async def list_clients(self) -> list[OAuthClient]:
-        """Operators: every client, revoked ones included, by id."""
-        return await self._db.read(lambda tx: self._clients(tx).list())
-
-    async def revoke_client(self, client_id: str) -> OAuthClient:
-        """Operators: the client can no longer authenticate, and the tokens it got for itself
-        stop working (the guard asks :meth:`subject_exists`). Revoking twice changes nothing."""
-        def revoke(tx: Tx) -> OAuthClient:
-            repo = self._clients(tx)
-            client = repo.get(client_id) if is_valid_client_id(client_id) else None
-            if client is None:
-                raise NotFound(f"No client {client_id}.")
-            if not client.is_active:
-                return client
-            revoked = client.revoked()
-            repo.revoke(revoked)
-            return revoked
-
-        revoked = await self._db.write(revoke)
-        self._cached_clients.drop(client_id)
-        return revoked
-
-    async def active_client(self, client_id: str) -> OAuthClient | None:
-        """The client with this id unless it is unknown or revoked (for client
-        authentication: both are ``invalid_client``)."""
-        if not is_valid_client_id(client_id):  # never reaches a store (PostgreSQL refuses NUL)
-            return None
-        client = await self._cached_clients.get_or_load(
-            client_id, lambda: self._db.read(lambda tx: self._clients(tx).get(client_id)))
-        return client if client is not None and client.is_active else None
-
-    async def issue_client_token(self, client: OAuthClient, scopes: list[str]) -> IssuedToken:
-        """An RFC 9068 access token a client gets for itself (client credentials, once the
-        OAuth server authenticated it): its subject is the client, it carries no role, and it
-        lives ``access_token_ttl_seconds``."""
-        token = await self._issuer.issue(
-            subject=client.client_id, scopes=scopes, roles=(), client_id=client.client_id)
-        return IssuedToken(token, self._issuer.default_ttl)
-
-    # Refresh tokens: the OAuth server's storage (identity/oauth.py) -------------------------
-
-    async def issue_refresh_token(
-        self, user_id: str, client_id: str, scopes: frozenset[str],
-        *, family_id: str | None = None, value: str | None = None,
-    ) -> str:
-        """A new grant's first refresh token (the authorization code grant's, in the family its
-        code names), shown once; stored as its digest."""
-        token, shown = new_refresh_token(client_id, user_id, scopes, self._refresh_ttl,
-                                         family_id=family_id, token=value)
-        await self._db.write(lambda tx: self._refresh_tokens(tx).add(token))
-        return shown
-
-    async def save_authorization_code(self, code: AuthorizationCode) -> None:
-        """Keeps a new code (its digest); codes expired a while ago go at the same time."""
-        def save(tx: Tx) -> None:
-            repo = self._codes(tx)
-            repo.remove_expired(datetime.now(UTC) - timedelta(hours=1))
-            repo.add(code)
-
-        await self._db.write(save)
-
-    async def take_authorization_code(self, value: str, client_id: str) -> AuthorizationCode | None:
-        """The code ``value`` names, spent now, if it is ``client_id``'s, unused and not
-        expired, of a user who still exists. A second use is refused and revokes the refresh
-        tokens the first one got (RFC 6749 §4.1.2)."""
-        digest = secret_digest(value)
-        code = await self._db.read(lambda tx: self._codes(tx).by_digest(digest))
-        if code is None or code.client_id != client_id:
-            return None
-        if code.used_at is not None:
-            await self._revoke_family(code.family_id)
-            return None
-        if not await self._db.write(lambda tx: self._codes(tx).claim(digest, datetime.now(UTC))):
-            await self._revoke_family(code.family_id)  # expired, or spent meanwhile
-            return None
-        return code if await self.user_exists(code.user_id) else None
-
-    async def usable_refresh_token(self, value: str) -> RefreshToken | None:
-        """The refresh token ``value`` names if it may be used now, of a user who still
-        exists. A token that was already used is a replay (one of its two holders stole it):
-        its whole family is revoked, and it is ``None`` like an unknown, expired or revoked
-        one."""
-        token = await self._db.read(lambda tx: self._refresh_tokens(tx).by_digest(
-            secret_digest(value)))
-        if token is None or token.revoked_at is not None:
-            return None
-        if token.used_at is not None:
-            await self._revoke_family(token.family_id)
-            return None
-        if not token.is_usable(datetime.now(UTC)) or not await self.user_exists(token.user_id):
-            return None
-        return token
-
-    async def rotate_refresh_token(self, used: RefreshToken, value: str) -> bool:
-        """Exchange ``used`` for ``value``, the next token of its family (same user, client
-        and scopes, a full lifetime), in one unit of work. ``False`` when ``used`` had been
-        claimed meanwhile (two uses at once): then the family is revoked, the new one too."""
-        token, _ = new_refresh_token(used.client_id, used.user_id, used.scopes,
-                                     self._refresh_ttl, family_id=used.family_id, token=value)
-
-        def rotate(tx: Tx) -> bool:
-            repo = self._refresh_tokens(tx)
-            if not repo.claim(used.id, datetime.now(UTC)):
-                return False
-            repo.add(token)
-            return True
-
-        if await self._db.write(rotate):
-            return True
-        await self._revoke_family(used.family_id)
-        return False
-
-    async def revoke_refresh_family(self, token: RefreshToken) -> None:
-        """RFC 7009: revoking a refresh token revokes its grant, every token of its family."""
-        await self._revoke_family(token.family_id)
-
     async def user_for_token(self, user_id: str) -> User | None:
         return await self._cached_user(user_id)
 
@@ -448,10 +226,6 @@ class IdentityService(Generic[Tx]):
         token = await self._issuer.issue(
             subject=user.id, scopes=scopes, roles=user.roles, client_id=client_id)
         return IssuedToken(token, self._issuer.default_ttl)
-
-    async def _revoke_family(self, family_id: str) -> None:
-        await self._db.write(
-            lambda tx: self._refresh_tokens(tx).revoke_family(family_id, datetime.now(UTC)))
 
     async def _cached_user(self, user_id: str) -> User | None:
         if not is_valid_id(user_id):  # never reaches a store (PostgreSQL refuses a NUL)

@@ -12,6 +12,11 @@ the oldest of those leaves it. Refused attempts run no password hash and count n
 waiting out a delay never makes it longer; a successful sign-in forgets its account's failures
 (not its address's: one's own account must not reset a guesser's budget).
 
+An account's attempts in one process take turns (:meth:`SignInThrottle.attempt`): its check,
+its password and its count are one step, so attempts sent at the same instant cannot all pass
+the check before the first of them has counted. (Across processes on one Redis, attempts that
+reach different processes at the same instant can still overlap by one each.)
+
 The logs are the rate limiter's moving-window stores (:class:`EventLog`): in memory, or on
 Redis and so shared by every process. A store that cannot answer lets sign-ins through
 unthrottled, logged: an outage of Redis must not stop customers from signing in. Like the
@@ -21,11 +26,13 @@ connection attempts (nor the log a line each).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from archway.identity.domain import normalize_email
@@ -74,10 +81,33 @@ class SignInThrottle:
         self.policy = policy
         self._clock = clock
         self._skip_store_until = float("-inf")
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # account: its lock, holders
 
     @classmethod
     def in_memory(cls, policy: SignInPolicy = SignInPolicy()) -> SignInThrottle:
         return cls(MemoryWindows(), policy)
+
+    @asynccontextmanager
+    async def attempt(self, email: str) -> AsyncIterator[None]:
+        """The block is ``email``'s one attempt in progress in this process: others for the
+        same account wait for it to end (its check, password and count), any other account's
+        do not. The lock goes when no attempt holds or awaits it."""
+        key = _account(email)
+        lock, holders = self._turns.get(key) or (asyncio.Lock(), 0)
+        self._turns[key] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._turns[key]
+            if holders == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, holders - 1)
+
+    def attempts_in_progress(self) -> int:
+        """How many accounts have an attempt in progress or waiting."""
+        return len(self._turns)
 
     async def wait(self, email: str, address: str | None) -> RetryLater | None:
         """Whether an attempt for ``email`` from ``address`` must wait, and how long."""

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from archway.identity.domain import ApiKey, AuthorizationCode, OAuthClient, RefreshToken, User
+from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken, User
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import AlreadyExists
 from archway.kernel.pagination import Page, PageRequest
@@ -92,6 +92,13 @@ authorization_codes = Table(
     Column("family_id", String(36), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+revoked_access_tokens = Table(
+    "identity_revoked_access_tokens",
+    identity_metadata,
+    Column("token_id", String(64), primary_key=True),  # the JWT's jti
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # kept until then
 )
 
 api_keys = Table(
@@ -208,6 +215,16 @@ class ClientRepository:
                 created_at=client.created_at, revoked_at=client.revoked_at))
         except IntegrityError as exc:
             raise AlreadyExists(f"A client with id {client.client_id} already exists.") from exc
+
+    def save(self, client: OAuthClient) -> bool:
+        """Writes ``client``'s name, redirect URIs and secret unless it was revoked meanwhile;
+        whether it did."""
+        return bool(self._conn.execute(
+            update(oauth_clients)
+            .where(oauth_clients.c.client_id == client.client_id,
+                   oauth_clients.c.revoked_at.is_(None))
+            .values(name=client.name, redirect_uris=" ".join(client.redirect_uris),
+                    secret_digest=client.secret_digest)).rowcount)
 
     def revoke(self, client: OAuthClient) -> bool:
         """Marks ``client`` revoked unless it already was; whether this call revoked it."""
@@ -331,65 +348,25 @@ class AuthorizationCodeRepository:
             authorization_codes.c.expires_at < before)).rowcount)
 
 
-def _api_key(row: Row[Any]) -> ApiKey:
-    return ApiKey(
-        id=row.id, digest=row.digest, consumer=row.consumer, plan=row.plan,
-        scopes=frozenset(row.scopes.split()), created_at=as_utc(row.created_at),
-        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
-        last_used_at=as_utc(row.last_used_at) if row.last_used_at is not None else None)
-
-
-_KEY_BY_DIGEST = select(api_keys).where(api_keys.c.digest == bindparam("digest"))
-
-
-class ApiKeyRepository:
-    """API keys in one unit of work; a key is only ever stored as its digest."""
+class RevokedTokenRepository:
+    """Access tokens revoked before they expire, by ``jti``, kept until they would have."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def get(self, key_id: str) -> ApiKey | None:
-        row = self._conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-        return _api_key(row) if row else None
+    def add(self, token_id: str, expires_at: datetime) -> None:
+        try:
+            self._conn.execute(insert(revoked_access_tokens).values(
+                token_id=token_id, expires_at=expires_at))
+        except IntegrityError as exc:
+            raise AlreadyExists(f"The token {token_id} is already revoked.") from exc
 
-    def by_digest(self, digest: str) -> ApiKey | None:
-        row = self._conn.execute(_KEY_BY_DIGEST, {"digest": digest}).first()
-        return _api_key(row) if row else None
+    def unexpired(self, now: datetime) -> list[tuple[str, datetime]]:
+        rows = self._conn.execute(
+            select(revoked_access_tokens.c.token_id, revoked_access_tokens.c.expires_at)
+            .where(revoked_access_tokens.c.expires_at > now))
+        return [(row.token_id, as_utc(row.expires_at)) for row in rows]
 
-    def add(self, key: ApiKey) -> None:
-        self._conn.execute(insert(api_keys).values(
-            id=key.id, digest=key.digest, consumer=key.consumer, plan=key.plan,
-            scopes=" ".join(sorted(key.scopes)), created_at=key.created_at,
-            revoked_at=key.revoked_at, last_used_at=key.last_used_at))
-
-    def revoke(self, key: ApiKey) -> bool:
-        """Marks ``key`` revoked unless it already was; whether this call revoked it."""
-        return bool(self._conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key.id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=key.revoked_at)).rowcount)
-
-    def touch(self, used: dict[str, datetime]) -> int:
-        """Records each key's last use, never moving one back in time; how many changed."""
-        changed = 0
-        for key_id, at in used.items():
-            changed += int(self._conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == key_id,
-                       (api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < at))
-                .values(last_used_at=at)).rowcount)
-        return changed
-
-    def page(self, page: PageRequest) -> Page[ApiKey]:
-        """A page by id (UUIDv7: creation order): offset (v1) or after a key id (v2)."""
-        query = select(api_keys).order_by(api_keys.c.id)
-        if page.wants_cursor:
-            if page.after is not None:
-                query = query.where(api_keys.c.id > page.after[0])
-            rows = self._conn.execute(query.limit(page.limit + 1)).all()
-            items = [_api_key(row) for row in rows[: page.limit]]
-            more = len(rows) > page.limit
-            return Page(items, next_after=(items[-1].id,) if more and items else None)
-        total = self._conn.execute(select(func.count()).select_from(api_keys)).scalar_one()
-        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
-        return Page([_api_key(row) for row in rows], total=total)
+    def remove_expired(self, before: datetime) -> int:
+        return int(self._conn.execute(delete(revoked_access_tokens).where(
+            revoked_access_tokens.c.expires_at < before)).rowcount)

@@ -13,22 +13,24 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from archway.config import Settings
+from archway.identity.api_key_store import ApiKeyRepository
 from archway.identity.api_keys import ApiKeyService
 from archway.identity.api_keys_rest import build_api_keys_router
 from archway.identity.client import InProcessIdentityClient
 from archway.identity.grpc import register as grpc_service
 from archway.identity.keys import KeyRing, TokenIssuer
 from archway.identity.oauth import AuthorizationServer
-from archway.identity.oauth_rest import build_oauth_router
+from archway.identity.oauth_rest import COUNTED_BY_ROUTE, build_oauth_router
 from archway.identity.passwords import PasswordHasher
 from archway.identity.rest import build_router
+from archway.identity.revoked_tokens import Denylist
 from archway.identity.service import IdentityService
 from archway.identity.sign_ins import SignInPolicy, SignInThrottle
 from archway.identity.store import (
-    ApiKeyRepository,
     AuthorizationCodeRepository,
     ClientRepository,
     RefreshTokenRepository,
+    RevokedTokenRepository,
     UserRepository,
 )
 from archway.kernel.auth.tokens import TokenVerifier
@@ -36,6 +38,7 @@ from archway.kernel.db import Database
 from archway.kernel.grpc.server import Registration
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.versioning import ApiVersion
+from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.kernel.ratelimit.windows import EventLog, MemoryWindows, RedisWindows
 
 
@@ -55,10 +58,14 @@ class IdentityModule:
         return [build_router(version, self.service, route_class, fast_routes=fast_routes),
                 build_api_keys_router(version, self.api_keys, route_class)]
 
-    def oauth_routers(self) -> list[APIRouter]:
+    def oauth_routers(self, limiter: RateLimiter | None = None) -> list[APIRouter]:
         """The authorization server's routes (``/oauth/…``, its RFC 8414 metadata): outside
-        the versioned API, authenticated by client credentials rather than bearer tokens."""
-        return [build_oauth_router(self.oauth)]
+        the versioned API, authenticated by client credentials rather than bearer tokens.
+        With ``limiter``, the token route counts its own requests: the edge must pass
+        :attr:`counted_by_route` through."""
+        return [build_oauth_router(self.oauth, limiter)]
+
+    counted_by_route = COUNTED_BY_ROUTE
 
     def grpc_service(self) -> Registration:
         return grpc_service(self.service)
@@ -88,11 +95,15 @@ def wire(settings: Settings, db: Database) -> IdentityModule:
         refresh_tokens=RefreshTokenRepository, codes=AuthorizationCodeRepository,
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         cache_ttl_seconds=settings.read_cache_ttl_seconds, sign_ins=sign_ins)
-    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+    denylist = Denylist(db, RevokedTokenRepository,
+                        refresh_seconds=settings.read_cache_ttl_seconds)
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience,
+                             denylist=denylist)
     return IdentityModule(
         keys=keys, hasher=hasher, verifier=verifier,
         service=service, client=InProcessIdentityClient(service),
-        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer),
+        oauth=AuthorizationServer(service, verifier, issuer=settings.issuer,
+                                  denylist=denylist),
         api_keys=ApiKeyService(db, keys=ApiKeyRepository,
                                cache_ttl_seconds=settings.read_cache_ttl_seconds))
 

@@ -227,7 +227,7 @@ def create_app(
     routers = [router for version in ApiVersion for module in graph.modules
                for router in module.routers(version, route_class, fast)]
     _, identity, _ = graph.modules
-    routers += identity.oauth_routers()
+    routers += identity.oauth_routers(limiter)
     routers.append(build_graphql_router(
         {"identity": graph.identity, "catalog": graph.catalog, "orders": graph.orders,
          "order_queries": graph.order_queries, "report_queries": graph.report_queries},
@@ -243,6 +243,7 @@ def create_app(
         readiness_details={"dead_letters": graph.dead_letters.readiness},
         idempotency=graph.idempotency, verifier=graph.verifier, fast_routes=fast,
         rate_limiter=limiter, api_keys=graph.api_keys.verify,
+        counted_by_route=identity.counted_by_route,
         pages=PublicPages(
             title="Archway", token_command=customer_token_command(),
             issuer=settings.issuer, jwks=graph.keys.jwks, docs_client_id=DOCS_CLIENT_ID,

@@ -13,6 +13,7 @@ from archway.config import Settings
 from archway.identity import wiring as identity_wiring
 from archway.identity.domain import ApiKey, OAuthClient
 from archway.identity.keys import KeyRing
+from archway.identity.ports import ClientChanges
 from archway.identity.service import ClientSpec
 from archway.kernel.db import Database
 from archway.kernel.events.dead_letters import DeadLetter, DeadLetterOffice, RetryOutcome
@@ -113,6 +114,18 @@ async def list_clients(settings: Settings) -> list[OAuthClient]:
 async def revoke_client(settings: Settings, client_id: str) -> OAuthClient:
     async with _identity(settings) as identity:
         return await identity.service.revoke_client(client_id)
+
+
+async def update_client(
+    settings: Settings, client_id: str, changes: ClientChanges
+) -> OAuthClient:
+    async with _identity(settings) as identity:
+        return await identity.service.update_client(client_id, changes)
+
+
+async def rotate_client_secret(settings: Settings, client_id: str) -> tuple[OAuthClient, str]:
+    async with _identity(settings) as identity:
+        return await identity.service.rotate_client_secret(client_id)
 
 
 async def create_api_key(

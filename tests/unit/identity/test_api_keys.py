@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from archway.identity.api_key_store import ApiKeyRepository
 from archway.identity.api_keys import ApiKeyService
 from archway.identity.domain import API_KEY_PREFIX
-from archway.identity.store import ApiKeyRepository
 from archway.kernel.auth.principal import Principal
 from archway.kernel.db import Database
 from archway.kernel.errors import Forbidden, InvalidInput, NotFound

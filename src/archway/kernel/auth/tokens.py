@@ -34,7 +34,16 @@ class KeySource(Protocol):
     async def public_keys(self, *, refresh: bool = False) -> Mapping[str, ECKey]: ...
 
 
+class Denylist(Protocol):
+    """Access tokens revoked before they expire, by ``jti`` (identity's, over its store)."""
+
+    async def contains(self, token_id: str) -> bool: ...
+
+
 class TokenVerifier:
+    """``denylist``: asked of every token, the cached ones too, so that a revoked token is
+    refused from then on (it is asked in memory: see ``identity/revoked_tokens.py``)."""
+
     def __init__(
         self,
         keys: KeySource,
@@ -44,8 +53,10 @@ class TokenVerifier:
         leeway_seconds: int = 30,
         cache_size: int = 10_000,
         min_refresh_interval: float = 5.0,
+        denylist: Denylist | None = None,
     ) -> None:
         self._keys = keys
+        self._denylist = denylist
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
@@ -60,13 +71,18 @@ class TokenVerifier:
         cached = self._cache.get(token)
         if cached is not None:
             if cached.expires_at + self._leeway > now:
-                return cached
+                return await self._unless_revoked(cached)
             del self._cache[token]
             raise Unauthenticated("The access token has expired.", error="invalid_token")
         principal = await self._verify_uncached(token, now)
         self._cache[token] = principal
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        return await self._unless_revoked(principal)
+
+    async def _unless_revoked(self, principal: Principal) -> Principal:
+        if self._denylist is not None and await self._denylist.contains(principal.token_id):
+            raise _invalid("The access token was revoked.")
         return principal
 
     async def _verify_uncached(self, token: str, now: float) -> Principal:

@@ -8,7 +8,10 @@ A request is counted before any of them runs, and every answer it gets carries
 ``Retry-After``, through the one problem mapping (:class:`~archway.kernel.errors.RateLimited`).
 
 The operations routes (``/healthz``, ``/readyz``, ``/metrics``) are not limited: a probe or a
-scrape refused for its rate would take a healthy process out of service.
+scrape refused for its rate would take a healthy process out of service. A route that counts
+its own requests (``counted_by_route``: OAuth's token endpoint, which keys each request by the
+client it authenticated, a thing only the route learns) is passed through uncounted, its
+caller identified (``scope[CALLER_KEY]``) for the route to fall back on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archway.kernel.errors import ArchwayError, RateLimited
+from archway.kernel.errors import ArchwayError
 from archway.kernel.http.caller import CallerIdentifier
 from archway.kernel.http.problems import error_response
 from archway.kernel.ratelimit.limiter import RateLimiter
@@ -34,14 +37,20 @@ class RateLimits:
         limiter: RateLimiter,
         identify: CallerIdentifier,
         unlimited: Collection[str] = UNLIMITED_PATHS,
+        counted_by_route: Collection[tuple[str, str]] = (),
     ) -> None:
         self.app = app
         self._limiter = limiter
         self._identify = identify
         self._unlimited = frozenset(unlimited)
+        self._counted_by_route = frozenset(counted_by_route)  # (method, path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self._unlimited:
+            await self.app(scope, receive, send)
+            return
+        if (scope["method"], scope["path"]) in self._counted_by_route:
+            await self._identify(scope)  # kept in the scope (CALLER_KEY), for the route
             await self.app(scope, receive, send)
             return
         caller = await self._identify(scope)
@@ -66,10 +75,6 @@ class RateLimits:
             await send(message)
 
         if not decision.allowed:
-            refusal = RateLimited(
-                f"Over the {decision.policy.name} quota of {decision.policy.quota.amount} "
-                f"requests per {decision.policy.quota.window_seconds} s; retry in "
-                f"{decision.retry_after} s.", retry_after=decision.retry_after)
-            await error_response(scope, refusal)(scope, receive, send_with_headers)
+            await error_response(scope, decision.refusal())(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)

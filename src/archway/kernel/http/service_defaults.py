@@ -9,7 +9,7 @@ only what is passed in: their routers, their readiness checks, their stores.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
@@ -86,6 +86,7 @@ def apply_service_defaults(
     pages: PublicPages | None = None,
     rate_limiter: RateLimiter | None = None,
     api_keys: ApiKeyVerifier | None = None,
+    counted_by_route: Collection[tuple[str, str]] = (),
 ) -> None:
     """Put the problem handlers, the ops routes, ``routers``, the public pages and the
     middleware on ``app``. The order is the contract: routes first (ops, then the API, then the
@@ -93,7 +94,8 @@ def apply_service_defaults(
     inside every policy) to the outermost (HttpPolicies: request ids, versions, metrics, the
     last-resort 500, HEAD/405). RateLimits (when a ``rate_limiter`` is given) sits outside every
     middleware that does work for a request and inside CORS and HttpPolicies, so each request
-    is counted first and every answer, a refusal included, is decorated by both."""
+    is counted first and every answer, a refusal included, is decorated by both; except the
+    ``(method, path)`` pairs of ``counted_by_route``, whose routes count their own requests."""
     identify = CallerIdentifier(verifier, api_keys)
     readiness, readiness_details = dict(readiness), dict(readiness_details or {})
     if rate_limiter is not None:
@@ -113,7 +115,8 @@ def apply_service_defaults(
         Idempotency, store=idempotency, owner_of=idempotency_owner(identify), routes=app.routes)
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     if rate_limiter is not None:
-        app.add_middleware(RateLimits, limiter=rate_limiter, identify=identify)
+        app.add_middleware(RateLimits, limiter=rate_limiter, identify=identify,
+                           counted_by_route=counted_by_route)
     if options.cors_allow_origins:
         app.add_middleware(
             AllowListCors, allow_origins=list(options.cors_allow_origins),

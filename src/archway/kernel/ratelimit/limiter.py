@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from archway.kernel.errors import ServiceBusy
+from archway.kernel.errors import RateLimited, ServiceBusy
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.kernel.ratelimit.headers import limit_header_prefix, policy_header, seconds_until
 from archway.kernel.ratelimit.policy import Plan, Plans, Policy, RouteClass
@@ -47,6 +47,14 @@ class Decision(NamedTuple):
     def retry_after(self) -> int:
         """``Retry-After`` of a refusal: when the window frees a request, at least 1 s."""
         return max(1, self.reset_seconds)
+
+    def refusal(self) -> RateLimited:
+        """The error that answers a request this decision refused (a 429 problem)."""
+        quota = self.policy.quota
+        return RateLimited(
+            f"Over the {self.policy.name} quota of {quota.amount} requests per "
+            f"{quota.window_seconds} s; retry in {self.retry_after} s.",
+            retry_after=self.retry_after)
 
 
 class RateLimiter:
