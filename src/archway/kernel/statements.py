@@ -184,6 +184,11 @@ class DriverRead:
         self._statement = statement
         self._compiled: dict[tuple[object, ...], _Query] = {}
 
+    @property
+    def statement(self) -> Select[Any]:
+        """The ``SELECT`` as Core runs it."""
+        return self._statement
+
     def all(self, conn: Connection, params: Params) -> list[Any]:
         """Every row, as named tuples with the statement's column keys."""
         query = self._compile(conn.dialect, params)
