@@ -188,8 +188,8 @@ async def test_a_listed_client_is_on_the_partner_plan(
 
 
 async def test_refusals_are_counted_in_metrics(limited: Limited, graph: Monolith) -> None:
-    series = ('archway_rate_limit_rejections_total{plan="anonymous",reason="over_limit",'
-              'route_class="writes"}')
+    series = ('archway_rate_limit_rejections_total{plan="anonymous",protocol="http",'
+              'reason="over_limit",route_class="writes"}')
 
     def count(text: str) -> float:
         line = next((line for line in text.splitlines() if line.startswith(series)), None)

@@ -28,6 +28,7 @@ from archway.identity.passwords import PasswordHasher
 from archway.identity.service import IdentityService
 from archway.identity.wiring import IdentityModule
 from archway.identity.wiring import wire as wire_identity
+from archway.kernel.auth.callers import Callers
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.events.bus import EventBus, Subscription
@@ -36,6 +37,7 @@ from archway.kernel.events.dead_letters import (
 )
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relays import Relays
+from archway.kernel.grpc.limits import CallLimits
 from archway.kernel.grpc.server import Authenticator, GrpcServer
 from archway.kernel.heap import freeze_startup_heap
 from archway.kernel.http.fast_lane import FastRoute
@@ -47,6 +49,8 @@ from archway.kernel.http.service_defaults import HttpOptions, PublicPages, apply
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
+from archway.kernel.proxies import TrustedProxies
+from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.orders.consistency import ReadYourWrites
 from archway.orders.consumers import OrderSaga
 from archway.orders.projections import OrderViewProjection, Projection
@@ -162,13 +166,20 @@ def build(
     )
 
 
-def grpc_server(graph: Monolith, host: str, port: int) -> GrpcServer:
-    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST."""
+def grpc_server(
+    graph: Monolith, host: str, port: int, *, limiter: RateLimiter | None = None
+) -> GrpcServer:
+    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST and,
+    given the app's ``limiter``, counted by it as REST's calls are."""
+    limits = None if limiter is None else CallLimits(
+        limiter, Callers(graph.verifier, graph.api_keys.verify),
+        proxies=TrustedProxies(graph.settings.trusted_proxies))
     return GrpcServer(
         host, port,
         Authenticator(
             graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists),
-        [module.grpc_service() for module in graph.modules])
+        [module.grpc_service() for module in graph.modules], limits=limits,
+        metrics=graph.metrics)
 
 
 def grpc_address(settings: Settings) -> tuple[str, int]:
@@ -184,7 +195,7 @@ def create_app(
     ``ARCHWAY_GRPC_HOST`` (default the HTTP host) and ``ARCHWAY_GRPC_PORT`` (50051)."""
     graph = graph or build(settings)
     limiter = rate_limiter(settings, graph.metrics)
-    grpc = grpc_server(graph, *grpc_address(settings)) if serve_grpc else None
+    grpc = grpc_server(graph, *grpc_address(settings), limiter=limiter) if serve_grpc else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -237,7 +248,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
             deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
             cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane,
-            hsts=settings.hsts),
+            hsts=settings.hsts, trusted_proxies=settings.trusted_proxies),
         routers=routers, metrics=graph.metrics,
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},

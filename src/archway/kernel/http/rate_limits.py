@@ -8,7 +8,9 @@ A request is counted before any of them runs, and every answer it gets carries
 ``Retry-After``, through the one problem mapping (:class:`~archway.kernel.errors.RateLimited`).
 
 The operations routes (``/healthz``, ``/readyz``, ``/metrics``) are not limited: a probe or a
-scrape refused for its rate would take a healthy process out of service.
+scrape refused for its rate would take a healthy process out of service. ``/graphql`` is
+counted by GraphQL itself, once per operation (a query is a read, a mutation a write), with
+the same limiter and caller, and refused as a GraphQL error (``RATE_LIMITED``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archway.kernel.errors import ArchwayError, RateLimited
+from archway.kernel.errors import ArchwayError
 from archway.kernel.http.caller import CallerIdentifier
 from archway.kernel.http.problems import error_response
 from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.kernel.ratelimit.policy import route_class
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+COUNTED_ELSEWHERE = frozenset({"/graphql"})
+"""Paths whose protocol counts its own calls: GraphQL counts each operation by its type
+(:mod:`archway.kernel.graphql.rate_limits`), which a POST's method does not tell."""
 
 
 class RateLimits:
@@ -33,7 +38,7 @@ class RateLimits:
         *,
         limiter: RateLimiter,
         identify: CallerIdentifier,
-        unlimited: Collection[str] = UNLIMITED_PATHS,
+        unlimited: Collection[str] = UNLIMITED_PATHS | COUNTED_ELSEWHERE,
     ) -> None:
         self.app = app
         self._limiter = limiter
@@ -45,13 +50,9 @@ class RateLimits:
             await self.app(scope, receive, send)
             return
         caller = await self._identify(scope)
-        limiter = self._limiter
-        plan = limiter.plans.plan_of(
-            caller.subject if caller.kind != "address" else None, caller.client_id,
-            key_plan=caller.plan)
         try:
-            decision = await limiter.hit(plan, route_class(scope["method"], scope["path"]),
-                                         caller.key)
+            decision = await self._limiter.admit(
+                caller, route_class(scope["method"], scope["path"]))
         except ArchwayError as exc:  # failing closed: the store could not decide
             await error_response(scope, exc)(scope, receive, send)
             return
@@ -66,10 +67,6 @@ class RateLimits:
             await send(message)
 
         if not decision.allowed:
-            refusal = RateLimited(
-                f"Over the {decision.policy.name} quota of {decision.policy.quota.amount} "
-                f"requests per {decision.policy.quota.window_seconds} s; retry in "
-                f"{decision.retry_after} s.", retry_after=decision.retry_after)
-            await error_response(scope, refusal)(scope, receive, send_with_headers)
+            await error_response(scope, decision.refusal())(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
