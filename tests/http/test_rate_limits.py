@@ -9,39 +9,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI, routing
+from fastapi import routing
 
-from archway.config import Settings
 from archway.identity.service import DEV_CLIENT_ID
-from archway.kernel.db import Database
-from archway.topologies.monolith import Monolith, create_app
+from archway.topologies.monolith import Monolith
 from tests.conftest import ALICE, BOB, AuthHeaders
 from tests.ordering import stocked_product
+from tests.rate_limiting import Limited, calling, remaining
 from tests.redis_server import require_redis
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
-RATELIMIT = re.compile(r'^"(?P<name>[a-z-]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
-
-Limited = Callable[..., FastAPI]
-
-
-@pytest.fixture
-def limited(settings: Settings, graph: Monolith, app: object, database: Database) -> Limited:
-    """``limited(rate_limit_anonymous_reads=3, …)``: an app on the session's graph with rate
-    limits on and these settings (the session app runs the graph's lifespan; these only
-    route)."""
-
-    def make(**overrides: Any) -> FastAPI:
-        return create_app(
-            settings.model_copy(update={"rate_limits": True, **overrides}), graph=graph)
-
-    return make
 
 
 @pytest.fixture
@@ -56,24 +36,6 @@ def solved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(routing.APIRoute, "handle", spy)
     return paths
-
-
-@asynccontextmanager
-async def calling(app: FastAPI, address: str = "192.0.2.1") -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ``app`` whose requests come from ``address``."""
-    transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    limiter = app.state.rate_limiter
-    if limiter is not None:
-        await limiter.close()
-
-
-def remaining(response: httpx.Response) -> tuple[str, int, int]:
-    """The ``RateLimit`` header's policy name, ``r`` and ``t``."""
-    matched = RATELIMIT.match(response.headers["ratelimit"])
-    assert matched, response.headers["ratelimit"]
-    return matched["name"], int(matched["r"]), int(matched["t"])
 
 
 async def test_every_kind_of_answer_carries_the_headers_and_counts(
