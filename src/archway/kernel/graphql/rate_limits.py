@@ -72,21 +72,34 @@ class _CountOperation(SchemaExtension):
         super().__init__()
         self._limits = limits
         self._counted = False
+        self._refusal: ArchwayError | None = None
 
     async def on_validate(self) -> AsyncIterator[None]:
-        """Before validation: the document has parsed and its operation's type is known."""
+        """Counted before validation: the document has parsed and its operation's type is
+        known. A refusal waits for :meth:`on_execute`, the one hook whose errors every path
+        (a query's, a subscription's) answers as GraphQL errors."""
         context = self.execution_context
         document = context.graphql_document
         fields = None if document is None else top_fields(document, context.operation_name)
-        await self._admit(self._limits.route_class(context.operation_type, fields))
+        try:
+            await self._admit(self._limits.route_class(context.operation_type, fields))
+        except ArchwayError as refusal:
+            self._refusal = refusal
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self._refusal is not None:
+            raise self._refusal
         yield
 
     async def on_operation(self) -> AsyncIterator[None]:
-        yield
-        if not self._counted:  # refused before validation (it did not parse): a read
-            # Over the limit, or failing closed: the answer is an error already.
-            with suppress(ArchwayError):
-                await self._admit(RouteClass.READS)
+        try:
+            yield  # a document the parser refuses comes back as an exception thrown in here
+        finally:
+            if not self._counted:  # refused before validation (it did not parse): a read
+                # Over the limit, or failing closed: the answer is an error already.
+                with suppress(ArchwayError):
+                    await self._admit(RouteClass.READS)
 
     async def _admit(self, cls: RouteClass) -> None:
         self._counted = True
