@@ -228,3 +228,32 @@ async def test_two_apps_on_one_redis_share_one_budget(limited: Limited) -> None:
         assert ready.json()["details"]["rate_limits"] == {
             "status": "ok", "storage": "redis", "store": "reachable",
             "on_store_failure": "fail-open"}
+
+
+async def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(
+    limited: Limited,
+) -> None:
+    async with calling(limited(rate_limit_anonymous_reads=1), "192.0.2.30") as http:
+        first = await http.get("/api/v1/products", headers={"X-Forwarded-For": "203.0.113.1"})
+        assert first.status_code == 200
+        for forged in ({"X-Forwarded-For": "203.0.113.2"}, {"Forwarded": "for=203.0.113.3"}):
+            assert (await http.get("/api/v1/products", headers=forged)).status_code == 429
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
+    limited: Limited,
+) -> None:
+    app = limited(rate_limit_anonymous_reads=1, trusted_proxies=["192.0.2.0/28"])
+    async with calling(app, "192.0.2.5") as proxy:
+        for client in ("203.0.113.1", "203.0.113.2"):
+            answer = await proxy.get("/api/v1/products", headers={"X-Forwarded-For": client})
+            assert answer.status_code == 200
+        # What the client itself wrote left of the proxy's entry changes nothing.
+        spoofed = await proxy.get("/api/v1/products",
+                                  headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.1"})
+        assert spoofed.status_code == 429
+        assert (await proxy.get("/api/v1/products", headers={
+            "Forwarded": 'for="[2001:db8::9]:4711"'})).status_code == 200
+        # The proxy's own calls (no header) are its address's.
+        assert (await proxy.get("/api/v1/products")).status_code == 200
+        assert (await proxy.get("/api/v1/products")).status_code == 429
