@@ -41,3 +41,14 @@ def remaining(value: httpx.Response | str) -> tuple[str, int, int]:
 def fresh_address() -> str:
     """A documentation IPv6 address no other test (nor another run on a shared Redis) uses."""
     return str(ipaddress.IPv6Address((0x20010DB8 << 96) | random.getrandbits(96)))
+
+
+def rejections(
+    metrics_text: str, protocol: str, route_class: str, plan: str = "anonymous"
+) -> float:
+    """``archway_rate_limit_rejections_total`` for over-limit refusals of one protocol and class
+    in a scrape (0 when the series is not there yet)."""
+    series = (f'archway_rate_limit_rejections_total{{plan="{plan}",protocol="{protocol}",'
+              f'reason="over_limit",route_class="{route_class}"}}')
+    line = next((line for line in metrics_text.splitlines() if line.startswith(series)), None)
+    return float(line.split()[-1]) if line else 0.0

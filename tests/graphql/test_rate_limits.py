@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from archway.topologies.monolith import Monolith
 from tests.graphql.conftest import codes
-from tests.rate_limiting import Limited, calling, fresh_address, remaining
+from tests.rate_limiting import Limited, calling, fresh_address, rejections, remaining
 
 PRODUCTS = "{ products(first: 1) { edges { node { id } } } }"
 CREATE = 'mutation { createProduct(input: {sku: "RL-G", name: "x", category: "games", ' \
@@ -80,13 +80,8 @@ async def test_a_document_that_does_not_parse_counts_as_a_read(limited: Limited)
 async def test_refusals_are_counted_in_metrics_as_graphql(
     limited: Limited, graph: Monolith
 ) -> None:
-    series = ('archway_rate_limit_rejections_total{plan="anonymous",protocol="graphql",'
-              'reason="over_limit",route_class="reads"}')
-
     def count() -> float:
-        text = graph.metrics.render()[0].decode()
-        line = next((line for line in text.splitlines() if line.startswith(series)), None)
-        return float(line.split()[-1]) if line else 0.0
+        return rejections(graph.metrics.render()[0].decode(), "graphql", "reads")
 
     before = count()
     async with calling(limited(rate_limit_anonymous_reads=1), fresh_address()) as http:

@@ -26,7 +26,7 @@ from archway.proto.orders.v1.orders_pb2_grpc import OrderServiceStub
 from archway.topologies.monolith import Monolith, grpc_server
 from tests.conftest import ALICE, BOB
 from tests.grpc_api.conftest import Bearer, refusal
-from tests.rate_limiting import Limited, calling, fresh_address, remaining
+from tests.rate_limiting import Limited, calling, fresh_address, rejections, remaining
 from tests.redis_server import require_redis
 
 MakeProduct = Callable[..., Awaitable[str]]
@@ -189,13 +189,8 @@ async def _yes(_: str) -> bool:
 
 
 async def test_refusals_are_counted_in_metrics_as_grpc(serving: Serving, graph: Monolith) -> None:
-    series = ('archway_rate_limit_rejections_total{plan="anonymous",protocol="grpc",'
-              'reason="over_limit",route_class="reads"}')
-
     def count() -> float:
-        text = graph.metrics.render()[0].decode()
-        line = next((line for line in text.splitlines() if line.startswith(series)), None)
-        return float(line.split()[-1]) if line else 0.0
+        return rejections(graph.metrics.render()[0].decode(), "grpc", "reads")
 
     before = count()
     async with serving(rate_limit_anonymous_reads=1) as (_, channel):

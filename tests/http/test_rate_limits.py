@@ -18,7 +18,7 @@ from archway.identity.service import DEV_CLIENT_ID
 from archway.topologies.monolith import Monolith
 from tests.conftest import ALICE, BOB, AuthHeaders
 from tests.ordering import stocked_product
-from tests.rate_limiting import Limited, calling, remaining
+from tests.rate_limiting import Limited, calling, rejections, remaining
 from tests.redis_server import require_redis
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
@@ -150,12 +150,8 @@ async def test_a_listed_client_is_on_the_partner_plan(
 
 
 async def test_refusals_are_counted_in_metrics(limited: Limited, graph: Monolith) -> None:
-    series = ('archway_rate_limit_rejections_total{plan="anonymous",protocol="http",'
-              'reason="over_limit",route_class="writes"}')
-
     def count(text: str) -> float:
-        line = next((line for line in text.splitlines() if line.startswith(series)), None)
-        return float(line.split()[-1]) if line else 0.0
+        return rejections(text, "http", "writes")
 
     async with calling(limited(rate_limit_anonymous_writes=1)) as http:
         before = count((await http.get("/metrics")).text)

@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,19 +139,9 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], Awaitable[Any]]
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def unary(request: Any, context: Any) -> Any:
-            call = CallTelemetry(self._metrics, method)
-            try:
-                await self._admit(method, context, call)
+            async with self._serving(method, context):
                 return await behavior(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except asyncio.CancelledError:  # the client went away, or the deadline passed
-                call.code = _cancellation(context)
-                raise
-            except Exception as exc:  # noqa: BLE001  # any error: mapped, never shown raw
-                await self._refuse(method, context, call, exc)
-            finally:
-                call.finish(_final_code(context, call))
+            raise AssertionError("unreachable: a refusal aborts the call")  # for the type checker
 
         return unary
 
@@ -158,22 +149,28 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
     ) -> Callable[[Any, Any], AsyncIterator[Any]]:
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            call = CallTelemetry(self._metrics, method)
-            try:
-                await self._admit(method, context, call)  # a stream counts once, here
+            async with self._serving(method, context):  # a stream is admitted once, here
                 async for response in behavior(request, context):
                     yield response
-            except grpc.aio.AbortError:
-                raise
-            except asyncio.CancelledError:  # the client went away, or the deadline passed
-                call.code = _cancellation(context)
-                raise
-            except Exception as exc:  # noqa: BLE001  # any error: mapped, never shown raw
-                await self._refuse(method, context, call, exc)
-            finally:
-                call.finish(_final_code(context, call))
 
         return stream
+
+    @asynccontextmanager
+    async def _serving(self, method: str, context: Any) -> AsyncIterator[None]:
+        """Around one call: its telemetry, its admission, and the one error mapping."""
+        call = CallTelemetry(self._metrics, method)
+        try:
+            await self._admit(method, context, call)
+            yield
+        except grpc.aio.AbortError:
+            raise
+        except asyncio.CancelledError:  # the client went away, or the deadline passed
+            call.code = _cancellation(context)
+            raise
+        except Exception as exc:  # noqa: BLE001  # any error: mapped, never shown raw
+            await self._refuse(method, context, call, exc)
+        finally:
+            call.finish(_final_code(context, call))
 
     async def _admit(self, method: str, context: Any, call: CallTelemetry) -> None:
         metadata = tuple(context.invocation_metadata() or ())
