@@ -12,7 +12,14 @@ from starlette.testclient import TestClient
 
 from archway.topologies.monolith import Monolith
 from tests.graphql.conftest import codes
-from tests.rate_limiting import Limited, calling, fresh_address, rejections, remaining
+from tests.rate_limiting import (
+    CLOSED_PORT_REDIS,
+    Limited,
+    calling,
+    fresh_address,
+    rejections,
+    remaining,
+)
 
 PRODUCTS = "{ products(first: 1) { edges { node { id } } } }"
 CREATE = 'mutation { createProduct(input: {sku: "RL-G", name: "x", category: "games", ' \
@@ -111,3 +118,11 @@ def test_a_subscription_counts_once_when_it_subscribes(limited: Limited) -> None
             errors = payload if isinstance(payload, list) else payload.get("errors", [])
             answers.append([error["extensions"]["code"] for error in errors])
         assert answers == [["UNAUTHENTICATED"], ["RATE_LIMITED"]]
+
+
+async def test_a_store_that_is_down_and_failing_closed_is_service_busy(limited: Limited) -> None:
+    app = limited(redis_url=CLOSED_PORT_REDIS, rate_limit_fail_open=False)
+    async with calling(app, fresh_address()) as http:
+        response, body = await post(http, PRODUCTS)
+        assert body["data"] is None and codes(body) == ["SERVICE_BUSY"]
+        assert "ratelimit" not in response.headers

@@ -26,7 +26,14 @@ from archway.proto.orders.v1.orders_pb2_grpc import OrderServiceStub
 from archway.topologies.monolith import Monolith, grpc_server
 from tests.conftest import ALICE, BOB
 from tests.grpc_api.conftest import Bearer, refusal
-from tests.rate_limiting import Limited, calling, fresh_address, rejections, remaining
+from tests.rate_limiting import (
+    CLOSED_PORT_REDIS,
+    Limited,
+    calling,
+    fresh_address,
+    rejections,
+    remaining,
+)
 from tests.redis_server import require_redis
 
 MakeProduct = Callable[..., Awaitable[str]]
@@ -200,3 +207,18 @@ async def test_refusals_are_counted_in_metrics_as_grpc(serving: Serving, graph: 
             assert (await refusal(catalog.ListProducts(LIST))).code() is (
                 grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert count() == before + 2
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+async def test_a_store_that_is_down_lets_calls_through_or_refuses_them_unavailable(
+    serving: Serving, fail_open: bool
+) -> None:
+    down = {"redis_url": CLOSED_PORT_REDIS, "rate_limit_fail_open": fail_open}
+    async with serving(**down) as (_, channel):
+        call = CatalogServiceStub(channel).ListProducts(LIST)
+        if fail_open:  # counted by nobody, so no values to tell
+            await call
+            assert "ratelimit" not in values(await call.initial_metadata())
+        else:
+            error = await refusal(call)
+            assert error.code() is grpc.StatusCode.UNAVAILABLE

@@ -18,10 +18,8 @@ from archway.identity.service import DEV_CLIENT_ID
 from archway.topologies.monolith import Monolith
 from tests.conftest import ALICE, BOB, AuthHeaders
 from tests.ordering import stocked_product
-from tests.rate_limiting import Limited, calling, rejections, remaining
+from tests.rate_limiting import CLOSED_PORT_REDIS, Limited, calling, rejections, remaining
 from tests.redis_server import require_redis
-
-CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
 
 
 @pytest.fixture
