@@ -47,13 +47,16 @@ def serving(limited: Limited, graph: Monolith) -> Serving:
     counted by ``app``'s limiter, as ``create_app(serve_grpc=True)`` wires it."""
 
     @asynccontextmanager
-    async def serve(**overrides: Any) -> AsyncIterator[tuple[FastAPI, grpc.aio.Channel]]:
+    async def serve(
+        host: str = "127.0.0.1", **overrides: Any
+    ) -> AsyncIterator[tuple[FastAPI, grpc.aio.Channel]]:
         app = limited(**overrides)
-        server = grpc_server(graph, "127.0.0.1", 0, limiter=app.state.rate_limiter,
+        server = grpc_server(graph, host, 0, limiter=app.state.rate_limiter,
                              trusted_proxies=overrides.get("trusted_proxies", ()))
         port = await server.start()
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            async with grpc.aio.insecure_channel(target) as channel:
                 yield app, channel
         finally:
             await server.stop()
@@ -146,6 +149,18 @@ async def test_a_forged_forwarded_for_from_an_untrusted_peer_changes_nothing(
         error = await refusal(
             catalog.ListProducts(LIST, metadata=(("x-forwarded-for", fresh_address()),)))
         assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED  # both were 127.0.0.1's
+
+
+async def test_an_ipv6_peer_is_known_for_what_it_is(serving: Serving) -> None:
+    """grpcio names an IPv6 peer as a URI (``ipv6:%5B::1%5D:port``): trusted here as ``::1``."""
+    async with serving("::1", rate_limit_anonymous_reads=1,
+                       trusted_proxies=["::1"]) as (_, channel):
+        catalog = CatalogServiceStub(channel)
+        for client in (fresh_address(), fresh_address()):  # each forwarded client its own
+            await catalog.ListProducts(LIST, metadata=(("x-forwarded-for", client),))
+        await catalog.ListProducts(LIST)  # and the proxy's own calls are ::1's
+        assert (await refusal(catalog.ListProducts(LIST))).code() is (
+            grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 async def test_a_watch_counts_once_however_many_updates_it_streams(

@@ -56,7 +56,8 @@ def test_the_setting_is_a_comma_list_checked_at_start_up() -> None:
 
 
 @pytest.mark.parametrize(("peer", "address"), [
-    ("ipv4:192.0.2.1:5000", "192.0.2.1"), ("ipv6:[2001:db8::1]:5000", "2001:db8::1"),
+    ("ipv4:192.0.2.1:5000", "192.0.2.1"), ("ipv6:%5B2001:db8::1%5D:5000", "2001:db8::1"),
+    ("ipv6:[::1]:5000", "::1"),
     ("unix:/tmp/socket", "unix"), (None, "unknown"),
 ])
 def test_grpc_peers(peer: str | None, address: str) -> None:

@@ -16,6 +16,7 @@ over it the call is ``RESOURCE_EXHAUSTED`` with ``google.rpc.RetryInfo`` and tho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 from archway.kernel.auth.api_keys import API_KEY_HEADER
 from archway.kernel.auth.callers import Caller, Callers
@@ -58,9 +59,10 @@ class CallLimits:
 
 
 def peer_address(peer: str | None) -> str:
-    """The IP of grpcio's peer string (``ipv4:192.0.2.1:5000``, ``ipv6:[2001:db8::1]:5000``);
-    the transport's name for any other (``unix``)."""
-    kind, _, rest = (peer or "unknown").partition(":")
+    """The IP of grpcio's peer string (``ipv4:192.0.2.1:5000``, ``ipv6:%5B2001:db8::1%5D:5000``:
+    a URI, so IPv6's brackets come percent-encoded); the transport's name for any other
+    (``unix``)."""
+    kind, _, rest = unquote(peer or "unknown").partition(":")
     if kind == "ipv4":
         return rest.rpartition(":")[0] or rest
     if kind == "ipv6":
