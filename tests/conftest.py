@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.engine import Connection, make_url
 
@@ -24,6 +26,7 @@ from archway.kernel.migrate import migrate
 from archway.kernel.tables import kernel_metadata
 from archway.orders.store import orders_metadata
 from archway.topologies.monolith import CONTEXTS, Monolith, build, create_app
+from tests.rate_limiting import Limited
 
 ALL_METADATA = (kernel_metadata, identity_metadata, catalog_metadata, orders_metadata)
 ADMIN = ("admin@archway.test", "archway-admin", "Ada Admin", "admin")
@@ -132,5 +135,18 @@ def auth_headers(graph: Monolith, accounts: dict[str, str]) -> AuthHeaders:
     async def make(email: str, scopes: str) -> dict[str, str]:
         token = await graph.identity.issue_dev_token(email, scopes.split())
         return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def limited(settings: Settings, graph: Monolith, app: object, database: Database) -> Limited:
+    """``limited(rate_limit_anonymous_reads=3, …)``: an app on the session's graph with rate
+    limits on and these settings (the session app runs the graph's lifespan; these only
+    route)."""
+
+    def make(**overrides: Any) -> FastAPI:
+        return create_app(
+            settings.model_copy(update={"rate_limits": True, **overrides}), graph=graph)
 
     return make

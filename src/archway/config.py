@@ -7,11 +7,12 @@ bad value, so a misconfigured process stops at start-up with a clear reason.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 """A browser's Origin (RFC 6454): scheme, host (a name or a bracketed IPv6) and port only."""
@@ -163,6 +164,13 @@ class Settings(BaseSettings):
         "(and /readyz is unavailable). Open by default: a shop that refuses every customer "
         "because its limiter's store is down has turned a partial failure into an outage.")
 
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The proxies in front of Archway whose X-Forwarded-For (or RFC 7239 "
+        "Forwarded) is believed, as a comma list of IPs or CIDRs (10.0.0.0/8,::1). Empty (the "
+        "default): none, and a call's address is always its peer's. Behind a trusted peer it is "
+        "the right-most untrusted X-Forwarded-For entry (docs/security.md#client-addresses).")
+
     login_failures_before_delay: int = Field(
         default=5, ge=1, le=1000,
         description="Failed sign-ins at the login page (/oauth/authorize) an email, known or "
@@ -218,6 +226,19 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a Redis URL: redis://HOST:PORT/DB, rediss://… or unix://…")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for network in value:
+                try:
+                    ipaddress.ip_network(str(network).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{network!r} is not an IP address or CIDR") from None
         return value
 
     @field_validator("cors_allow_origins")

@@ -16,10 +16,9 @@ from tests.contract.parity import over
 from tests.contract.parity.neutral import Refusal, Refused, ShopApi, assert_refused
 
 pytestmark = pytest.mark.e2e
-LANDING = "rate limits for GraphQL/gRPC land from branch wt-limits"
 
 
-@over(fixture="limited_api", xfail_on=("graphql", "grpc"), xfail=LANDING)
+@over(fixture="limited_api")
 async def test_over_the_quota_a_call_is_refused_with_when_to_retry(
     limited_api: ShopApi, tokens: Tokens
 ) -> None:

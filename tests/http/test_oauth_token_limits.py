@@ -16,8 +16,7 @@ from archway.identity.domain import OAuthClient
 from archway.identity.service import ClientSpec
 from archway.kernel.db import Database
 from archway.topologies.monolith import Monolith
-from tests.http.test_rate_limits import Limited, calling, remaining
-from tests.http.test_rate_limits import limited as limited  # the fixture, shared
+from tests.rate_limiting import Limited, calling, remaining
 
 MACHINE = ClientSpec("reporting", "Reporting job", public=False,
                      grant_types=frozenset({"client_credentials"}),

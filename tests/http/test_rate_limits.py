@@ -9,39 +9,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI, routing
+from fastapi import routing
 
-from archway.config import Settings
 from archway.identity.service import DEV_CLIENT_ID
-from archway.kernel.db import Database
-from archway.topologies.monolith import Monolith, create_app
+from archway.topologies.monolith import Monolith
 from tests.conftest import ALICE, BOB, AuthHeaders
 from tests.ordering import stocked_product
+from tests.rate_limiting import CLOSED_PORT_REDIS, Limited, calling, rejections, remaining
 from tests.redis_server import require_redis
-
-CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
-RATELIMIT = re.compile(r'^"(?P<name>[a-z-]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
-
-Limited = Callable[..., FastAPI]
-
-
-@pytest.fixture
-def limited(settings: Settings, graph: Monolith, app: object, database: Database) -> Limited:
-    """``limited(rate_limit_anonymous_reads=3, …)``: an app on the session's graph with rate
-    limits on and these settings (the session app runs the graph's lifespan; these only
-    route)."""
-
-    def make(**overrides: Any) -> FastAPI:
-        return create_app(
-            settings.model_copy(update={"rate_limits": True, **overrides}), graph=graph)
-
-    return make
 
 
 @pytest.fixture
@@ -56,24 +34,6 @@ def solved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(routing.APIRoute, "handle", spy)
     return paths
-
-
-@asynccontextmanager
-async def calling(app: FastAPI, address: str = "192.0.2.1") -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ``app`` whose requests come from ``address``."""
-    transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    limiter = app.state.rate_limiter
-    if limiter is not None:
-        await limiter.close()
-
-
-def remaining(response: httpx.Response) -> tuple[str, int, int]:
-    """The ``RateLimit`` header's policy name, ``r`` and ``t``."""
-    matched = RATELIMIT.match(response.headers["ratelimit"])
-    assert matched, response.headers["ratelimit"]
-    return matched["name"], int(matched["r"]), int(matched["t"])
 
 
 async def test_every_kind_of_answer_carries_the_headers_and_counts(
@@ -188,12 +148,8 @@ async def test_a_listed_client_is_on_the_partner_plan(
 
 
 async def test_refusals_are_counted_in_metrics(limited: Limited, graph: Monolith) -> None:
-    series = ('archway_rate_limit_rejections_total{plan="anonymous",reason="over_limit",'
-              'route_class="writes"}')
-
     def count(text: str) -> float:
-        line = next((line for line in text.splitlines() if line.startswith(series)), None)
-        return float(line.split()[-1]) if line else 0.0
+        return rejections(text, "http", "writes")
 
     async with calling(limited(rate_limit_anonymous_writes=1)) as http:
         before = count((await http.get("/metrics")).text)
@@ -266,3 +222,32 @@ async def test_two_apps_on_one_redis_share_one_budget(limited: Limited) -> None:
         assert ready.json()["details"]["rate_limits"] == {
             "status": "ok", "storage": "redis", "store": "reachable",
             "on_store_failure": "fail-open"}
+
+
+async def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(
+    limited: Limited,
+) -> None:
+    async with calling(limited(rate_limit_anonymous_reads=1), "192.0.2.30") as http:
+        first = await http.get("/api/v1/products", headers={"X-Forwarded-For": "203.0.113.1"})
+        assert first.status_code == 200
+        for forged in ({"X-Forwarded-For": "203.0.113.2"}, {"Forwarded": "for=203.0.113.3"}):
+            assert (await http.get("/api/v1/products", headers=forged)).status_code == 429
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
+    limited: Limited,
+) -> None:
+    app = limited(rate_limit_anonymous_reads=1, trusted_proxies=["192.0.2.0/28"])
+    async with calling(app, "192.0.2.5") as proxy:
+        for client in ("203.0.113.1", "203.0.113.2"):
+            answer = await proxy.get("/api/v1/products", headers={"X-Forwarded-For": client})
+            assert answer.status_code == 200
+        # What the client itself wrote left of the proxy's entry changes nothing.
+        spoofed = await proxy.get("/api/v1/products",
+                                  headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.1"})
+        assert spoofed.status_code == 429
+        assert (await proxy.get("/api/v1/products", headers={
+            "Forwarded": 'for="[2001:db8::9]:4711"'})).status_code == 200
+        # The proxy's own calls (no header) are its address's.
+        assert (await proxy.get("/api/v1/products")).status_code == 200
+        assert (await proxy.get("/api/v1/products")).status_code == 429

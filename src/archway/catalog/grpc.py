@@ -18,11 +18,19 @@ from archway.kernel.grpc.messages import (
     page_request,
     timestamp,
 )
-from archway.kernel.grpc.server import Registration, caller, optional_caller
+from archway.kernel.grpc.server import Registration, Served, caller, optional_caller
+from archway.kernel.ratelimit.policy import RouteClass
 from archway.kernel.text import has_control_character
 from archway.proto.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+READS, WRITES = RouteClass.READS, RouteClass.WRITES
+ROUTE_CLASSES = {
+    "GetProduct": READS, "ListProducts": READS, "BatchGetProducts": READS,
+    "CreateProduct": WRITES, "SetStock": WRITES,
+}
+"""What the rate limits count each method as (REST's reads and writes; the server refuses to
+start when a method of the service is missing here)."""
 _SORTS = {
     catalog_pb2.PRODUCT_SORT_UNSPECIFIED: ProductSort.CREATED_AT,
     catalog_pb2.PRODUCT_SORT_CREATED_AT: ProductSort.CREATED_AT,
@@ -130,8 +138,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[
 def register(service: CatalogService[Any]) -> Registration:
     """A :data:`~archway.kernel.grpc.server.Registration` of the catalog service."""
 
-    def add(server: Any) -> str:
+    def add(server: Any) -> Served:
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(service), server)
-        return SERVICE_NAME
+        return Served(SERVICE_NAME, ROUTE_CLASSES)
 
     return add

@@ -1,7 +1,8 @@
 """``/graphql``: the schema with its limits and caches, served as one route of the app.
 
 A GraphQL request is an HTTP request like any other: it runs inside every HTTP service default
-(request ids, metrics, access log, security headers, body limit, CORS). The caller is
+(request ids, metrics, access log, security headers, body limit, CORS), except the rate limits,
+which count each operation by its type instead (``kernel.graphql.rate_limits``). The caller is
 authenticated once per request by the same authenticator as REST's route guard.
 """
 
@@ -34,6 +35,7 @@ from archway.graphql.schema import Mutation, Query, Subscription
 from archway.kernel.graphql.context import GraphQLContext, authenticated
 from archway.kernel.graphql.errors import map_errors
 from archway.kernel.graphql.limits import cost_limit
+from archway.kernel.graphql.rate_limits import OperationRateLimits
 from archway.kernel.graphql.types import SCALARS
 from archway.kernel.http.docs_pages import graphiql_html, page_headers
 from archway.kernel.http.guard import BearerAuthenticator
@@ -95,7 +97,9 @@ class ArchwaySchema(Schema):
         its traceback, where errors are mapped (``kernel.graphql.errors.mapped``)."""
 
 
-def build_schema(limits: Limits = Limits()) -> Schema:
+def build_schema(
+    limits: Limits = Limits(), rate_limits: OperationRateLimits | None = None
+) -> Schema:
     # The limits' validation rules are made once: the validation cache keys a document by
     # its rules too, and Strawberry's limiters make a new rule class per instance (per
     # request, as factories), which would make every validation a miss.
@@ -113,6 +117,7 @@ def build_schema(limits: Limits = Limits()) -> Schema:
             lambda: ParserCache(maxsize=limits.cached_documents),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=limits.cached_documents),
+            *([] if rate_limits is None else [rate_limits.extension]),
         ])
 
 
@@ -142,9 +147,10 @@ def build_router(
     services: Mapping[str, object],
     authenticator: BearerAuthenticator,
     limits: Limits = Limits(),
+    rate_limits: OperationRateLimits | None = None,
 ) -> ArchwayGraphQLRouter:
     """``/graphql``: POST (and GET for queries; GraphiQL for a browser) over ``services``,
-    keyed by context name."""
+    keyed by context name; ``rate_limits``: each operation counted by the app's limiter."""
 
     async def context(connection: HTTPConnection) -> GraphQLContext:
         """A request's or a websocket's: both may carry ``Authorization``."""
@@ -153,6 +159,6 @@ def build_router(
             authenticator.authenticate_header)
 
     return ArchwayGraphQLRouter(
-        build_schema(limits), path=PATH, context_getter=context, graphql_ide="graphiql",
-        include_in_schema=False)
+        build_schema(limits, rate_limits), path=PATH, context_getter=context,
+        graphql_ide="graphiql", include_in_schema=False)
 

@@ -17,6 +17,10 @@ from archway.kernel.graphql.errors import argument
 from archway.kernel.graphql.types import page_request
 from archway.kernel.pagination import Page
 
+AUTH_MUTATIONS = frozenset({"register"})
+"""Mutations the rate limits count in the strict ``auth`` class, as REST counts registering
+(``POST /users``): GraphQL must not be the cheap way to make accounts."""
+
 
 @strawberry.type
 class UserFields:

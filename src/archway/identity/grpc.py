@@ -9,10 +9,15 @@ from typing import Any
 from archway.identity.domain import User
 from archway.identity.service import IdentityService
 from archway.kernel.grpc.messages import next_page_token, page_request, timestamp
-from archway.kernel.grpc.server import Registration, caller
+from archway.kernel.grpc.server import Registration, Served, caller
+from archway.kernel.ratelimit.policy import RouteClass
 from archway.proto.identity.v1 import identity_pb2, identity_pb2_grpc
 
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+READS = RouteClass.READS
+ROUTE_CLASSES = {"GetUser": READS, "GetMe": READS, "ListUsers": READS}
+"""What the rate limits count each method as (REST's reads and writes; the server refuses to
+start when a method of the service is missing here)."""
 
 
 def user_message(user: User) -> identity_pb2.User:
@@ -50,8 +55,8 @@ class UserServicer(identity_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
 def register(service: IdentityService[Any]) -> Registration:
     """A :data:`~archway.kernel.grpc.server.Registration` of the user service."""
 
-    def add(server: Any) -> str:
+    def add(server: Any) -> Served:
         identity_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(service), server)
-        return SERVICE_NAME
+        return Served(SERVICE_NAME, ROUTE_CLASSES)
 
     return add

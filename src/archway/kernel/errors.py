@@ -155,9 +155,16 @@ class PayloadTooLarge(ArchwayError):
 class RateLimited(ArchwayError):
     title = "Too many requests"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int = 1,
+        limits: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.limits = limits  # the ``ratelimit-policy`` and ``ratelimit`` values, when known
 
 
 class ServiceBusy(ArchwayError):

@@ -15,8 +15,9 @@ from archway.kernel.grpc.messages import (
     page_request,
     rfc3339_timestamp,
 )
-from archway.kernel.grpc.server import Registration, caller
+from archway.kernel.grpc.server import Registration, Served, caller
 from archway.kernel.http.idempotency import KEY_PATTERN
+from archway.kernel.ratelimit.policy import RouteClass
 from archway.orders.consistency import ReadYourWrites, decode_token, encode_token
 from archway.orders.domain import LineRequest, OrderStatus
 from archway.orders.queries import READ_SCOPE, OrderQueries, OrderView, view_of
@@ -24,6 +25,13 @@ from archway.orders.service import WRITE_SCOPE, OrdersService
 from archway.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+READS, WRITES = RouteClass.READS, RouteClass.WRITES
+ROUTE_CLASSES = {
+    "PlaceOrder": WRITES, "CancelOrder": WRITES,
+    "GetOrder": READS, "ListOrders": READS, "WatchOrder": READS,  # a watch counts at its start
+}
+"""What the rate limits count each method as (REST's reads and writes; the server refuses to
+start when a method of the service is missing here)."""
 _STATUSES = {
     OrderStatus.PENDING.value: orders_pb2.ORDER_STATUS_PENDING,
     OrderStatus.CONFIRMED.value: orders_pb2.ORDER_STATUS_CONFIRMED,
@@ -129,9 +137,9 @@ def register(
 ) -> Registration:
     """A :data:`~archway.kernel.grpc.server.Registration` of the order service."""
 
-    def add(server: Any) -> str:
+    def add(server: Any) -> Served:
         orders_pb2_grpc.add_OrderServiceServicer_to_server(
             OrderServicer(service, queries, freshness), server)
-        return SERVICE_NAME
+        return Served(SERVICE_NAME, ROUTE_CLASSES)
 
     return add

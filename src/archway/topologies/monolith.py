@@ -8,7 +8,7 @@ service defaults. Nothing here runs at import time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +23,13 @@ from archway.config import ConfigurationError, Settings
 from archway.graphql.endpoint import build_router as build_graphql_router
 from archway.identity.api_keys import ApiKeyService
 from archway.identity.client import InProcessIdentityClient
+from archway.identity.graphql import AUTH_MUTATIONS
 from archway.identity.keys import KeyRing
 from archway.identity.passwords import PasswordHasher
 from archway.identity.service import IdentityService
 from archway.identity.wiring import IdentityModule
 from archway.identity.wiring import wire as wire_identity
+from archway.kernel.auth.callers import Callers
 from archway.kernel.auth.tokens import TokenVerifier
 from archway.kernel.db import Database
 from archway.kernel.events.bus import EventBus, Subscription
@@ -36,8 +38,11 @@ from archway.kernel.events.dead_letters import (
 )
 from archway.kernel.events.metrics import EventMetrics
 from archway.kernel.events.relays import Relays
+from archway.kernel.graphql.rate_limits import OperationRateLimits
+from archway.kernel.grpc.limits import CallLimits
 from archway.kernel.grpc.server import Authenticator, GrpcServer
 from archway.kernel.heap import freeze_startup_heap
+from archway.kernel.http.caller import CallerIdentifier
 from archway.kernel.http.fast_lane import FastRoute
 from archway.kernel.http.guard import BearerAuthenticator, guarded_route_class
 from archway.kernel.http.idempotency_store import IdempotencyStore
@@ -47,6 +52,8 @@ from archway.kernel.http.service_defaults import HttpOptions, PublicPages, apply
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.migrate import unapplied
 from archway.kernel.observability.metrics import HttpMetrics
+from archway.kernel.proxies import TrustedProxies
+from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.orders.consistency import ReadYourWrites
 from archway.orders.consumers import OrderSaga
 from archway.orders.projections import OrderViewProjection, Projection
@@ -162,13 +169,26 @@ def build(
     )
 
 
-def grpc_server(graph: Monolith, host: str, port: int) -> GrpcServer:
-    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST."""
+def grpc_server(
+    graph: Monolith,
+    host: str,
+    port: int,
+    *,
+    limiter: RateLimiter | None = None,
+    trusted_proxies: Sequence[str] = (),
+) -> GrpcServer:
+    """The contexts' gRPC services on ``host:port`` (0: a free port), guarded like REST and,
+    given the app's ``limiter``, counted by it as REST's calls are (behind
+    ``trusted_proxies``, by the forwarded client's address)."""
+    limits = None if limiter is None else CallLimits(
+        limiter, Callers(graph.verifier, graph.api_keys.verify),
+        proxies=TrustedProxies(trusted_proxies))
     return GrpcServer(
         host, port,
         Authenticator(
             graph.verifier, user_exists=InProcessIdentityClient(graph.identity).subject_exists),
-        [module.grpc_service() for module in graph.modules])
+        [module.grpc_service() for module in graph.modules], limits=limits,
+        metrics=graph.metrics)
 
 
 def grpc_address(settings: Settings) -> tuple[str, int]:
@@ -184,7 +204,9 @@ def create_app(
     ``ARCHWAY_GRPC_HOST`` (default the HTTP host) and ``ARCHWAY_GRPC_PORT`` (50051)."""
     graph = graph or build(settings)
     limiter = rate_limiter(settings, graph.metrics)
-    grpc = grpc_server(graph, *grpc_address(settings)) if serve_grpc else None
+    grpc = grpc_server(
+        graph, *grpc_address(settings), limiter=limiter,
+        trusted_proxies=settings.trusted_proxies) if serve_grpc else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -231,13 +253,15 @@ def create_app(
     routers.append(build_graphql_router(
         {"identity": graph.identity, "catalog": graph.catalog, "orders": graph.orders,
          "order_queries": graph.order_queries, "report_queries": graph.report_queries},
-        authenticator))
+        authenticator, rate_limits=None if limiter is None else OperationRateLimits(
+            limiter, CallerIdentifier(graph.verifier, graph.api_keys.verify),
+            auth_mutations=AUTH_MUTATIONS)))
     apply_service_defaults(
         app, HttpOptions(
             max_body_bytes=settings.max_body_bytes, access_log=settings.access_log,
             deprecation=DeprecationPolicy(settings.api_v1_deprecated_at, settings.api_v1_sunset),
             cors_allow_origins=settings.cors_allow_origins, fast_lane=settings.fast_lane,
-            hsts=settings.hsts),
+            hsts=settings.hsts, trusted_proxies=settings.trusted_proxies),
         routers=routers, metrics=graph.metrics,
         readiness={"database": graph.db.ping, **graph.relays.readiness_checks()},
         readiness_details={"dead_letters": graph.dead_letters.readiness},

@@ -116,5 +116,8 @@ def _serve_uvicorn(settings: Settings, host: str, port: int) -> None:
     config = uvicorn.Config(
         monolith_app, factory=True, host=host, port=port, loop="uvloop", http="httptools",
         log_config=None, access_log=False, lifespan="on", backlog=2048, timeout_keep_alive=30,
+        # Forwarded headers are ARCHWAY_TRUSTED_PROXIES' to believe (kernel.proxies), not
+        # uvicorn's, whose default would trust X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()

@@ -11,19 +11,16 @@ REFLECTION = "grpc-reflection"
 """gRPC again, through a client built from the server's reflection alone (no generated code)."""
 
 
-def over(*protocols: str, xfail: str = "", skip: dict[str, str] | None = None,
-         xfail_on: tuple[str, ...] = (), fixture: str = "api") -> pytest.MarkDecorator:
+def over(*protocols: str, skip: dict[str, str] | None = None,
+         fixture: str = "api") -> pytest.MarkDecorator:
     """Run the test once per protocol (default: REST, GraphQL, gRPC) with its client as the
-    fixture ``fixture``;
-    ``skip`` names protocols whose contract lacks the operation, with why; ``xfail_on`` those
-    expected to fail (strictly) for the reason ``xfail``."""
+    fixture ``fixture``; ``skip`` names protocols whose contract lacks the operation, with
+    why."""
     skip = skip or {}
     params = []
     for name in protocols or PROTOCOLS:
         marks: list[pytest.MarkDecorator] = []
         if name in skip:
             marks.append(pytest.mark.skip(reason=skip[name]))
-        if name in xfail_on:
-            marks.append(pytest.mark.xfail(strict=True, reason=xfail))
         params.append(pytest.param(name, id=name, marks=marks))
     return pytest.mark.parametrize(fixture, params, indirect=True)

@@ -4,6 +4,9 @@ and server reflection.
 The guard is a server interceptor around every method of Archway's own services (``archway.*``;
 health and reflection are left alone). For each call it
 
+- binds its request and trace ids and counts and times it (:mod:`.telemetry`);
+- counts it against the rate limits, when the server has them (:mod:`.limits`): REST's
+  limiter, caller and plans, under the route class its service declares for the method;
 - authenticates the bearer token of the ``authorization`` metadata with the same verifier and
   user check as REST (``Authorization: Bearer <token>``; none → an anonymous call, which the
   service refuses where it needs a caller; an invalid one → ``UNAUTHENTICATED``), and hands the
@@ -18,20 +21,27 @@ read models), so a call past its deadline stops its work. Servicers do nothing f
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archway.kernel.auth.principal import Principal
 from archway.kernel.auth.tokens import TokenVerifier, bearer_token
 from archway.kernel.errors import ArchwayError, Unauthenticated
-from archway.kernel.grpc.status import internal_status, status_of
+from archway.kernel.grpc.limits import CallLimits, Metadata
+from archway.kernel.grpc.status import code_of, internal_status, status_of
+from archway.kernel.grpc.telemetry import REQUEST_ID_KEY, CallTelemetry
+from archway.kernel.observability.metrics import HttpMetrics
+from archway.kernel.ratelimit.policy import RouteClass
 
 _log = logging.getLogger("archway.grpc")
 _PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -78,10 +88,33 @@ class Authenticator:
 
 
 class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
-    """Authentication and the error mapping for every ``archway.*`` method (see above)."""
+    """Telemetry, rate limits, authentication and the error mapping for every ``archway.*``
+    method (see above)."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        limits: CallLimits | None = None,
+        metrics: HttpMetrics | None = None,
+    ) -> None:
         self._authenticator = authenticator
+        self._limits = limits
+        self._metrics = metrics
+        self._route_classes: dict[str, RouteClass] = {}
+
+    def classify(self, services: Sequence[Served]) -> None:
+        """Learn each served method's route class; a method its service's table leaves out
+        (or names wrongly) stops the server at start, not a call at run time."""
+        for served in services:
+            methods = {m.name for m in descriptor_pool.Default().FindServiceByName(
+                served.name).methods}
+            if methods != set(served.route_classes):
+                raise ValueError(
+                    f"{served.name}: route classes {sorted(served.route_classes)} are not its "
+                    f"methods {sorted(methods)}")
+            for name, cls in served.route_classes.items():
+                self._route_classes[f"/{served.name}/{name}"] = cls
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any
@@ -106,16 +139,9 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], Awaitable[Any]]
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def unary(request: Any, context: Any) -> Any:
-            try:
-                await self._admit(context)
+            async with self._serving(method, context):
                 return await behavior(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except ArchwayError as exc:
-                await context.abort_with_status(status_of(exc))
-            except Exception:  # noqa: BLE001  # any bug: logged, never shown to the client
-                _log.exception("gRPC %s failed", method)
-                await context.abort_with_status(internal_status())
+            raise AssertionError("unreachable: a refusal aborts the call")  # for the type checker
 
         return unary
 
@@ -123,27 +149,77 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
     ) -> Callable[[Any, Any], AsyncIterator[Any]]:
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            try:
-                await self._admit(context)
+            async with self._serving(method, context):  # a stream is admitted once, here
                 async for response in behavior(request, context):
                     yield response
-            except grpc.aio.AbortError:
-                raise
-            except ArchwayError as exc:
-                await context.abort_with_status(status_of(exc))
-            except Exception:  # noqa: BLE001  # any bug: logged, never shown to the client
-                _log.exception("gRPC %s failed", method)
-                await context.abort_with_status(internal_status())
 
         return stream
 
-    async def _admit(self, context: Any) -> None:
-        _PRINCIPAL.set(await self._authenticator.authenticate(
-            tuple(context.invocation_metadata() or ())))
+    @asynccontextmanager
+    async def _serving(self, method: str, context: Any) -> AsyncIterator[None]:
+        """Around one call: its telemetry, its admission, and the one error mapping."""
+        call = CallTelemetry(self._metrics, method)
+        try:
+            await self._admit(method, context, call)
+            yield
+        except grpc.aio.AbortError:
+            raise
+        except asyncio.CancelledError:  # the client went away, or the deadline passed
+            call.code = _cancellation(context)
+            raise
+        except Exception as exc:  # noqa: BLE001  # any error: mapped, never shown raw
+            await self._refuse(method, context, call, exc)
+        finally:
+            call.finish(_final_code(context, call))
+
+    async def _admit(self, method: str, context: Any, call: CallTelemetry) -> None:
+        metadata = tuple(context.invocation_metadata() or ())
+        call.start(metadata)
+        initial: Metadata = ((REQUEST_ID_KEY, call.request_id),)
+        if self._limits is not None:  # first, as REST counts a request before its token
+            initial = (*initial, *await self._limits.admit(
+                self._route_classes.get(method, RouteClass.WRITES), metadata, context.peer()))
+        await context.send_initial_metadata(initial)  # a refusal below still carries them
+        _PRINCIPAL.set(await self._authenticator.authenticate(metadata))
+
+    @staticmethod
+    async def _refuse(method: str, context: Any, call: CallTelemetry, exc: Exception) -> None:
+        """The one mapping: an Archway error to its status, anything else (a bug) to
+        ``INTERNAL`` without its text (logged). Both abort: grpcio raises ``AbortError``."""
+        if isinstance(exc, ArchwayError):
+            call.code = code_of(exc)
+            await context.abort_with_status(status_of(exc))
+        _log.error("gRPC %s failed", method, exc_info=exc)
+        call.code = grpc.StatusCode.INTERNAL
+        await context.abort_with_status(internal_status())
 
 
-Registration = Callable[[grpc.aio.Server], str]
-"""Adds one service's servicer to a server and answers the service's full name."""
+def _cancellation(context: Any) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def _final_code(context: Any, call: CallTelemetry) -> grpc.StatusCode:
+    """What the call ended with: its refusal's code, else what the servicer set, else OK."""
+    if call.code is not None:
+        return call.code
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A service a :data:`Registration` added: its full name and each method's route class
+    (what the rate limits count it as; every method must have one)."""
+
+    name: str
+    route_classes: Mapping[str, RouteClass]
+
+
+Registration = Callable[[grpc.aio.Server], Served]
+"""Adds one service's servicer to a server and says what it added."""
 
 
 @dataclass
@@ -154,13 +230,18 @@ class GrpcServer:
     port: int
     authenticator: Authenticator
     registrations: Sequence[Registration]
+    limits: CallLimits | None = None
+    metrics: HttpMetrics | None = None
     grace_seconds: float = 5.0
     _server: Any = field(default=None, init=False)
     _health: Any = field(default=None, init=False)
 
     async def start(self) -> int:
-        server = grpc.aio.server(interceptors=[Guard(self.authenticator)])
-        names = [register(server) for register in self.registrations]
+        guard = Guard(self.authenticator, limits=self.limits, metrics=self.metrics)
+        server = grpc.aio.server(interceptors=[guard])
+        served = [register(server) for register in self.registrations]
+        guard.classify(served)
+        names = [service.name for service in served]
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

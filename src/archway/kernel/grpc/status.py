@@ -9,7 +9,8 @@ read with ``rpc_status.from_call``:
   field path in protobuf's form (``lines[0].product_id``);
 - ``Unavailable`` (what the catalog's current state refuses) → ``FAILED_PRECONDITION`` with
   ``google.rpc.PreconditionFailure`` violations naming the same fields;
-- ``RateLimited`` and ``ServiceBusy`` carry ``google.rpc.RetryInfo``.
+- ``RateLimited`` and ``ServiceBusy`` carry ``google.rpc.RetryInfo``; a rate-limit refusal
+  also has REST's ``retry-after``, ``ratelimit-policy`` and ``ratelimit`` values as trailers.
 
 A request parameter that REST names by its query name is named by its request field here
 (``cursor`` → ``page_token``, ``limit`` → ``page_size``). No other exception's text reaches a
@@ -89,7 +90,11 @@ def status_of(exc: ArchwayError) -> grpc.Status:
         seconds = exc.retry_after if isinstance(exc, RateLimited) else 1
         details.append(_packed(error_details_pb2.RetryInfo(
             retry_delay=duration_pb2.Duration(seconds=seconds))))
-    return _status(code, exc.detail, details)
+    status = _status(code, exc.detail, details)
+    if isinstance(exc, RateLimited):  # grpcio-status's Status is a named tuple
+        status = status._replace(trailing_metadata=(
+            *status.trailing_metadata, *exc.limits, ("retry-after", str(exc.retry_after))))
+    return status
 
 
 def internal_status() -> grpc.Status:

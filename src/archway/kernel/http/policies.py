@@ -11,7 +11,6 @@ than ``BaseHTTPMiddleware`` because it runs on every request and must stay cheap
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 
@@ -24,18 +23,17 @@ from archway.kernel.http.problems import REQUEST_ID_KEY, error_response, problem
 from archway.kernel.http.security_headers import ALWAYS, API_CSP, HSTS
 from archway.kernel.http.uri import path_reference, uri_reference
 from archway.kernel.http.versioning import ApiVersion, resolve, successor_path
-from archway.kernel.ids import new_id
 from archway.kernel.observability.logging import (
     bind_request_context,
     log_access,
     new_span_id,
     parse_traceparent,
+    request_id_from,
     reset_request_context,
 )
 from archway.kernel.observability.metrics import HttpMetrics
 
 VERSION_KEY = "archway.api_version"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _logger = logging.getLogger("archway.http")
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +71,7 @@ class HttpPolicies:
         if method == "HEAD":
             scope, send = head_as_get(scope, send)
         headers = _header_map(scope)
-        request_id = headers.get("x-request-id", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = new_id()
+        request_id = request_id_from(headers.get("x-request-id"))
         scope[REQUEST_ID_KEY] = request_id
         trace = parse_traceparent(headers.get("traceparent"))
         context = bind_request_context(request_id, trace[0] if trace else None, new_span_id())

@@ -8,10 +8,12 @@ A request is counted before any of them runs, and every answer it gets carries
 ``Retry-After``, through the one problem mapping (:class:`~archway.kernel.errors.RateLimited`).
 
 The operations routes (``/healthz``, ``/readyz``, ``/metrics``) are not limited: a probe or a
-scrape refused for its rate would take a healthy process out of service. A route that counts
-its own requests (``counted_by_route``: OAuth's token endpoint, which keys each request by the
-client it authenticated, a thing only the route learns) is passed through uncounted, its
-caller identified (``scope[CALLER_KEY]``) for the route to fall back on.
+scrape refused for its rate would take a healthy process out of service. ``/graphql`` is
+counted by GraphQL itself, once per operation (a query is a read, a mutation a write), with
+the same limiter and caller, and refused as a GraphQL error (``RATE_LIMITED``). A route that
+counts its own requests (``counted_by_route``: OAuth's token endpoint, which keys each request
+by the client it authenticated, a thing only the route learns) is passed through uncounted,
+its caller identified (``scope[CALLER_KEY]``) for the route to fall back on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from archway.kernel.ratelimit.limiter import RateLimiter
 from archway.kernel.ratelimit.policy import route_class
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+COUNTED_ELSEWHERE = frozenset({"/graphql"})
+"""Paths whose protocol counts its own calls: GraphQL counts each operation by its type
+(:mod:`archway.kernel.graphql.rate_limits`), which a POST's method does not tell."""
 
 
 class RateLimits:
@@ -36,7 +41,7 @@ class RateLimits:
         *,
         limiter: RateLimiter,
         identify: CallerIdentifier,
-        unlimited: Collection[str] = UNLIMITED_PATHS,
+        unlimited: Collection[str] = UNLIMITED_PATHS | COUNTED_ELSEWHERE,
         counted_by_route: Collection[tuple[str, str]] = (),
     ) -> None:
         self.app = app
@@ -54,13 +59,9 @@ class RateLimits:
             await self.app(scope, receive, send)
             return
         caller = await self._identify(scope)
-        limiter = self._limiter
-        plan = limiter.plans.plan_of(
-            caller.subject if caller.kind != "address" else None, caller.client_id,
-            key_plan=caller.plan)
         try:
-            decision = await limiter.hit(plan, route_class(scope["method"], scope["path"]),
-                                         caller.key)
+            decision = await self._limiter.admit(
+                caller, route_class(scope["method"], scope["path"]))
         except ArchwayError as exc:  # failing closed: the store could not decide
             await error_response(scope, exc)(scope, receive, send)
             return

@@ -30,10 +30,12 @@ from archway.kernel.http.openapi import versioned_openapi
 from archway.kernel.http.ops import ReadinessCheck, ReadinessDetail, add_routes, build_ops_router
 from archway.kernel.http.policies import DeprecationPolicy, HttpPolicies
 from archway.kernel.http.problems import install_problem_handlers
+from archway.kernel.http.proxies import ForwardedClients
 from archway.kernel.http.rate_limits import RateLimits
 from archway.kernel.http.responses import JsonResponse
 from archway.kernel.http.versioning import ApiVersion
 from archway.kernel.observability.metrics import HttpMetrics
+from archway.kernel.proxies import TrustedProxies
 from archway.kernel.ratelimit.limiter import RateLimiter
 
 CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -56,6 +58,7 @@ class HttpOptions:
     cors_allow_origins: Sequence[str] = ()
     fast_lane: bool = True
     hsts: bool = False  # HSTS on every answer, not only on https requests (a TLS proxy in front)
+    trusted_proxies: Sequence[str] = ()  # whose X-Forwarded-For is believed (kernel.proxies)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def apply_service_defaults(
     app.add_middleware(
         HttpPolicies, metrics=metrics, access_log=options.access_log,
         deprecation=options.deprecation, hsts=options.hsts)
+    if options.trusted_proxies:  # outermost: every policy keys and logs the forwarded client
+        app.add_middleware(ForwardedClients, proxies=TrustedProxies(options.trusted_proxies))
 
 
 def idempotency_owner(identify: CallerIdentifier) -> Callable[[Scope], Awaitable[str]]:

@@ -21,11 +21,14 @@ from typing import IO, Final, NamedTuple
 
 import orjson
 
+from archway.kernel.ids import new_id
+
 ECS_VERSION: Final = "8.11.0"
 SERVICE_NAME: Final = "archway"
 
 _HANDLER_NAME: Final = "archway.ecs-json"
 _ACCESS_DATASET: Final = "archway.access"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE_ID: Final = "0" * 32
 _ZERO_SPAN_ID: Final = "0" * 16
@@ -61,6 +64,12 @@ def reset_request_context(token: Token[RequestContext | None]) -> None:
 def current_request_context() -> RequestContext | None:
     """The bound ids, for code that must show or forward them (error bodies, outgoing calls)."""
     return _request_context.get()
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's request id (``X-Request-ID``, gRPC's ``x-request-id``) when it is a safe
+    token (letters, digits, ``._:-``, at most 128), else a new one."""
+    return value if value is not None and _REQUEST_ID.fullmatch(value) else new_id()
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str] | None:

@@ -79,7 +79,8 @@ class HttpMetrics:
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "archway_http_requests_total",
-            "HTTP requests served, by route template, method, status and API protocol.",
+            "Requests served, by route template (a gRPC call: its full method name), method, "
+            "status (a gRPC call: its code's name) and API protocol.",
             ("route", "method", "status", "protocol"),
             registry=self.registry,
         )
@@ -97,9 +98,10 @@ class HttpMetrics:
         )
         self._rate_limit_rejections = Counter(
             "archway_rate_limit_rejections_total",
-            "Requests refused by the rate limiter, by plan, route class and reason "
-            "(over_limit: 429; store_unavailable: 503 while failing closed).",
-            ("plan", "route_class", "reason"),
+            "Requests refused by the rate limiter, by plan, route class, reason (over_limit: "
+            "429, RESOURCE_EXHAUSTED, RATE_LIMITED; store_unavailable: 503, UNAVAILABLE, "
+            "SERVICE_BUSY while failing closed) and API protocol (http, graphql, grpc).",
+            ("plan", "route_class", "reason", "protocol"),
             registry=self.registry,
         )
         self._rate_limit_store_failures = Counter(
@@ -112,7 +114,7 @@ class HttpMetrics:
         self.registry.register(self._pool)
         # ``.labels()`` takes a lock and builds a key on every call; the children it returns
         # never change, so they are kept here and the hot path is one dict lookup each.
-        self._request_children: dict[tuple[str, str, int, str], Counter] = {}
+        self._request_children: dict[tuple[str, str, int | str, str], Counter] = {}
         self._duration_children: dict[tuple[str, str, str], Histogram] = {}
         self._refreshers: list[Refresher] = []
 
@@ -134,9 +136,12 @@ class HttpMetrics:
         self._pool.reader = fn
 
     def observe(
-        self, route: str, method: str, status: int, duration_s: float, protocol: str = "http"
+        self, route: str, method: str, status: int | str, duration_s: float,
+        protocol: str = "http",
     ) -> None:
-        """Count one finished request and record its duration."""
+        """Count one finished request and record its duration. A gRPC call is one of
+        ``protocol="grpc"``, by its full method name, ``POST`` (what it is on the wire) and
+        its status code's name (``OK``, ``NOT_FOUND``)."""
         if method not in _KNOWN_METHODS:
             method = "OTHER"
         duration_key = (route, method, protocol)
@@ -153,10 +158,12 @@ class HttpMetrics:
             self._request_children[request_key] = counter
         counter.inc()
 
-    def rate_limit_rejected(self, plan: str, route_class: str, reason: str) -> None:
+    def rate_limit_rejected(
+        self, plan: str, route_class: str, reason: str, protocol: str = "http"
+    ) -> None:
         """Count one request the rate limiter refused (few label values: three plans, three
-        classes, two reasons)."""
-        self._rate_limit_rejections.labels(plan, route_class, reason).inc()
+        classes, two reasons, three protocols)."""
+        self._rate_limit_rejections.labels(plan, route_class, reason, protocol).inc()
 
     def rate_limit_store_failed(self) -> None:
         self._rate_limit_store_failures.inc()

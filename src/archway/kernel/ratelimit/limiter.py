@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from archway.kernel.auth.callers import Caller
 from archway.kernel.errors import RateLimited, ServiceBusy
 from archway.kernel.observability.metrics import HttpMetrics
 from archway.kernel.ratelimit.headers import limit_header_prefix, policy_header, seconds_until
@@ -49,12 +50,14 @@ class Decision(NamedTuple):
         return max(1, self.reset_seconds)
 
     def refusal(self) -> RateLimited:
-        """The error that answers a request this decision refused (a 429 problem)."""
+        """The error a refused call is answered with, in every protocol's form (429 problem,
+        ``RESOURCE_EXHAUSTED``, GraphQL's ``RATE_LIMITED``), ``RateLimit*`` values included."""
         quota = self.policy.quota
         return RateLimited(
             f"Over the {self.policy.name} quota of {quota.amount} requests per "
             f"{quota.window_seconds} s; retry in {self.retry_after} s.",
-            retry_after=self.retry_after)
+            retry_after=self.retry_after,
+            limits=tuple((name.decode(), value.decode()) for name, value in self.headers))
 
 
 class RateLimiter:
@@ -111,14 +114,27 @@ class RateLimiter:
     def storage_name(self) -> str:
         return "redis" if self.shared else "memory"
 
-    async def hit(self, plan: Plan, cls: RouteClass, consumer: str) -> Decision | None:
-        """Count one request of ``consumer`` (``sub:…``, ``ip:…``) under its policy.
+    async def admit(
+        self, caller: Caller, cls: RouteClass, *, protocol: str = "http"
+    ) -> Decision | None:
+        """Count one call of ``caller`` under its plan's policy for ``cls`` (as :meth:`hit`):
+        the one rule every protocol's edge applies."""
+        plan = self.plans.plan_of(
+            caller.subject if caller.kind != "address" else None, caller.client_id,
+            key_plan=caller.plan)
+        return await self.hit(plan, cls, caller.key, protocol=protocol)
+
+    async def hit(
+        self, plan: Plan, cls: RouteClass, consumer: str, *, protocol: str = "http"
+    ) -> Decision | None:
+        """Count one request of ``consumer`` (``sub:…``, ``ip:…``) under its policy;
+        ``protocol`` labels its refusals' count.
 
         ``None`` when the store could not be asked and the limiter fails open; raises
         :class:`ServiceBusy` when it fails closed."""
         policy, prefix, policy_value, limit_prefix = self._policies[(plan, cls)]
         if time.monotonic() < self._skip_store_until:
-            self._undecided(policy)
+            self._undecided(policy, protocol)
             return None
         quota = policy.quota
         try:
@@ -129,18 +145,18 @@ class RateLimiter:
                 _log.warning("the rate limit store failed (%s); failing %s", exc,
                              "open" if self.fail_open else "closed")
             self._last_failure = str(exc)
-            self._undecided(policy)
+            self._undecided(policy, protocol)
             return None
         self._last_failure = None
         reset = seconds_until(window.frees_in, 0.0, quota.window_seconds)
         remaining = max(0, quota.amount - window.used)
         if not window.admitted and self._metrics is not None:
-            self._metrics.rate_limit_rejected(str(plan), str(cls), "over_limit")
+            self._metrics.rate_limit_rejected(str(plan), str(cls), "over_limit", protocol)
         headers = ((b"ratelimit-policy", policy_value),
                    (b"ratelimit", limit_prefix + b"r=%d;t=%d" % (remaining, reset)))
         return Decision(policy, window.admitted, remaining, reset, headers)
 
-    def _undecided(self, policy: Policy) -> None:
+    def _undecided(self, policy: Policy, protocol: str) -> None:
         """Fail open (return) or closed (raise) for a request the store could not decide."""
         if self._metrics is not None:
             self._metrics.rate_limit_store_failed()
@@ -148,7 +164,7 @@ class RateLimiter:
             return
         if self._metrics is not None:
             self._metrics.rate_limit_rejected(
-                str(policy.plan), str(policy.route_class), "store_unavailable")
+                str(policy.plan), str(policy.route_class), "store_unavailable", protocol)
         raise ServiceBusy("Rate limits cannot be checked right now; retry shortly.")
 
     async def reachable(self) -> bool:
