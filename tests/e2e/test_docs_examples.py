@@ -3,7 +3,7 @@
 
 The blocks (```sh and ```bash) of each document run in order in one bash (``set -euo
 pipefail``: an undefined variable or a failing command stops it) from a directory whose
-``.venv/bin`` is this suite's, against `archway dev` on a free port with a fresh database. The
+``.venv`` is this suite's, against `archway dev` on a free port with a fresh database. The
 one change made to them: ``http://127.0.0.1:8000`` becomes that server's address (and
 ``127.0.0.1:50051`` its gRPC address). A block that
 runs ``make`` (README's first, which starts the server itself) is skipped. The blocks check
@@ -55,8 +55,9 @@ def script_for(document: Path, base_url: str, grpc_address: str) -> tuple[str, i
 @pytest.fixture(scope="module")
 def dev(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     workdir = tmp_path_factory.mktemp("newcomer")
-    (workdir / ".venv").mkdir()
-    (workdir / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    # The whole environment (its pyvenv.cfg too), so `.venv/bin/python` imports what the
+    # project installed, as in a reader's checkout.
+    (workdir / ".venv").symlink_to(Path(sys.executable).parent.parent)
     with (
         fresh_database(database_url, tmp_path_factory, "docs") as url,
         archway_dev(url, workdir) as process,

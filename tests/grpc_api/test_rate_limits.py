@@ -69,7 +69,7 @@ def values(metadata: Any) -> dict[str, str]:
     return {key: value for key, value in (metadata or ()) if isinstance(value, str)}
 
 
-async def test_under_the_limit_initial_metadata_tells_the_count_and_over_it_is_exhausted(
+async def test_under_the_limit_a_unary_calls_trailers_tell_the_count_and_over_it_is_exhausted(
     serving: Serving,
 ) -> None:
     async with serving(rate_limit_anonymous_reads=2) as (_, channel):
@@ -77,7 +77,7 @@ async def test_under_the_limit_initial_metadata_tells_the_count_and_over_it_is_e
         for left in (1, 0):
             call = catalog.ListProducts(LIST)
             await call
-            told = values(await call.initial_metadata())
+            told = values(await call.trailing_metadata())
             assert told["ratelimit-policy"] == '"anonymous";q=2;w=60'
             assert remaining(told["ratelimit"])[:2] == ("anonymous", left)
         error = await refusal(catalog.ListProducts(LIST))
@@ -105,13 +105,13 @@ async def test_writes_and_reads_count_apart_per_method_and_per_token_subject(
         users, orders = UserServiceStub(channel), OrderServiceStub(channel)
         me = users.GetMe(identity_pb2.GetMeRequest(), metadata=alice)
         await me
-        assert values(await me.initial_metadata())["ratelimit-policy"] == '"default";q=1;w=60'
+        assert values(await me.trailing_metadata())["ratelimit-policy"] == '"default";q=1;w=60'
         assert (await refusal(users.GetMe(identity_pb2.GetMeRequest(), metadata=alice))
                 ).code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         # A write has its own budget: refused for its input, but counted as a write.
         invalid = await refusal(orders.PlaceOrder(orders_pb2.PlaceOrderRequest(), metadata=alice))
         assert invalid.code() is grpc.StatusCode.INVALID_ARGUMENT
-        told = values(invalid.initial_metadata())
+        told = values(invalid.trailing_metadata())
         assert told["ratelimit-policy"] == '"default-writes";q=1;w=60'
         again = await refusal(orders.PlaceOrder(orders_pb2.PlaceOrderRequest(), metadata=alice))
         assert again.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -133,7 +133,7 @@ async def test_rest_and_grpc_calls_of_one_caller_share_one_budget(
             assert remaining(await http.get("/api/v1/products"))[1] == 2
             call = catalog.ListProducts(LIST, metadata=forwarded)
             await call
-            assert remaining(values(await call.initial_metadata())["ratelimit"])[1] == 1
+            assert remaining(values(await call.trailing_metadata())["ratelimit"])[1] == 1
             assert remaining(await http.get("/api/v2/products"))[1] == 0
             error = await refusal(catalog.ListProducts(LIST, metadata=forwarded))
             assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -177,10 +177,12 @@ async def test_a_watch_counts_once_however_many_updates_it_streams(
             timeout=10)
         updates = [update async for update in stream]  # pending (maybe), then rejected
         assert updates and updates[-1].order.status == orders_pb2.ORDER_STATUS_REJECTED
+        # A stream tells before its first message (initial metadata), a unary call with its
+        # status (trailers).
         assert remaining(values(await stream.initial_metadata())["ratelimit"])[1] == 1
         get = orders.GetOrder(orders_pb2.GetOrderRequest(id=placed.order.id), metadata=alice)
         await get
-        assert remaining(values(await get.initial_metadata())["ratelimit"])[1] == 0
+        assert remaining(values(await get.trailing_metadata())["ratelimit"])[1] == 0
     assert await graph.relays.settle()
 
 
@@ -191,6 +193,7 @@ async def test_health_and_reflection_are_never_counted(serving: Serving) -> None
             call = health.Check(health_pb2.HealthCheckRequest())
             assert (await call).status == health_pb2.HealthCheckResponse.SERVING
             assert "ratelimit" not in values(await call.initial_metadata())
+            assert "ratelimit" not in values(await call.trailing_metadata())
         await CatalogServiceStub(channel).ListProducts(LIST)  # the one read is still there
 
 
@@ -233,7 +236,7 @@ async def test_a_store_that_is_down_lets_calls_through_or_refuses_them_unavailab
         call = CatalogServiceStub(channel).ListProducts(LIST)
         if fail_open:  # counted by nobody, so no values to tell
             await call
-            assert "ratelimit" not in values(await call.initial_metadata())
+            assert "ratelimit" not in values(await call.trailing_metadata())
         else:
             error = await refusal(call)
             assert error.code() is grpc.StatusCode.UNAVAILABLE

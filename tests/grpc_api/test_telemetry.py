@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import pytest
 from sqlalchemy import select
 
 from archway.kernel.db import Database
@@ -58,12 +59,18 @@ async def test_the_request_id_is_echoed_or_made(catalog: CatalogServiceStub) -> 
     given = catalog.ListProducts(catalog_pb2.ListProductsRequest(),
                                  metadata=(("x-request-id", "grpc-tel-1"),))
     await given
-    assert values(await given.initial_metadata())["x-request-id"] == "grpc-tel-1"
+    assert values(await given.trailing_metadata())["x-request-id"] == "grpc-tel-1"
     unsafe = catalog.ListProducts(catalog_pb2.ListProductsRequest(),
                                   metadata=(("x-request-id", "no spaces allowed"),))
     await unsafe
-    made = values(await unsafe.initial_metadata())["x-request-id"]
+    made = values(await unsafe.trailing_metadata())["x-request-id"]
     assert made and made != "no spaces allowed"
+    refused = catalog.GetProduct(catalog_pb2.GetProductRequest(id="0" * 36),
+                                 metadata=(("x-request-id", "grpc-tel-2"),))
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await refused
+    assert error.value.code() is grpc.StatusCode.NOT_FOUND  # a refusal tells its id too
+    assert values(error.value.trailing_metadata())["x-request-id"] == "grpc-tel-2"
 
 
 async def test_a_command_joins_the_callers_trace_and_its_events_carry_it(

@@ -139,8 +139,10 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], Awaitable[Any]]
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def unary(request: Any, context: Any) -> Any:
-            async with self._serving(method, context):
-                return await behavior(request, context)
+            async with self._serving(method, context, streaming=False) as told:
+                response = await behavior(request, context)
+                context.set_trailing_metadata(told)
+                return response
             raise AssertionError("unreachable: a refusal aborts the call")  # for the type checker
 
         return unary
@@ -149,49 +151,64 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
         self, method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
     ) -> Callable[[Any, Any], AsyncIterator[Any]]:
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            async with self._serving(method, context):  # a stream is admitted once, here
+            # A stream is admitted once, here; it tells its metadata before its first message.
+            async with self._serving(method, context, streaming=True):
                 async for response in behavior(request, context):
                     yield response
 
         return stream
 
     @asynccontextmanager
-    async def _serving(self, method: str, context: Any) -> AsyncIterator[None]:
-        """Around one call: its telemetry, its admission, and the one error mapping."""
+    async def _serving(
+        self, method: str, context: Any, *, streaming: bool
+    ) -> AsyncIterator[Metadata]:
+        """Around one call: its telemetry, its admission, and the one error mapping. Yields
+        what the call tells its client (its request id, its rate limit's values): a stream
+        sends it as initial metadata at once; a unary call sends it with its status, as
+        trailing metadata, because sending initial metadata of its own is one more write per
+        call (a quarter of GetProduct's calls per second: docs/protocols.md)."""
         call = CallTelemetry(self._metrics, method)
+        told: Metadata = ()
         try:
-            await self._admit(method, context, call)
-            yield
+            metadata = tuple(context.invocation_metadata() or ())
+            call.start(metadata)
+            told = ((REQUEST_ID_KEY, call.request_id),)
+            if self._limits is not None:  # first, as REST counts a request before its token
+                told = (*told, *await self._limits.admit(
+                    self._route_classes.get(method, RouteClass.WRITES), metadata,
+                    context.peer()))
+            if streaming:
+                await context.send_initial_metadata(told)
+                told = ()  # told already; a refusal below need not repeat it
+            _PRINCIPAL.set(await self._authenticator.authenticate(metadata))
+            yield told
         except grpc.aio.AbortError:
             raise
         except asyncio.CancelledError:  # the client went away, or the deadline passed
             call.code = _cancellation(context)
             raise
         except Exception as exc:  # noqa: BLE001  # any error: mapped, never shown raw
-            await self._refuse(method, context, call, exc)
+            await self._refuse(method, context, call, exc, told)
         finally:
             call.finish(_final_code(context, call))
 
-    async def _admit(self, method: str, context: Any, call: CallTelemetry) -> None:
-        metadata = tuple(context.invocation_metadata() or ())
-        call.start(metadata)
-        initial: Metadata = ((REQUEST_ID_KEY, call.request_id),)
-        if self._limits is not None:  # first, as REST counts a request before its token
-            initial = (*initial, *await self._limits.admit(
-                self._route_classes.get(method, RouteClass.WRITES), metadata, context.peer()))
-        await context.send_initial_metadata(initial)  # a refusal below still carries them
-        _PRINCIPAL.set(await self._authenticator.authenticate(metadata))
-
     @staticmethod
-    async def _refuse(method: str, context: Any, call: CallTelemetry, exc: Exception) -> None:
+    async def _refuse(
+        method: str, context: Any, call: CallTelemetry, exc: Exception, told: Metadata
+    ) -> None:
         """The one mapping: an Archway error to its status, anything else (a bug) to
-        ``INTERNAL`` without its text (logged). Both abort: grpcio raises ``AbortError``."""
+        ``INTERNAL`` without its text (logged), with what the call tells (``told``) among its
+        trailers. Both abort: grpcio raises ``AbortError``."""
         if isinstance(exc, ArchwayError):
             call.code = code_of(exc)
-            await context.abort_with_status(status_of(exc))
-        _log.error("gRPC %s failed", method, exc_info=exc)
-        call.code = grpc.StatusCode.INTERNAL
-        await context.abort_with_status(internal_status())
+            status = status_of(exc)
+        else:
+            _log.error("gRPC %s failed", method, exc_info=exc)
+            call.code = grpc.StatusCode.INTERNAL
+            status = internal_status()
+        told_names = {name for name, _ in told}
+        await context.abort_with_status(status._replace(trailing_metadata=(
+            *told, *(item for item in status.trailing_metadata if item[0] not in told_names))))
 
 
 def _cancellation(context: Any) -> grpc.StatusCode:
