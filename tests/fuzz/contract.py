@@ -51,9 +51,9 @@ class IssuedValues:
         headers = _lower(case.headers)
         with self._lock:
             cursor = query.get("cursor")
-            if cursor and str(cursor) not in self.cursors:  # an empty one asks for page one
+            if cursor is not None and str(cursor) not in self.cursors:  # an empty one too
                 return "a cursor the API did not issue"
-            if cursor and _listing(case) not in self.cursors[str(cursor)]:
+            if cursor is not None and _listing(case) not in self.cursors[str(cursor)]:
                 return "a cursor issued for another list or sort"
             token = headers.get(TOKEN_HEADER)
             if token is not None and token not in self.tokens:

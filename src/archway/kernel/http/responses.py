@@ -116,7 +116,8 @@ def page_request_dependency(
             None, max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."
         ),
     ) -> PageRequest:
-        after = decode_cursor(cursor, cursor_arity) if cursor else None
+        # An empty cursor is not one this API returned: refused, not read as the first page.
+        after = decode_cursor(cursor, cursor_arity) if cursor is not None else None
         return PageRequest(limit=limit, after=after)
 
     return v2_page
