@@ -4,7 +4,7 @@ A service hands :meth:`UnitsOfWork.read` or :meth:`UnitsOfWork.write` a function
 unit of work, ``Tx``, which it never looks into: it only passes it to the factories of its
 repositories (the ports its context declares next to the service). The composition root picks
 the pair: :class:`archway.kernel.db.Database` with SQLAlchemy connections and the context's
-store, or tests' in-memory fakes with their state (``tests/fakes.py``).
+store, or tests' in-memory fakes with their state (``tests/fakes/``).
 """
 
 from __future__ import annotations
