@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from archway.identity.domain import ApiKey
-from archway.identity.store import api_keys
+from archway.identity.store import api_keys, keyed_page
 from archway.kernel.clock import as_utc
 from archway.kernel.pagination import Page, PageRequest
 
@@ -66,14 +66,4 @@ class ApiKeyRepository:
 
     def page(self, page: PageRequest) -> Page[ApiKey]:
         """A page by id (UUIDv7: creation order): offset (v1) or after a key id (v2)."""
-        query = select(api_keys).order_by(api_keys.c.id)
-        if page.wants_cursor:
-            if page.after is not None:
-                query = query.where(api_keys.c.id > page.after[0])
-            rows = self._conn.execute(query.limit(page.limit + 1)).all()
-            items = [_api_key(row) for row in rows[: page.limit]]
-            more = len(rows) > page.limit
-            return Page(items, next_after=(items[-1].id,) if more and items else None)
-        total = self._conn.execute(select(func.count()).select_from(api_keys)).scalar_one()
-        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
-        return Page([_api_key(row) for row in rows], total=total)
+        return keyed_page(self._conn, api_keys.c.id, page, _api_key, lambda key: key.id)

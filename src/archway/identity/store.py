@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +28,8 @@ from archway.identity.domain import AuthorizationCode, OAuthClient, RefreshToken
 from archway.kernel.clock import as_utc
 from archway.kernel.errors import AlreadyExists
 from archway.kernel.pagination import Page, PageRequest
+
+T = TypeVar("T")
 
 identity_metadata = MetaData()
 
@@ -240,17 +243,27 @@ class ClientRepository:
 
     def page(self, page: PageRequest) -> Page[OAuthClient]:
         """A page by id: offset (v1) or after a client id (v2)."""
-        query = select(oauth_clients).order_by(oauth_clients.c.client_id)
-        if page.wants_cursor:
-            if page.after is not None:
-                query = query.where(oauth_clients.c.client_id > page.after[0])
-            rows = self._conn.execute(query.limit(page.limit + 1)).all()
-            items = [_client(row) for row in rows[: page.limit]]
-            more = len(rows) > page.limit
-            return Page(items, next_after=(items[-1].client_id,) if more and items else None)
-        total = self._conn.execute(select(func.count()).select_from(oauth_clients)).scalar_one()
-        rows = self._conn.execute(query.limit(page.limit).offset(page.offset)).all()
-        return Page([_client(row) for row in rows], total=total)
+        return keyed_page(self._conn, oauth_clients.c.client_id, page, _client,
+                          lambda client: client.client_id)
+
+
+def keyed_page(
+    conn: Connection, key: Column[Any], page: PageRequest, item: Callable[[Row[Any]], T],
+    key_of: Callable[[T], str],
+) -> Page[T]:
+    """A page of ``key``'s table in the order of that unique column: offset and a total
+    (v1), or the rows after a key (v2's cursor, ``key_of`` the last item's)."""
+    query = select(key.table).order_by(key)
+    if page.wants_cursor:
+        if page.after is not None:
+            query = query.where(key > page.after[0])
+        rows = conn.execute(query.limit(page.limit + 1)).all()
+        items = [item(row) for row in rows[: page.limit]]
+        more = len(rows) > page.limit
+        return Page(items, next_after=(key_of(items[-1]),) if more and items else None)
+    total = conn.execute(select(func.count()).select_from(key.table)).scalar_one()
+    rows = conn.execute(query.limit(page.limit).offset(page.offset)).all()
+    return Page([item(row) for row in rows], total=total)
 
 
 def _refresh_token(row: Row[Any]) -> RefreshToken:
