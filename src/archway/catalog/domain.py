@@ -62,6 +62,16 @@ class ProductFilters:
     max_price: int | None = None
 
 
+MAX_ON_HAND = 1_000_000_000
+"""The largest stock count, in every protocol."""
+
+
+def check_on_hand(on_hand: int) -> None:
+    """A stock count's range, refused at ``on_hand`` outside it."""
+    if not 0 <= on_hand <= MAX_ON_HAND:
+        raise InvalidInput.field("on_hand", f"must be 0 to {MAX_ON_HAND}")
+
+
 @dataclass(frozen=True, slots=True)
 class Stock:
     """Units on hand and units reserved by accepted orders; only the difference can be sold."""

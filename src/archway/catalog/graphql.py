@@ -23,7 +23,7 @@ from archway.catalog.domain import (
     StockLevel,
 )
 from archway.catalog.listing import cursor_of
-from archway.catalog.rest_models import MAX_ON_HAND, MAX_PRICE_FILTER
+from archway.catalog.rest_models import MAX_PRICE_FILTER
 from archway.catalog.service import CatalogService
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.graphql.context import GraphQLContext
@@ -204,6 +204,4 @@ class CatalogMutation:
         self, info: Info[GraphQLContext, Any], id: strawberry.ID, on_hand: int
     ) -> Stock:
         caller = info.context.caller
-        if not 0 <= on_hand <= MAX_ON_HAND:
-            raise InvalidInput.field("on_hand", f"must be 0 to {MAX_ON_HAND}")
         return Stock.of(await catalog(info).set_stock(caller, str(id), on_hand))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from archway.catalog.domain import Product, ProductDraft, ProductFilters, ProductSort, StockLevel
-from archway.catalog.rest_models import MAX_ON_HAND, MAX_PRICE_FILTER
+from archway.catalog.rest_models import MAX_PRICE_FILTER
 from archway.catalog.service import CatalogService
 from archway.kernel.errors import FieldError, InvalidInput
 from archway.kernel.grpc.messages import (
@@ -127,8 +127,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[
     ) -> catalog_pb2.SetStockResponse:
         principal = caller()
         principal.require_admin("catalog:write")
-        if not 0 <= request.on_hand <= MAX_ON_HAND:
-            raise InvalidInput.field("on_hand", f"must be 0 to {MAX_ON_HAND}")
         expected = request.expected_version if request.HasField("expected_version") else None
         level = await self._service.set_stock(
             principal, request.product_id, request.on_hand, expected)

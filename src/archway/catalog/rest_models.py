@@ -22,6 +22,7 @@ from archway.catalog.domain import (
     CATEGORY_MAX,
     CATEGORY_PATTERN,
     DESCRIPTION_MAX,
+    MAX_ON_HAND,
     NAME_MAX,
     SKU_MAX,
     SKU_PATTERN,
@@ -42,7 +43,6 @@ from archway.kernel.money import (
 )
 from archway.kernel.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
 
-MAX_ON_HAND = 1_000_000_000
 # A price filter only compares: any bound past the largest price matches the same rows, so the
 # filter keeps its wider range (it was 10**15 before prices were bounded by MAX_AMOUNT).
 MAX_PRICE_FILTER = 10**15

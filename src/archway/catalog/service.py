@@ -25,6 +25,7 @@ from archway.catalog.domain import (
     Reserved,
     Stock,
     StockLevel,
+    check_on_hand,
     merge_lines,
     new_product,
     release_all,
@@ -206,6 +207,7 @@ class CatalogService(Generic[Tx]):
         """Admins with ``catalog:write``: a stock count. It may not drop below the units that
         orders hold (422 on ``/on_hand``); it changes the product's version (and ETag)."""
         principal.require_admin(WRITE_SCOPE)
+        check_on_hand(on_hand)
 
         def count(tx: Tx) -> StockLevel:
             repo = self._repo(tx)
